@@ -1,0 +1,59 @@
+"""o1agent: o1-style slow thinking for any language model.
+
+``solve(question)`` runs a LangGraph search over reasoning steps — propose, verify, revise,
+backtrack — on the embedded SmolLM2 model or any LiteLLM backend, and returns a ``Result`` with
+the answer, the search tree, usage and a trace.
+"""
+
+from __future__ import annotations
+
+import os
+
+# LiteLLM fetches a cost map from the network at import unless told not to; the hub libraries
+# must never download at run time. Set before anything imports them; a user's explicit value wins.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from .errors import (  # noqa: E402
+    BackendError,
+    BackendUnreachableError,
+    ConfigError,
+    InvalidQuestionError,
+    O1AgentError,
+    RunError,
+    UnknownModelError,
+    UnknownRewardError,
+    UnknownStrategyError,
+    UserError,
+)
+from .graph import build_reasoning_graph  # noqa: E402
+from .reasoner import Reasoner, asolve, solve  # noqa: E402
+from .schema import Budget, Node, Result, Step, Trace, TraceEvent, Tree, Usage  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "BackendUnreachableError",
+    "Budget",
+    "ConfigError",
+    "InvalidQuestionError",
+    "Node",
+    "O1AgentError",
+    "Reasoner",
+    "Result",
+    "RunError",
+    "Step",
+    "Trace",
+    "TraceEvent",
+    "Tree",
+    "UnknownModelError",
+    "UnknownRewardError",
+    "UnknownStrategyError",
+    "Usage",
+    "UserError",
+    "__version__",
+    "asolve",
+    "build_reasoning_graph",
+    "solve",
+]

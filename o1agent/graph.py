@@ -1,0 +1,544 @@
+"""The reasoning graph: one LangGraph state machine for every search strategy.
+
+    decompose -> select -> propose -> verify -> (revise -> verify)* -> select -> ... -> finalize
+
+* ``decompose`` sets up the tree and (optionally) asks the policy for sub-goals.
+* ``select`` folds the last scored children into the strategy (``update``), checks the budget
+  and the strategy's ``done``, then asks the strategy which nodes to expand (``select``). A
+  selection that is not a child of the last expanded node is a *backtrack*.
+* ``propose`` asks the policy for ``k`` candidate next steps per selected node, concurrently.
+* ``verify`` scores new steps with the reward model.
+* ``revise`` rewrites steps scoring below the strategy's ``revise_below`` using the verifier's
+  critique; the rewrite becomes a sibling (``revised_from`` points at the original).
+* ``finalize`` picks the answer (``strategy.best``) and builds the ``Result``. It always answers:
+  a path without a stated answer gets one short "final answer" call, or, when the budget is
+  spent, the answer read leniently from the path.
+
+State is a TypedDict whose ``tree``, ``usage`` and ``events`` channels have reducers (see
+``ReasoningState``), so checkpoints, streaming, resume and fork come from LangGraph. Policy,
+reward model and strategy are closed over by the node functions: they are not state.
+
+Live progress: every node emits ``stream_mode="custom"`` events (dicts with a ``kind`` key, the
+same kinds as the trace) through LangGraph's stream writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import operator
+import time
+import uuid
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from .errors import ConfigError
+from .parsing import lenient_answer, parse_step
+from .policies.base import Completion, CompletionRequest, Policy, derive_seed
+from .prompts import PromptSet, load_prompts
+from .rewards.base import RewardModel, ScoreRequest, Verdict
+from .schema import Budget, Node, Result, Step, Trace, TraceEvent, Tree, Usage, add_usage, merge_tree
+from .search.base import Expansion, SearchStrategy, make_strategy
+
+logger = logging.getLogger(__name__)
+
+
+class ReasoningState(TypedDict, total=False):
+    """State of one reasoning run.
+
+    Reducers: ``tree`` merges node updates by id (a node function returns only the nodes it
+    created or changed); ``usage`` adds up; ``events`` appends. Every other key is replaced.
+    """
+
+    question: str
+    run_id: str
+    subgoals: list[str]
+    tree: Annotated[Tree, merge_tree]
+    usage: Annotated[Usage, add_usage]
+    events: Annotated[list[TraceEvent], operator.add]
+    search: dict[str, Any]
+    expansions: list[dict[str, Any]]
+    pending: list[str]
+    last_expanded: str | None
+    route: Literal["propose", "finalize"]
+    exhausted_by: str | None
+    result: Result | None
+
+
+def _steps_for_prompt(path: list[Node]) -> list[dict[str, Any]]:
+    return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+
+
+def _usage_of(outs: list[Completion]) -> Usage:
+    u = Usage()
+    for o in outs:
+        u = u + Usage(
+            prompt_tokens=o.prompt_tokens,
+            completion_tokens=o.completion_tokens,
+            reused_tokens=o.reused_tokens,
+            dollars=o.dollars,
+            calls=1 if o.prompt_tokens or o is outs[0] else 0,
+        )
+    return u
+
+
+class _Events:
+    """Collects trace events for one node function and mirrors them to the custom stream."""
+
+    def __init__(self, state: ReasoningState) -> None:
+        self.run_id = state.get("run_id", "")
+        self.seq = len(state.get("events", []))
+        self.items: list[TraceEvent] = []
+        try:
+            self._writer = get_stream_writer()
+        except Exception:  # called outside a runnable context (unit tests of helpers)
+            self._writer = None
+
+    def add(self, kind: Any, node: Node | None = None, **fields: Any) -> None:
+        if node is not None:
+            fields.setdefault("node_id", node.id)
+            fields.setdefault("parent_id", node.parent_id)
+            fields.setdefault("depth", node.depth)
+            fields.setdefault("data", {})["node"] = node.model_dump(mode="json")
+        ev = TraceEvent(run_id=self.run_id, seq=self.seq + len(self.items), kind=kind, **fields)
+        self.items.append(ev)
+        if self._writer is not None:
+            payload = ev.model_dump(mode="json", exclude={"prompt"})
+            payload.get("data", {}).pop("node", None)
+            if node is not None:
+                payload["title"] = node.step.title
+                payload["text"] = node.step.raw
+                payload["score"] = node.score
+                payload["status"] = node.status
+                payload["answer"] = node.step.answer
+            self._writer(payload)
+
+
+def build_reasoning_graph(
+    policy: Policy,
+    reward_model: RewardModel | None = None,
+    *,
+    strategy: SearchStrategy | str = "dfs",
+    budget: Budget | None = None,
+    prompts: PromptSet | str = "g1",
+    checkpointer: Any = None,
+    decompose: bool = False,
+    seed: int | None = 0,
+    concurrency: int = 4,
+    interrupt_before_finalize: bool = False,
+    name: str = "o1agent",
+) -> Any:
+    """Compile the reasoning graph. Invoke it with ``{"question": ...}``; the final state's
+    ``result`` holds the ``Result``.
+
+    ``decompose=False`` keeps the decompose node but skips the sub-goal call (a small model's plan
+    tends to mislead it); ``seed`` makes proposals reproducible; ``concurrency`` caps concurrent
+    backend calls inside one node.
+    """
+    strat = make_strategy(strategy)
+    budget = budget or Budget()
+    prompt_set = load_prompts(prompts) if isinstance(prompts, str) else prompts
+    cfg = strat.config
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+    sem = asyncio.Semaphore(concurrency)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _complete(req: CompletionRequest) -> list[Completion]:
+        async with sem:
+            return await policy.complete(req)
+
+    def _exhausted(state: ReasoningState) -> str | None:
+        return budget.exhausted(state.get("usage") or Usage())
+
+    # ---- nodes -------------------------------------------------------------------------------
+
+    async def decompose_node(state: ReasoningState) -> dict[str, Any]:
+        question = state["question"]
+        ev = _Events(state)
+        tree = Tree.new(question)
+        usage = Usage(started_at=time.time())
+        ev.add("start", tree.root, output=question, data={"strategy": strat.name, "model": policy.name})
+        subgoals: list[str] = list(state.get("subgoals") or [])
+        if decompose and not subgoals:
+            messages, prefix = prompt_set.render("decompose", question=question)
+            t0 = time.perf_counter()
+            outs = await _complete(
+                CompletionRequest(
+                    messages=messages,
+                    assistant_prefix=prefix,
+                    max_tokens=96,
+                    temperature=0.0,
+                    seed=derive_seed(seed, "decompose"),
+                    metadata={"purpose": "decompose"},
+                )
+            )
+            text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
+            subgoals = [ln.strip().lstrip("-*• ").strip() for ln in text.splitlines() if ln.strip().lstrip("-*• ")][:4]
+            usage = usage + _usage_of(outs)
+            ev.add("decompose", output=text, data={"subgoals": subgoals}, seconds=time.perf_counter() - t0)
+        return {
+            "tree": tree,
+            "usage": usage,
+            "events": ev.items,
+            "subgoals": subgoals,
+            "search": strat.init_state(tree),
+            "pending": [],
+            "expansions": [],
+            "last_expanded": None,
+            "exhausted_by": None,
+            "result": None,
+        }
+
+    def select_node(state: ReasoningState) -> dict[str, Any]:
+        tree = state["tree"]
+        search = state["search"]
+        ev = _Events(state)
+        out: dict[str, Any] = {"pending": []}
+        changed: dict[str, Node] = {}
+        pending = state.get("pending") or []
+        if pending:
+            upd = strat.update(tree, search, pending)
+            search = upd.state
+            for nid in upd.pruned:
+                node = tree.get(nid).model_copy(update={"status": "pruned"})
+                changed[nid] = node
+                ev.add("prune", node)
+            tree = tree.merged(changed)
+        exhausted = _exhausted(state)
+        if exhausted:
+            ev.add("budget", data={"exhausted_by": exhausted})
+            out.update(route="finalize", exhausted_by=exhausted)
+        elif strat.done(tree, search):
+            out.update(route="finalize")
+        else:
+            sel = strat.select(tree, search)
+            search = sel.state
+            if not sel.expansions:
+                out.update(route="finalize")
+            else:
+                for x in sel.expansions:
+                    ev.add("select", tree.get(x.node_id), data={"k": x.k, "note": sel.note})
+                if sel.backtrack_from is not None:
+                    ev.add(
+                        "backtrack",
+                        tree.get(sel.expansions[0].node_id),
+                        data={"from": sel.backtrack_from, "note": sel.note},
+                    )
+                out.update(route="propose", expansions=[x.__dict__ for x in sel.expansions])
+        out.update(search=search, events=ev.items)
+        if changed:
+            out["tree"] = changed
+        return out
+
+    async def _expand(tree: Tree, state: ReasoningState, x: Expansion) -> tuple[list[Node], Node, Usage]:
+        parent = tree.get(x.node_id)
+        path = tree.path(parent.id)
+        messages, prefix = prompt_set.render(
+            "propose",
+            question=state["question"],
+            subgoals=state.get("subgoals") or [],
+            steps=_steps_for_prompt(path),
+            tools="",
+        )
+        step_no = len(path) + 1
+        temperature = 0.0 if x.greedy else cfg.temperature
+        t0 = time.perf_counter()
+        outs = await _complete(
+            CompletionRequest(
+                messages=messages,
+                assistant_prefix=prefix,
+                max_tokens=cfg.step_tokens,
+                temperature=temperature,
+                n=x.k,
+                seed=derive_seed(seed, parent.id, len(parent.children)),
+                stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} "],
+                metadata={"purpose": "propose", "node_id": parent.id},
+            )
+        )
+        elapsed = time.perf_counter() - t0
+        children: list[Node] = []
+        child_ids = list(parent.children)
+        prompt_text = outs[0].rendered_prompt if outs else ""
+        for i, out in enumerate(outs):
+            step = parse_step(out.text, finish_reason=out.finish_reason)
+            if not step.is_final and parent.depth + 1 >= cfg.max_depth and step.answer is None:
+                step = step.model_copy(update={"answer": None})
+            nid = f"{parent.id}.{len(child_ids)}"
+            child_ids.append(nid)
+            empty = not step.raw.strip()
+            children.append(
+                Node(
+                    id=nid,
+                    parent_id=parent.id,
+                    depth=parent.depth + 1,
+                    step=step,
+                    status="failed" if empty else ("terminal" if step.is_final else "open"),
+                    score=0.0 if empty else None,
+                    critique="the backend returned an empty step" if empty else None,
+                    verify=x.verify and not empty,
+                    prompt=prompt_text if i == 0 else "",
+                    raw_output=out.text,
+                    finish_reason=out.finish_reason,
+                    mean_logprob=out.mean_logprob,
+                    seed=out.seed,
+                    prompt_tokens=out.prompt_tokens,
+                    completion_tokens=out.completion_tokens,
+                    reused_tokens=out.reused_tokens,
+                    seconds=out.seconds or elapsed / max(1, len(outs)),
+                )
+            )
+        new_parent = parent.model_copy(update={"children": child_ids, "status": "expanded" if not parent.step.is_final else parent.status})
+        usage = _usage_of(outs) + Usage(nodes=len(children))
+        return children, new_parent, usage
+
+    async def propose_node(state: ReasoningState) -> dict[str, Any]:
+        tree = state["tree"]
+        ev = _Events(state)
+        expansions = [Expansion(**x) for x in state.get("expansions") or []]
+        results = await asyncio.gather(*(_expand(tree, state, x) for x in expansions))
+        changed: dict[str, Node] = {}
+        usage = Usage()
+        pending: list[str] = []
+        for children, parent, u in results:
+            changed[parent.id] = parent
+            usage = usage + u
+            for c in children:
+                changed[c.id] = c
+                pending.append(c.id)
+                ev.add(
+                    "propose",
+                    c,
+                    prompt=c.prompt or None,
+                    output=c.raw_output,
+                    step=c.step,
+                    tokens={"prompt": c.prompt_tokens, "completion": c.completion_tokens, "reused": c.reused_tokens},
+                    seconds=c.seconds,
+                )
+        return {
+            "tree": changed,
+            "usage": usage,
+            "events": ev.items,
+            "pending": pending,
+            "last_expanded": expansions[-1].node_id if expansions else None,
+        }
+
+    async def verify_node(state: ReasoningState) -> dict[str, Any]:
+        tree = state["tree"]
+        ev = _Events(state)
+        todo = [tree.get(i) for i in state.get("pending") or []]
+        todo = [n for n in todo if n.score is None and n.verify and n.status != "failed"]
+        if not todo or reward_model is None:
+            return {"events": ev.items}
+        requests = []
+        for n in todo:
+            siblings = [tree.get(s).step for s in (tree.get(n.parent_id).children if n.parent_id else []) if s != n.id and s in tree.nodes]
+            requests.append(
+                ScoreRequest(
+                    question=state["question"],
+                    previous=[p.step for p in tree.path(n.parent_id or tree.root_id)],
+                    candidate=n.step,
+                    siblings=siblings,
+                )
+            )
+        t0 = time.perf_counter()
+        verdicts: list[Verdict] = await reward_model.score(requests)
+        elapsed = time.perf_counter() - t0
+        changed: dict[str, Node] = {}
+        usage = Usage()
+        for n, v in zip(todo, verdicts, strict=True):
+            upd: dict[str, Any] = {"critique": v.rationale or None}
+            if v.kind == "outcome":
+                upd["outcome_score"] = v.score
+            else:
+                upd["step_score"] = v.score
+            upd["score"] = v.score
+            node = n.model_copy(update=upd)
+            changed[n.id] = node
+            usage = usage + v.usage
+            ev.add("verify", node, scores={"score": v.score}, output=v.rationale, seconds=elapsed / len(todo))
+        return {"tree": changed, "usage": usage, "events": ev.items}
+
+    def _needs_revision(state: ReasoningState) -> list[Node]:
+        if cfg.revise_below is None or cfg.max_revisions <= 0:
+            return []
+        tree = state["tree"]
+        out = []
+        for nid in state.get("pending") or []:
+            n = tree.get(nid)
+            if n.status in ("revised", "failed", "pruned") or n.score is None:
+                continue
+            if n.score < cfg.revise_below and n.revisions < cfg.max_revisions:
+                out.append(n)
+        return out
+
+    async def _revise_one(tree: Tree, state: ReasoningState, node: Node) -> tuple[Node, Usage]:
+        parent = tree.get(node.parent_id or tree.root_id)
+        path = tree.path(parent.id)
+        messages, prefix = prompt_set.render(
+            "revise",
+            question=state["question"],
+            steps=_steps_for_prompt(path),
+            candidate=node.step.raw,
+            critique=node.critique or "this step may be wrong; check it.",
+        )
+        step_no = len(path) + 1
+        t0 = time.perf_counter()
+        outs = await _complete(
+            CompletionRequest(
+                messages=messages,
+                assistant_prefix=prefix,
+                max_tokens=cfg.step_tokens,
+                temperature=cfg.temperature,
+                seed=derive_seed(seed, node.id, "revise", node.revisions),
+                stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} "],
+                metadata={"purpose": "revise", "node_id": node.id},
+            )
+        )
+        out = outs[0]
+        step = parse_step(out.text, finish_reason=out.finish_reason)
+        return (
+            Node(
+                id="",  # assigned by the caller, which owns the parent's child numbering
+                parent_id=parent.id,
+                depth=node.depth,
+                step=step,
+                status="terminal" if step.is_final else "open",
+                revised_from=node.id,
+                revisions=node.revisions + 1,
+                verify=node.verify,
+                prompt=out.rendered_prompt,
+                raw_output=out.text,
+                finish_reason=out.finish_reason,
+                mean_logprob=out.mean_logprob,
+                seed=out.seed,
+                prompt_tokens=out.prompt_tokens,
+                completion_tokens=out.completion_tokens,
+                reused_tokens=out.reused_tokens,
+                seconds=out.seconds or (time.perf_counter() - t0),
+            ),
+            _usage_of(outs) + Usage(nodes=1),
+        )
+
+    async def revise_node(state: ReasoningState) -> dict[str, Any]:
+        tree = state["tree"]
+        ev = _Events(state)
+        weak = _needs_revision(state)
+        results = await asyncio.gather(*(_revise_one(tree, state, n) for n in weak))
+        changed: dict[str, Node] = {}
+        usage = Usage()
+        pending = list(state.get("pending") or [])
+        for old, (new, u) in zip(weak, results, strict=True):
+            parent = changed.get(new.parent_id or "") or tree.get(new.parent_id or tree.root_id)
+            nid = f"{parent.id}.{len(parent.children)}"
+            new = new.model_copy(update={"id": nid})
+            changed[parent.id] = parent.model_copy(update={"children": [*parent.children, nid]})
+            changed[old.id] = old.model_copy(update={"status": "revised"})
+            changed[nid] = new
+            pending[pending.index(old.id)] = nid
+            usage = usage + u
+            ev.add(
+                "revise",
+                new,
+                prompt=new.prompt,
+                output=new.raw_output,
+                step=new.step,
+                tokens={"prompt": new.prompt_tokens, "completion": new.completion_tokens, "reused": new.reused_tokens},
+                data={"revised_from": old.id, "critique": old.critique},
+            )
+        return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+
+    async def finalize_node(state: ReasoningState) -> dict[str, Any]:
+        tree = state["tree"]
+        ev = _Events(state)
+        usage = Usage()
+        best_id = strat.best(tree, state["search"])
+        path = tree.path(best_id) if best_id else []
+        best = tree.get(best_id) if best_id else None
+        answer = best.step.answer if best is not None and best.step.is_final else None
+        exhausted_by = state.get("exhausted_by") or _exhausted(state)
+        if answer is None and path and not exhausted_by:
+            # The chosen path stopped without a stated answer: ask for one, briefly.
+            messages, prefix = prompt_set.render("finalize", question=state["question"], steps=_steps_for_prompt(path))
+            try:
+                outs = await _complete(
+                    CompletionRequest(
+                        messages=messages,
+                        assistant_prefix=prefix,
+                        max_tokens=32,
+                        temperature=0.0,
+                        seed=derive_seed(seed, "finalize"),
+                        stop=["\n"],
+                        metadata={"purpose": "finalize"},
+                    )
+                )
+                usage = usage + _usage_of(outs)
+                answer = lenient_answer(outs[0].text)
+            except Exception as exc:  # answering from the path beats losing the run
+                logger.warning("finalize call failed (%s); reading the answer from the path", exc)
+        if answer is None:
+            text = "\n".join(n.step.raw for n in path)
+            answer = lenient_answer(text) or ""
+        total = (state.get("usage") or Usage()) + usage
+        result = Result(
+            question=state["question"],
+            answer=answer,
+            score=best.score if best is not None else None,
+            best_path=path,
+            tree=tree,
+            usage=total,
+            budget_exhausted=exhausted_by is not None,
+            exhausted_by=exhausted_by,
+            strategy=strat.name,
+            model=policy.name,
+            run_id=state.get("run_id", ""),
+            seconds=(time.time() - total.started_at) if total.started_at else 0.0,
+        )
+        ev.add(
+            "finalize",
+            best,
+            output=answer,
+            data={"answer": answer, "path": [n.id for n in path], "budget_exhausted": exhausted_by is not None},
+            scores={"score": result.score},
+        )
+        result = result.model_copy(update={"trace": Trace(events=[*state.get("events", []), *ev.items])})
+        return {"result": result, "usage": usage, "events": ev.items}
+
+    # ---- routers -----------------------------------------------------------------------------
+
+    def route_after_select(state: ReasoningState) -> Literal["propose", "finalize"]:
+        return state.get("route", "finalize")
+
+    def route_after_verify(state: ReasoningState) -> Literal["revise", "select"]:
+        if _needs_revision(state) and not _exhausted(state):
+            return "revise"
+        return "select"
+
+    # ---- wiring ------------------------------------------------------------------------------
+
+    builder = StateGraph(ReasoningState)
+    builder.add_node("decompose", decompose_node)
+    builder.add_node("select", select_node)
+    builder.add_node("propose", propose_node)
+    builder.add_node("verify", verify_node)
+    builder.add_node("revise", revise_node)
+    builder.add_node("finalize", finalize_node)
+    builder.add_edge(START, "decompose")
+    builder.add_edge("decompose", "select")
+    builder.add_conditional_edges("select", route_after_select, ["propose", "finalize"])
+    builder.add_edge("propose", "verify")
+    builder.add_conditional_edges("verify", route_after_verify, ["revise", "select"])
+    builder.add_edge("revise", "verify")
+    builder.add_edge("finalize", END)
+    return builder.compile(
+        checkpointer=checkpointer,
+        interrupt_before=["finalize"] if interrupt_before_finalize else None,
+        name=name,
+    )
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]

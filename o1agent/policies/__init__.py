@@ -1,0 +1,56 @@
+"""Policies (backends that propose text) and ``make_policy``, which resolves a model string.
+
+* ``"embedded"`` or a path ending in ``.gguf`` → ``LlamaCppPolicy`` (in-process llama.cpp);
+* ``"provider/model"`` (``openai/...``, ``anthropic/...``, ``ollama/...``, ``hosted_vllm/...``)
+  → ``LiteLLMPolicy``;
+* a ``Policy`` object is used as is.
+
+Backends are imported lazily: importing o1agent does not import llama.cpp or LiteLLM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import UnknownModelError
+from .base import Completion, CompletionRequest, Message, Policy, TokenLogprob, derive_seed
+from .scripted import ScriptedPolicy
+
+__all__ = [
+    "Completion",
+    "CompletionRequest",
+    "Message",
+    "Policy",
+    "ScriptedPolicy",
+    "TokenLogprob",
+    "derive_seed",
+    "make_policy",
+]
+
+
+def make_policy(model: str | Policy, *, api_base: str | None = None, api_key: str | None = None, **kwargs: Any) -> Policy:
+    if not isinstance(model, str):
+        if not hasattr(model, "complete"):
+            raise UnknownModelError(f"model must be a model string or a Policy, got {type(model).__name__}")
+        return model
+    name = model.strip()
+    if not name:
+        raise UnknownModelError("model string is empty")
+    if name == "embedded" or name.endswith(".gguf"):
+        if name != "embedded" and not Path(name).exists():
+            raise UnknownModelError(f"GGUF file not found: {name}")
+        from .llamacpp import LlamaCppPolicy
+
+        return LlamaCppPolicy(name, **kwargs)
+    if name.startswith("local:"):
+        raise UnknownModelError(
+            f"{name!r}: local trained checkpoints need the learning extra (pip install 'o1agent[train]')"
+        )
+    if "/" in name:
+        from .litellm import LiteLLMPolicy
+
+        return LiteLLMPolicy(name, api_base=api_base, api_key=api_key, **kwargs)
+    raise UnknownModelError(
+        f"unknown model {name!r}: use 'embedded', a path to a .gguf file, or a LiteLLM 'provider/model' string"
+    )

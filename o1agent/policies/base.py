@@ -1,0 +1,102 @@
+"""The ``Policy`` protocol: anything that turns a prompt into one or more completions.
+
+A policy is async-first (``await policy.complete(request)``) and reports usage honestly: prompt
+tokens, completion tokens, prompt tokens served from a cache (``reused_tokens``), dollars. It does
+not know about trees, steps or strategies — the graph builds prompts and parses steps.
+
+``CompletionRequest`` carries chat ``messages``; backends that continue raw text (llama.cpp)
+render them with the model's own chat template. ``assistant_prefix`` is text the assistant turn
+must continue from, which is how a step is appended to a partial solution while keeping the
+rendered prompt a strict prefix of its children's prompts (so KV caches reuse it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class CompletionRequest(BaseModel):
+    """One request for ``n`` completions of the same prompt."""
+
+    messages: list[Message]
+    assistant_prefix: str = ""
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+    logprobs: bool = False
+    top_logprobs: int = 0
+    tools: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    top: dict[str, float] = Field(default_factory=dict)
+
+
+class Completion(BaseModel):
+    """One completion, with the usage of the call that made it.
+
+    When a backend returns ``n`` choices from one call, the first choice carries the call's prompt
+    usage and the others carry zero prompt tokens, so summing completions never double counts.
+    """
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reused_tokens: int = 0
+    dollars: float = 0.0
+    seconds: float = 0.0
+    seed: int | None = None
+    logprobs: list[TokenLogprob] | None = None
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    rendered_prompt: str = ""
+
+    @property
+    def mean_logprob(self) -> float | None:
+        if not self.logprobs:
+            return None
+        return sum(t.logprob for t in self.logprobs) / len(self.logprobs)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Proposes text. ``name`` identifies the model in results and traces."""
+
+    name: str
+
+    @property
+    def supports_logprobs(self) -> bool: ...
+
+    async def complete(self, request: CompletionRequest) -> list[Completion]:
+        """Return ``request.n`` completions (emulating ``n`` if the backend ignores it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources (servers, clients). Idempotent."""
+        ...
+
+
+def derive_seed(base: int | None, *parts: object) -> int | None:
+    """A stable per-call seed from a base seed and identifying parts (node id, index).
+
+    ``hash()`` is salted per process, so use crc32 to keep runs reproducible across processes.
+    """
+    if base is None:
+        return None
+    import zlib
+
+    key = ":".join([str(base), *map(str, parts)]).encode()
+    return zlib.crc32(key) & 0x7FFFFFFF

@@ -1,0 +1,341 @@
+"""The one data schema of o1agent: steps, nodes, the search tree, budgets, usage, results, traces.
+
+Everything here is a pydantic model, so it round-trips through JSON, LangGraph checkpoints and
+trace files unchanged. Nodes are linked by id (``parent_id`` / ``children``), never by object
+reference, so a tree can live in LangGraph state and be merged by a reducer.
+
+Node ids are paths ("0", "0.1", "0.1.2"): deterministic, readable in traces, and stable across a
+resumed or replayed run.
+
+This module holds data and small pure helpers only: no model calls, no I/O beyond JSONL helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import ConfigError
+
+NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed"]
+
+
+class ToolCall(BaseModel):
+    """One tool invocation made inside a step, with what it returned."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class Step(BaseModel):
+    """What a policy proposed, parsed: a titled piece of reasoning, maybe a final answer."""
+
+    title: str = ""
+    text: str = ""
+    raw: str = Field(default="", description="the text exactly as generated (prompts reuse it verbatim)")
+    answer: str | None = None
+    is_final: bool = False
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+
+class Node(BaseModel):
+    """One node of the search tree: the root (the question) or one reasoning step.
+
+    ``score`` is the value the search uses; ``step_score`` is the process reward of this step and
+    ``outcome_score`` the outcome reward of a final answer, kept apart so learning can read both.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    parent_id: str | None = None
+    depth: int = 0
+    step: Step = Field(default_factory=Step)
+    children: list[str] = Field(default_factory=list)
+    status: NodeStatus = "open"
+    score: float | None = None
+    step_score: float | None = None
+    outcome_score: float | None = None
+    critique: str | None = None
+    revised_from: str | None = None
+    revisions: int = 0
+    verify: bool = True
+    prompt: str = ""
+    raw_output: str = ""
+    finish_reason: str | None = None
+    mean_logprob: float | None = None
+    seed: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reused_tokens: int = 0
+    seconds: float = 0.0
+    created_at: float = Field(default_factory=time.time)
+
+    @property
+    def terminal(self) -> bool:
+        return self.step.is_final
+
+
+class Tree(BaseModel):
+    """The search tree: nodes by id, rooted at ``root_id``. Plain data; helpers are pure."""
+
+    nodes: dict[str, Node] = Field(default_factory=dict)
+    root_id: str = "0"
+
+    @classmethod
+    def new(cls, question: str) -> Tree:
+        root = Node(id="0", step=Step(title="Question", text=question), status="open")
+        return cls(nodes={"0": root})
+
+    @property
+    def root(self) -> Node:
+        return self.nodes[self.root_id]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def get(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def children(self, node_id: str) -> list[Node]:
+        return [self.nodes[c] for c in self.nodes[node_id].children if c in self.nodes]
+
+    def path(self, node_id: str) -> list[Node]:
+        """Nodes from the root's first child down to ``node_id`` (the root itself excluded)."""
+        out: list[Node] = []
+        cur: str | None = node_id
+        while cur is not None and cur != self.root_id:
+            node = self.nodes[cur]
+            out.append(node)
+            cur = node.parent_id
+        out.reverse()
+        return out
+
+    def ancestors(self, node_id: str) -> list[str]:
+        out: list[str] = []
+        cur = self.nodes[node_id].parent_id
+        while cur is not None:
+            out.append(cur)
+            cur = self.nodes[cur].parent_id
+        return out
+
+    def leaves(self) -> list[Node]:
+        return [n for n in self.nodes.values() if not n.children]
+
+    def terminals(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.step.is_final and n.status != "revised"]
+
+    def next_child_id(self, node_id: str) -> str:
+        # Children are numbered from 0 in creation order; revised siblings get numbers too.
+        return f"{node_id}.{len(self.nodes[node_id].children)}"
+
+    def merged(self, update: Tree | dict[str, Node]) -> Tree:
+        nodes = update.nodes if isinstance(update, Tree) else update
+        return Tree(nodes={**self.nodes, **nodes}, root_id=self.root_id)
+
+
+def merge_tree(left: Tree | None, right: Tree | dict[str, Node] | None) -> Tree:
+    """LangGraph reducer for the ``tree`` channel: node updates replace nodes by id."""
+    if left is None:
+        if right is None:
+            return Tree()
+        return right if isinstance(right, Tree) else Tree(nodes=dict(right))
+    if right is None:
+        return left
+    return left.merged(right)
+
+
+class Budget(BaseModel):
+    """Bounds on one run. ``None`` means unbounded; at least one bound is usually wise.
+
+    When any bound is reached the run stops expanding and returns the best answer so far with
+    ``budget_exhausted=True``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int | None = Field(default=4000, description="prompt + completion tokens, as the backend reports them")
+    max_dollars: float | None = Field(default=None, description="dollar cost as LiteLLM reports it")
+    max_seconds: float | None = Field(default=None, description="wall-clock seconds from the start of the run")
+    max_nodes: int | None = Field(default=64, description="nodes created (the root excluded)")
+
+    @field_validator("max_tokens", "max_nodes")
+    @classmethod
+    def _positive_int(cls, v: int | None, info: Any) -> int | None:
+        if v is not None and v <= 0:
+            raise ConfigError(f"Budget.{info.field_name} must be positive or None, got {v}")
+        return v
+
+    @field_validator("max_dollars", "max_seconds")
+    @classmethod
+    def _positive_float(cls, v: float | None, info: Any) -> float | None:
+        if v is not None and v <= 0:
+            raise ConfigError(f"Budget.{info.field_name} must be positive or None, got {v}")
+        return v
+
+    def exhausted(self, usage: Usage, *, now: float | None = None) -> str | None:
+        """Name of the first bound that ``usage`` has reached, or ``None``."""
+        if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
+            return "tokens"
+        if self.max_dollars is not None and usage.dollars >= self.max_dollars:
+            return "dollars"
+        if self.max_nodes is not None and usage.nodes >= self.max_nodes:
+            return "nodes"
+        if self.max_seconds is not None and usage.started_at is not None:
+            if (now if now is not None else time.time()) - usage.started_at >= self.max_seconds:
+                return "seconds"
+        return None
+
+
+class Usage(BaseModel):
+    """Compute spent by a run. Added together by the ``usage`` reducer."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reused_tokens: int = Field(default=0, description="prompt tokens served from a KV/prefix cache")
+    dollars: float = 0.0
+    calls: int = 0
+    nodes: int = 0
+    tool_calls: int = 0
+    started_at: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        starts = [s for s in (self.started_at, other.started_at) if s is not None]
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            reused_tokens=self.reused_tokens + other.reused_tokens,
+            dollars=self.dollars + other.dollars,
+            calls=self.calls + other.calls,
+            nodes=self.nodes + other.nodes,
+            tool_calls=self.tool_calls + other.tool_calls,
+            started_at=min(starts) if starts else None,
+        )
+
+
+def add_usage(left: Usage | None, right: Usage | None) -> Usage:
+    """LangGraph reducer for the ``usage`` channel."""
+    return (left or Usage()) + (right or Usage())
+
+
+TraceEventKind = Literal[
+    "start", "decompose", "select", "backtrack", "propose", "tool", "verify", "revise", "prune", "finalize", "budget"
+]
+
+
+class TraceEvent(BaseModel):
+    """One record of the trace: something that happened to a node. One JSON line each."""
+
+    run_id: str
+    seq: int = 0
+    kind: TraceEventKind
+    node_id: str | None = None
+    parent_id: str | None = None
+    depth: int | None = None
+    prompt: str | None = None
+    output: str | None = None
+    step: Step | None = None
+    scores: dict[str, float | None] = Field(default_factory=dict)
+    tokens: dict[str, int] = Field(default_factory=dict)
+    seconds: float | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    ts: float = Field(default_factory=time.time)
+
+
+class Trace(BaseModel):
+    """All events of one run, in order. ``write_jsonl`` / ``read_jsonl`` use one event per line."""
+
+    events: list[TraceEvent] = Field(default_factory=list)
+
+    def __iter__(self) -> Iterator[TraceEvent]:  # type: ignore[override]
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def write_jsonl(self, path: str | Path, *, append: bool = False) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a" if append else "w", encoding="utf-8") as fh:
+            for ev in self.events:
+                fh.write(ev.model_dump_json() + "\n")
+        return path
+
+    @classmethod
+    def read_jsonl(cls, path: str | Path) -> Trace:
+        return cls(events=list(iter_trace(path)))
+
+    def run_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for ev in self.events:
+            seen.setdefault(ev.run_id, None)
+        return list(seen)
+
+    def tree(self, run_id: str | None = None) -> Tree:
+        """Rebuild the final tree of a run from its events (the last event per node wins)."""
+        return tree_from_events(e for e in self.events if run_id is None or e.run_id == run_id)
+
+
+def iter_trace(path: str | Path) -> Iterator[TraceEvent]:
+    with Path(path).open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield TraceEvent.model_validate_json(line)
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{i} is not a trace event: {exc}") from None
+
+
+def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
+    tree = Tree()
+    for ev in events:
+        if ev.kind == "start" and ev.node_id is not None:
+            tree = Tree.new(ev.output or "")
+        node_data = ev.data.get("node")
+        if node_data is not None:
+            node = Node.model_validate(node_data)
+            tree = tree.merged({node.id: node})
+    return tree
+
+
+class Result(BaseModel):
+    """What a run returns: the answer, how good the search thinks it is, and how it got there."""
+
+    question: str
+    answer: str
+    score: float | None = None
+    best_path: list[Node] = Field(default_factory=list)
+    tree: Tree = Field(default_factory=Tree)
+    usage: Usage = Field(default_factory=Usage)
+    budget_exhausted: bool = False
+    exhausted_by: str | None = None
+    strategy: str = ""
+    model: str = ""
+    run_id: str = ""
+    seconds: float = 0.0
+    trace: Trace = Field(default_factory=Trace)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [n.step for n in self.best_path]
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude={"trace"}), indent=indent, default=float)

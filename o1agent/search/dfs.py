@@ -1,0 +1,93 @@
+"""Depth-first search with threshold pruning and backtracking (Tree-of-Thoughts DFS).
+
+Expand the current step into ``k`` candidates, keep those whose score reaches ``threshold``, go
+deeper into the best one; when a node has no surviving child, back up to the nearest ancestor with
+an untried good child — that is the backtrack. Stops at the first final step that reaches
+``accept`` (or the threshold), or when nothing is left to try.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ..schema import Tree
+from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
+
+
+class DFSConfig(StrategyConfig):
+    k: int = Field(default=2, ge=1, le=16, description="candidates proposed per expansion")
+    threshold: float = Field(default=0.3, ge=0.0, le=1.0, description="children scoring below this are pruned")
+    accept: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="a final step scoring at least this ends the search (default: threshold)"
+    )
+
+
+class DFS:
+    name = "dfs"
+
+    def __init__(self, config: DFSConfig | None = None) -> None:
+        self.config = config or DFSConfig()
+
+    def init_state(self, tree: Tree) -> dict[str, Any]:
+        return {"stack": [tree.root_id], "expanded": [], "found": None, "last": None}
+
+    def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
+        stack = list(state["stack"])
+        expanded = set(state["expanded"])
+        last = state.get("last")
+        while stack:
+            top = stack[-1]
+            node = tree.get(top)
+            if top in expanded or node.step.is_final or node.depth >= self.config.max_depth or node.status == "pruned":
+                stack.pop()
+                continue
+            backtrack = last if (last is not None and node.parent_id != last and top != tree.root_id) else None
+            new_state = {**state, "stack": stack, "last": top}
+            return Selection(
+                [Expansion(top, k=self.config.k, greedy=self.config.k == 1)],
+                new_state,
+                backtrack_from=backtrack,
+                note=f"backtrack to {top}" if backtrack else "",
+            )
+        return Selection([], {**state, "stack": []})
+
+    def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
+        if not new_ids:
+            return Update(state)
+        parent = tree.get(new_ids[0]).parent_id
+        expanded = [*state["expanded"], parent] if parent is not None else list(state["expanded"])
+        stack = list(state["stack"])
+        accept = self.config.accept if self.config.accept is not None else self.config.threshold
+        found = state.get("found")
+        keep, pruned = [], []
+        for nid in new_ids:
+            node = tree.get(nid)
+            if node.status == "revised":
+                continue
+            s = score_of(node)
+            if node.step.is_final:
+                if s >= accept and found is None:
+                    found = nid
+                elif s < self.config.threshold:
+                    pruned.append(nid)
+            elif s >= self.config.threshold:
+                keep.append(node)
+            else:
+                pruned.append(nid)
+        # Push worst first so the best child is on top (explored first); ties keep proposal order.
+        keep.sort(key=lambda n: (score_of(n), -int(n.id.rsplit(".", 1)[-1])))
+        stack.extend(n.id for n in keep)
+        return Update({**state, "stack": stack, "expanded": expanded, "found": found}, pruned=pruned)
+
+    def done(self, tree: Tree, state: dict[str, Any]) -> bool:
+        return state.get("found") is not None or not state["stack"]
+
+    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
+        return state.get("found") or default_best(tree)
+
+
+@register_strategy("dfs", DFSConfig)
+def make_dfs(config: DFSConfig) -> DFS:
+    return DFS(config)

@@ -1,0 +1,63 @@
+"""Test configuration: forbid real network (loopback only), share the embedded model.
+
+Like pydantic-ai's conftest, a test that tries to reach anything but 127.0.0.0/8 or ::1 fails
+loudly instead of silently depending on the internet (which these machines do not have).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _allowed(address: object) -> bool:
+    if not isinstance(address, tuple) or not address:
+        return True  # AF_UNIX paths and the like are local by construction
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _allowed(address):
+        raise RuntimeError(f"tests may not reach the network: connect({address!r}) blocked by conftest")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _allowed(address):
+        raise RuntimeError(f"tests may not reach the network: connect_ex({address!r}) blocked by conftest")
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def embedded_policy():
+    """One in-process SmolLM2 for the whole session (236 MB; loading twice is waste)."""
+    from o1agent.policies.llamacpp import LlamaCppPolicy
+
+    return LlamaCppPolicy("embedded")
+
+
+@pytest.fixture()
+def fresh_embedded(embedded_policy):
+    """The shared embedded policy with a clean KV cache, for reproducibility-sensitive tests."""
+    embedded_policy.reset()
+    return embedded_policy
