@@ -245,20 +245,27 @@ def build_reasoning_graph(
             tools="",
         )
         step_no = len(path) + 1
-        temperature = 0.0 if x.greedy else cfg.temperature
-        t0 = time.perf_counter()
-        outs = await _complete(
-            CompletionRequest(
-                messages=messages,
-                assistant_prefix=prefix,
-                max_tokens=cfg.step_tokens,
-                temperature=temperature,
-                n=x.k,
-                seed=derive_seed(seed, parent.id, len(parent.children)),
-                stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} "],
-                metadata={"purpose": "propose", "node_id": parent.id},
-            )
+        base = CompletionRequest(
+            messages=messages,
+            assistant_prefix=prefix,
+            max_tokens=cfg.step_tokens,
+            temperature=0.0 if (x.greedy or x.k == 1 and cfg.temperature == 0.0) else cfg.temperature,
+            n=x.k,
+            seed=derive_seed(seed, parent.id, len(parent.children)),
+            stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} "],
+            logprobs=True,
+            metadata={"purpose": "propose", "node_id": parent.id},
         )
+        t0 = time.perf_counter()
+        if x.greedy or x.k == 1 or not cfg.greedy_first or base.temperature == 0.0:
+            if x.k == 1 and not x.greedy and cfg.greedy_first:
+                base = base.model_copy(update={"temperature": 0.0})
+            outs = await _complete(base)
+        else:
+            # First candidate greedy, the rest sampled: the greedy path is always in the tree.
+            greedy_out = await _complete(base.model_copy(update={"n": 1, "temperature": 0.0}))
+            sampled = await _complete(base.model_copy(update={"n": x.k - 1, "seed": (base.seed or 0) + 1}))
+            outs = [*greedy_out, *sampled]
         elapsed = time.perf_counter() - t0
         children: list[Node] = []
         child_ids = list(parent.children)
@@ -279,7 +286,7 @@ def build_reasoning_graph(
                     status="failed" if empty else ("terminal" if step.is_final else "open"),
                     score=0.0 if empty else None,
                     critique="the backend returned an empty step" if empty else None,
-                    verify=x.verify and not empty,
+                    verify=(x.verify is True or (x.verify == "final" and step.is_final)) and not empty,
                     prompt=prompt_text if i == 0 else "",
                     raw_output=out.text,
                     finish_reason=out.finish_reason,
@@ -342,6 +349,8 @@ def build_reasoning_graph(
                     previous=[p.step for p in tree.path(n.parent_id or tree.root_id)],
                     candidate=n.step,
                     siblings=siblings,
+                    mean_logprob=n.mean_logprob,
+                    node_id=n.id,
                 )
             )
         t0 = time.perf_counter()

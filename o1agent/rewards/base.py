@@ -28,6 +28,8 @@ class ScoreRequest(BaseModel):
     previous: list[Step] = Field(default_factory=list)
     candidate: Step
     siblings: list[Step] = Field(default_factory=list, description="other candidates of the same parent")
+    mean_logprob: float | None = Field(default=None, description="policy's mean token logprob of the candidate, if known")
+    node_id: str | None = None
 
 
 class Verdict(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,15 +38,24 @@ class StrategyConfig(BaseModel):
         default=0.7, ge=0.0, le=2.0, description="sampling temperature when several candidates are proposed at once"
     )
     step_tokens: int = Field(default=96, ge=8, le=4096, description="max new tokens per proposed step")
+    greedy_first: bool = Field(
+        default=True, description="when k > 1, decode the first candidate greedily and sample the rest"
+    )
 
 
 @dataclass
 class Expansion:
-    """Ask the graph for ``k`` candidate children of ``node_id``."""
+    """Ask the graph for ``k`` candidate children of ``node_id``.
+
+    ``verify``: score every new child (True), none (False), or only final ones ("final" — for
+    rollouts). ``greedy``: decode all k at temperature 0. Otherwise, with the config's
+    ``greedy_first``, the first candidate is greedy and the rest are sampled, so the greedy path
+    is always in the tree and search can only add to it.
+    """
 
     node_id: str
     k: int = 1
-    verify: bool = True
+    verify: bool | Literal["final"] = True
     greedy: bool = False
 
 
