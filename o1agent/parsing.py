@@ -85,7 +85,7 @@ def parse_step(raw: str, *, finish_reason: str | None, eos_means_final: bool = T
     else:
         title, body = "", text
     answer = extract_answer(text)
-    ended = eos_means_final and finish_reason in ("stop", "eos", "end_turn") and answer is None
+    ended = eos_means_final and finish_reason in ("eos", "end_turn") and answer is None
     is_final = answer is not None or ended
     if is_final and answer is None:
         answer = lenient_answer(text)

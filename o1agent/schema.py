@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -167,19 +167,22 @@ class Budget(BaseModel):
     max_seconds: float | None = Field(default=None, description="wall-clock seconds from the start of the run")
     max_nodes: int | None = Field(default=64, description="nodes created (the root excluded)")
 
-    @field_validator("max_tokens", "max_nodes")
-    @classmethod
-    def _positive_int(cls, v: int | None, info: Any) -> int | None:
-        if v is not None and v <= 0:
-            raise ConfigError(f"Budget.{info.field_name} must be positive or None, got {v}")
-        return v
+    def __init__(self, **data: Any) -> None:
+        # A budget is user input: report a bad one as ConfigError naming the field, not a
+        # pydantic ValidationError from deep inside.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            errs = "; ".join(f"Budget.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid budget: {errs} (use a positive number, or None for no bound)") from None
 
-    @field_validator("max_dollars", "max_seconds")
-    @classmethod
-    def _positive_float(cls, v: float | None, info: Any) -> float | None:
-        if v is not None and v <= 0:
-            raise ConfigError(f"Budget.{info.field_name} must be positive or None, got {v}")
-        return v
+    @model_validator(mode="after")
+    def _positive(self) -> Budget:
+        for name in ("max_tokens", "max_dollars", "max_seconds", "max_nodes"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be positive or None, got {v}")
+        return self
 
     def exhausted(self, usage: Usage, *, now: float | None = None) -> str | None:
         """Name of the first bound that ``usage`` has reached, or ``None``."""

@@ -1,0 +1,53 @@
+"""Lenient parsing of steps, answers and judge verdicts: never raises, reads what it can."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from o1agent.parsing import extract_answer, lenient_answer, parse_step, parse_verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("so 3*4 = 12\nFinal answer: 12", "12"),
+        ("The answer is 12 sheep.", "12"),
+        ("Answer: \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("**Final Answer:** 1,788", "1788"),
+        ("we get 7 then 9", "9"),
+    ],
+)
+def test_lenient_answer(text, answer):
+    assert lenient_answer(text) == answer
+
+
+def test_extract_answer_needs_an_explicit_statement():
+    assert extract_answer("3 * 4 = 12") is None
+    assert extract_answer("Final answer: 12") == "12"
+
+
+def test_parse_step_title_and_final():
+    s = parse_step(" Multiply\n3*4 = 12\nFinal answer: 12", finish_reason="stop")
+    assert s.title == "Multiply" and s.is_final and s.answer == "12"
+    open_step = parse_step(" Count the pens\nThere are 3 pens.", finish_reason="stop")
+    assert not open_step.is_final and open_step.answer is None
+    ended = parse_step(" So there are 12 sheep.", finish_reason="eos")
+    assert ended.is_final and ended.answer == "12"
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [("Yes", 1.0), ("No.", 0.0), ("yes, it is correct", 1.0), ("Score: 7/10", 0.7), ("", None), ("banana", None)],
+)
+def test_parse_verdict(text, score):
+    assert parse_verdict(text)[0] == score
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.sampled_from(["stop", "eos", "length", None]))
+def test_parsers_never_raise(text, finish):
+    parse_step(text, finish_reason=finish)
+    lenient_answer(text)
+    parse_verdict(text)
