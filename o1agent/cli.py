@@ -27,6 +27,11 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+@app.callback()
+def main() -> None:
+    """o1-style slow thinking for any language model."""
+
+
 def _score_style(score: float | None) -> str:
     if score is None:
         return "dim"

