@@ -1,0 +1,566 @@
+"""An OpenAI-compatible HTTP server for o1agent: ``o1agent serve --model embedded --strategy dfs``.
+
+Endpoints: ``POST /v1/chat/completions`` (non-streaming and SSE streaming) and ``GET /v1/models``.
+Any OpenAI client works unchanged; o1agent-specific settings ride in extra body fields:
+
+* ``strategy`` (a registered strategy name), ``strategy_config`` (dict), ``budget`` (dict of
+  ``Budget`` fields), ``reward`` (reward name) and ``seed`` (the OpenAI field) — per request.
+
+The question is the last user message; earlier turns are given to the model as context. While
+streaming, each reasoning step is sent as it is produced in ``delta.reasoning_content`` (the field
+DeepSeek-R1 / vLLM use), the answer follows as ``delta.content``, then ``data: [DONE]``. Usage is
+reported in the response (and, when streaming, in the last chunk); every completion token of the
+search counts as a reasoning token.
+
+Errors use OpenAI's body ``{"error": {"message", "type", "code"}}``: invalid input is a 4xx, a
+failing backend a 5xx, and every run is bounded by ``request_timeout`` so no connection hangs.
+
+This module is the HTTP layer only: it does not queue work across processes, keep sessions, or
+implement the rest of the OpenAI API (no tools, no ``n > 1``, no logprobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import O1AgentError, RunError, UserError
+from .reasoner import Reasoner
+from .schema import Budget, Result
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+
+
+class ServerError(O1AgentError):
+    """An HTTP-level failure with the status and OpenAI error type/code to report."""
+
+    def __init__(
+        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.code = code
+
+
+@dataclass
+class RunOptions:
+    """What one request asks for; a ``ReasonerFactory`` turns it into a ``Reasoner``."""
+
+    model: str
+    strategy: str
+    strategy_config: dict[str, Any] | None = None
+    budget: Budget | None = None
+    reward: str | None = None
+    seed: int | None = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Called once per request. It may be sync or async; it must not close shared policies (the server
+# never calls ``Reasoner.aclose``: policies outlive requests and are closed by ``on_shutdown``).
+ReasonerFactory = Callable[[RunOptions], "Reasoner | Awaitable[Reasoner]"]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The subset of OpenAI's chat request o1agent uses, plus its extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    seed: int | None = None
+    n: int | None = None
+    strategy: str | None = None
+    strategy_config: dict[str, Any] | None = None
+    budget: dict[str, Any] | None = None
+    reward: str | None = None
+
+
+def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "code": code, "param": None}}
+
+
+def _text_of(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    # Content parts: keep the text parts, ignore images and audio (the search is text-only).
+    return "\n".join(
+        str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+    )
+
+
+def question_from_messages(messages: list[ChatMessage]) -> str:
+    """The last user message is the question; earlier turns become context above it."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last_user is None:
+        raise ServerError(400, "messages must contain a user message", code="missing_user_message")
+    question = _text_of(messages[last_user].content).strip()
+    if not question:
+        raise ServerError(400, "the last user message is empty", code="empty_question")
+    context = [
+        f"{m.role}: {_text_of(m.content).strip()}"
+        for m in messages[:last_user]
+        if _text_of(m.content).strip() and m.role in ("system", "developer", "user", "assistant")
+    ]
+    if context:
+        return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
+    return question
+
+
+def step_text(ev: dict[str, Any]) -> str | None:
+    """One streamed line of reasoning for a custom graph event, or ``None`` to send nothing."""
+    kind = ev.get("kind")
+    node = ev.get("node_id") or ""
+    if kind in ("propose", "revise"):
+        text = (ev.get("text") or ev.get("title") or "").strip()
+        label = "Revised step" if kind == "revise" else "Step"
+        return f"[{label} {node}] {text}\n"
+    if kind == "verify":
+        score = (ev.get("scores") or {}).get("score")
+        return None if score is None else f"[score {node}: {score:.2f}]\n"
+    if kind == "backtrack":
+        return f"[backtrack from {(ev.get('data') or {}).get('from')} to {node}]\n"
+    if kind == "budget":
+        return f"[budget spent: {(ev.get('data') or {}).get('exhausted_by')}]\n"
+    return None
+
+
+def usage_body(result: Result) -> dict[str, Any]:
+    u = result.usage
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.reused_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.completion_tokens},
+    }
+
+
+def o1agent_body(result: Result) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "strategy": result.strategy,
+        "score": result.score,
+        "nodes": result.usage.nodes,
+        "calls": result.usage.calls,
+        "dollars": result.usage.dollars,
+        "seconds": result.seconds,
+        "budget_exhausted": result.budget_exhausted,
+        "exhausted_by": result.exhausted_by,
+        "path": [n.id for n in result.best_path],
+    }
+
+
+def reasoning_of(result: Result) -> str:
+    return "\n".join(f"[Step {n.id}] {n.step.raw.strip()}" for n in result.best_path)
+
+
+def create_app(
+    reasoner_factory: ReasonerFactory,
+    *,
+    models: list[str],
+    default_strategy: str = "dfs",
+    default_budget: Budget | None = None,
+    default_reward: str | None = None,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    request_timeout: float = 600.0,
+    max_concurrent_runs: int = 8,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """Build the FastAPI app. ``reasoner_factory(RunOptions)`` makes the Reasoner of a request.
+
+    ``models`` are the ids clients may ask for (the first is the default in ``/v1/models``).
+    ``max_concurrent_runs`` bounds runs in flight; later requests wait (inside their timeout).
+    """
+    if not models:
+        raise UserError("create_app needs at least one model id")
+    if request_timeout <= 0 or max_body_bytes <= 0 or max_concurrent_runs < 1:
+        raise UserError("request_timeout, max_body_bytes and max_concurrent_runs must be positive")
+    created = int(time.time())
+    slots = asyncio.Semaphore(max_concurrent_runs)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = FastAPI(title="o1agent", version="0.1.0", lifespan=lifespan)
+
+    def err(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> Any:
+        return JSONResponse(error_body(message, type_, code), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> Any:
+        return err(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+
+    @app.exception_handler(ServerError)
+    async def _server_error(_req: Request, exc: ServerError) -> Any:
+        return err(exc.status, str(exc), exc.type, exc.code)
+
+    def check_auth(request: Request) -> None:
+        if api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        # compare_digest: the time taken must not reveal how much of the key was right.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise ServerError(401, "invalid or missing API key", code="invalid_api_key")
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise ServerError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
+        chunks: list[bytes] = []
+        size = 0
+        # Count while reading: a chunked body has no Content-Length to check up front.
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise ServerError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def parse_request(raw: bytes) -> ChatRequest:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ServerError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise ServerError(400, "the body must be a JSON object", code="invalid_json")
+        if "messages" not in data:
+            raise ServerError(400, "'messages' is required", code="missing_messages")
+        try:
+            req = ChatRequest.model_validate(data)
+        except ValidationError as exc:
+            errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            raise ServerError(400, f"invalid request: {errs}", code="invalid_request") from None
+        if req.model not in models:
+            raise ServerError(
+                404,
+                f"the model {req.model!r} does not exist; this server has {models}",
+                code="model_not_found",
+            )
+        if req.n not in (None, 1):
+            raise ServerError(400, "only n=1 is supported", code="unsupported_n")
+        return req
+
+    async def make_reasoner(req: ChatRequest) -> Reasoner:
+        budget = default_budget
+        if req.budget is not None:
+            base = default_budget.model_dump() if default_budget is not None else {}
+            budget = Budget(**{**base, **req.budget})
+        opts = RunOptions(
+            model=req.model,
+            strategy=req.strategy or default_strategy,
+            strategy_config=req.strategy_config,
+            budget=budget,
+            reward=req.reward or default_reward,
+            seed=req.seed if req.seed is not None else 0,
+            extra=dict(req.model_extra or {}),
+        )
+        made = reasoner_factory(opts)
+        return await made if asyncio.iscoroutine(made) else made  # type: ignore[return-value]
+
+    async def prepare(request: Request) -> tuple[ChatRequest, str, Reasoner]:
+        check_auth(request)
+        req = parse_request(await read_body(request))
+        question = question_from_messages(req.messages)
+        try:
+            reasoner = await make_reasoner(req)
+        except UserError as exc:
+            raise ServerError(400, str(exc), code=type(exc).__name__) from None
+        except O1AgentError as exc:
+            raise ServerError(
+                500, f"could not set up the model: {exc}", "server_error", "backend_error"
+            ) from None
+        return req, question, reasoner
+
+    @app.get("/v1/models")
+    async def list_models(request: Request) -> Any:
+        check_auth(request)
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": created, "owned_by": "o1agent"} for m in models],
+        }
+
+    @app.get("/health")
+    async def health() -> Any:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        req, question, reasoner = await prepare(request)
+        cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        if req.stream:
+            include_usage = bool((req.stream_options or {}).get("include_usage", True))
+            return StreamingResponse(
+                stream_run(reasoner, question, req.model, cid, include_usage),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        try:
+            async with asyncio.timeout(request_timeout):
+                async with slots:
+                    result = await reasoner.asolve(question)
+        except TimeoutError:
+            return err(504, f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
+        except UserError as exc:
+            return err(400, str(exc), code=type(exc).__name__)
+        except (RunError, O1AgentError) as exc:
+            logger.warning("run failed: %s", exc)
+            return err(502, f"the model backend failed: {exc}", "server_error", "backend_error")
+        except Exception as exc:  # an unexpected bug must still answer, not drop the connection
+            logger.exception("unexpected failure")
+            return err(500, f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error")
+        finish = "length" if result.budget_exhausted else "stop"
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": result.answer,
+                        "reasoning_content": reasoning_of(result),
+                    },
+                    "finish_reason": finish,
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage_body(result),
+            "o1agent": o1agent_body(result),
+        }
+
+    def chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        return f"data: {json.dumps(body, default=float)}\n\n"
+
+    async def stream_run(
+        reasoner: Reasoner, question: str, model: str, cid: str, include_usage: bool
+    ) -> AsyncIterator[str]:
+        yield chunk(cid, model, {"role": "assistant", "content": ""})
+        result: Result | None = None
+        failure: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(request_timeout):
+                async with slots:
+                    async for ev in reasoner.astream(question):
+                        if ev.get("kind") == "result":
+                            result = ev["result"]
+                            continue
+                        text = step_text(ev)
+                        if text:
+                            yield chunk(cid, model, {"reasoning_content": text})
+        except TimeoutError:
+            failure = error_body(f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
+        except UserError as exc:
+            failure = error_body(str(exc), code=type(exc).__name__)
+        except O1AgentError as exc:
+            failure = error_body(f"the model backend failed: {exc}", "server_error", "backend_error")
+        except Exception as exc:  # the stream must end with an error event, never just stop
+            logger.exception("unexpected failure while streaming")
+            failure = error_body(
+                f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error"
+            )
+        if failure is not None or result is None:
+            # Status 200 is already sent: OpenAI's clients raise on a data event holding "error".
+            failure = failure or error_body("the run ended without a result", "server_error", "no_result")
+            yield f"data: {json.dumps(failure)}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+        yield chunk(cid, model, {"content": result.answer})
+        yield chunk(cid, model, {}, "length" if result.budget_exhausted else "stop")
+        if include_usage:
+            tail = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": usage_body(result),
+                "o1agent": o1agent_body(result),
+            }
+            yield f"data: {json.dumps(tail, default=float)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return app
+
+
+class PolicyPool:
+    """A ``ReasonerFactory`` that loads each model once and shares it across requests.
+
+    Building a Reasoner per request is cheap (it compiles a graph); loading a model is not.
+    """
+
+    def __init__(
+        self, *, api_base: str | None = None, api_key: str | None = None, concurrency: int = 4
+    ) -> None:
+        self.api_base = api_base
+        self.api_key = api_key
+        self.concurrency = concurrency
+        self._policies: dict[str, Any] = {}
+
+    def policy(self, model: str) -> Any:
+        if model not in self._policies:
+            from .policies import make_policy
+
+            self._policies[model] = make_policy(model, api_base=self.api_base, api_key=self.api_key)
+        return self._policies[model]
+
+    def __call__(self, opts: RunOptions) -> Reasoner:
+        return Reasoner(
+            model=self.policy(opts.model),
+            strategy=opts.strategy,
+            strategy_config=opts.strategy_config,
+            budget=opts.budget,
+            reward=opts.reward if opts.reward is not None else "judge",
+            seed=opts.seed,
+            concurrency=self.concurrency,
+        )
+
+    async def aclose(self) -> None:
+        for p in self._policies.values():
+            await p.aclose()
+        self._policies.clear()
+
+
+def register(app: Any) -> None:
+    """Add ``o1agent serve`` to the CLI. Raises ImportError when the server extra is missing."""
+    import importlib.util
+
+    # Fail the registration (the group is then hidden) when the server extra is not installed.
+    if importlib.util.find_spec("uvicorn") is None:
+        raise ImportError("o1agent serve needs uvicorn: pip install 'o1agent[server]'")
+
+    @app.command()
+    def serve(
+        model: Annotated[
+            str, typer.Option(help="'embedded', a .gguf path, or a LiteLLM model string.")
+        ] = "embedded",
+        strategy: Annotated[
+            str, typer.Option(help="Default search strategy (requests may override).")
+        ] = "dfs",
+        reward: Annotated[str, typer.Option(help="Default reward model name.")] = "judge",
+        host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 exposes it).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+        api_key: Annotated[
+            str | None, typer.Option(envvar="O1AGENT_SERVER_KEY", help="Require 'Authorization: Bearer KEY'.")
+        ] = None,
+        api_base: Annotated[
+            str | None, typer.Option(help="Base URL of the backend (LiteLLM models).")
+        ] = None,
+        served_name: Annotated[
+            list[str] | None, typer.Option(help="Extra model ids clients may use.")
+        ] = None,
+        max_tokens: Annotated[int | None, typer.Option(help="Default token budget per request.")] = 4000,
+        max_nodes: Annotated[int | None, typer.Option(help="Default node budget per request.")] = 64,
+        max_seconds: Annotated[
+            float | None, typer.Option(help="Default wall-clock budget per request.")
+        ] = None,
+        timeout: Annotated[float, typer.Option(help="Hard limit per request, seconds.")] = 600.0,
+        max_body: Annotated[int, typer.Option(help="Largest request body, bytes.")] = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
+        import uvicorn
+
+        from .search.base import make_strategy
+
+        try:
+            make_strategy(strategy)  # fail now, not on the first request
+            budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
+            pool = PolicyPool(api_base=api_base)
+            pool.policy(model)  # load the model before accepting connections
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        fastapi_app = create_app(
+            pool,
+            models=[model, *(served_name or [])],
+            default_strategy=strategy,
+            default_budget=budget,
+            default_reward=reward,
+            api_key=api_key,
+            max_body_bytes=max_body,
+            request_timeout=timeout,
+            on_shutdown=pool.aclose,
+        )
+        _alias_pool(pool, model, served_name or [])
+        uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
+
+
+def _alias_pool(pool: PolicyPool, model: str, aliases: list[str]) -> None:
+    # Extra served names map to the one loaded model instead of being resolved as model strings.
+    for alias in aliases:
+        pool._policies[alias] = pool.policy(model)
+
+
+@contextmanager
+def serve_in_thread(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a daemon thread; yield its base URL (``http://host:port/v1``).
+
+    For tests, notebooks and examples. ``port=0`` picks a free port. The server is stopped (and
+    its lifespan shutdown run) when the block exits.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    if port == 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"o1agent-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise ServerError(500, f"the server did not start on {host}:{port}", type_="server_error")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=startup_timeout)
