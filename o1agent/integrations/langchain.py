@@ -1,0 +1,421 @@
+"""LangChain / LangGraph integration: slow thinking as a chat model, a tool, and a subgraph.
+
+* ``O1ChatModel`` — a ``BaseChatModel`` whose reply is the answer of an o1agent search. It
+  supports ``invoke``/``ainvoke``/``stream``/``astream``/``batch`` and LCEL like any chat model.
+  The final ``AIMessage.content`` is the answer; ``response_metadata`` holds strategy, score,
+  run id, model, nodes, tokens and cost; ``usage_metadata`` holds token counts (every completion
+  token of the search counts as reasoning). While streaming, each reasoning step arrives as it is
+  produced in ``AIMessageChunk.additional_kwargs["reasoning_content"]`` (chunks with empty
+  ``content``), then one chunk carries the answer as ``content``. Per-call overrides:
+  ``model.invoke(msgs, strategy="greedy", budget={"max_nodes": 8})`` or ``model.bind(...)``.
+* ``O1ChatModel.as_tool()`` / ``deep_reason_tool()`` — a ``BaseTool`` named ``deep_reason`` an
+  agent can call on a hard sub-question; it returns the answer (the ``Result`` is the artifact).
+* ``reasoning_subgraph(...)`` — the compiled reasoning graph, ready to ``add_node`` into a
+  user's ``StateGraph`` whose state has ``question`` and ``result`` keys; its
+  ``stream_mode="custom"`` events (propose, verify, backtrack, revise, ...) surface in the parent
+  with ``subgraphs=True``.
+
+Every search runs on one private event loop in a daemon thread, shared by all ``O1ChatModel``
+instances, so a model loaded once (the embedded llama.cpp policy holds an ``asyncio.Lock``) is
+safe from sync calls, async calls and ``batch`` threads alike. This module is not a tool-calling
+chat model: ``bind_tools`` is not supported (o1agent's own tools belong to the search).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from ..errors import InvalidQuestionError
+from ..reasoner import Reasoner
+from ..schema import Budget, Result
+
+T = TypeVar("T")
+
+#: Per-call keyword arguments that change the search (anything else is ignored, as LangChain does).
+SEARCH_KWARGS = ("strategy", "strategy_config", "budget", "reward", "seed")
+
+
+class _LoopThread:
+    """One event loop in a daemon thread; coroutines from any thread or loop run on it."""
+
+    _instance: _LoopThread | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="o1agent-langchain-loop", daemon=True
+        )
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _LoopThread:
+        with cls._guard:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self.thread:
+            raise RuntimeError("O1ChatModel sync call made from inside its own loop; use the async API")
+        return self.submit(coro).result()
+
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        if asyncio.get_running_loop() is self.loop:
+            return await coro
+        # wrap_future propagates cancellation of the caller to the task on the private loop.
+        return await asyncio.wrap_future(self.submit(coro))
+
+
+# Models loaded once per process and shared by every O1ChatModel naming them (loading SmolLM2
+# costs 236 MB); they are only ever used on the private loop.
+_POLICIES: dict[str, Any] = {}
+_POLICIES_GUARD = threading.Lock()
+
+
+def _shared_policy(model: str, **kwargs: Any) -> Any:
+    from ..policies import make_policy
+
+    key = f"{model}|{sorted(kwargs.items())!r}"
+    with _POLICIES_GUARD:
+        if key not in _POLICIES:
+            _POLICIES[key] = make_policy(model, **kwargs)
+        return _POLICIES[key]
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    # run_coroutine_threadsafe needs a real coroutine, not the awaitable __anext__ returns.
+    return await agen.__anext__()
+
+
+async def _aclose(agen: Any) -> None:
+    await agen.aclose()
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p if isinstance(p, str) else str(p.get("text", ""))
+            for p in content
+            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
+        )
+    return str(content or "")
+
+
+def question_from_messages(messages: list[BaseMessage]) -> str:
+    """The last human message is the question; earlier turns are context above it."""
+    last = max((i for i, m in enumerate(messages) if m.type == "human"), default=None)
+    if last is None:
+        raise InvalidQuestionError("O1ChatModel needs at least one human message (the question)")
+    question = _text(messages[last].content).strip()
+    if not question:
+        raise InvalidQuestionError("the last human message is empty")
+    context = [f"{m.type}: {_text(m.content).strip()}" for m in messages[:last] if _text(m.content).strip()]
+    if context:
+        return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
+    return question
+
+
+def step_text(ev: dict[str, Any]) -> str | None:
+    """A line of reasoning for a streamed graph event (``None``: not worth a chunk)."""
+    kind = ev.get("kind")
+    node = ev.get("node_id") or ""
+    if kind in ("propose", "revise"):
+        label = "Revised step" if kind == "revise" else "Step"
+        return f"[{label} {node}] {(ev.get('text') or ev.get('title') or '').strip()}\n"
+    if kind == "verify":
+        score = (ev.get("scores") or {}).get("score")
+        return None if score is None else f"[score {node}: {score:.2f}]\n"
+    if kind == "backtrack":
+        return f"[backtrack from {(ev.get('data') or {}).get('from')} to {node}]\n"
+    if kind == "budget":
+        return f"[budget spent: {(ev.get('data') or {}).get('exhausted_by')}]\n"
+    return None
+
+
+def response_metadata(result: Result) -> dict[str, Any]:
+    u = result.usage
+    return {
+        "model_name": result.model,
+        "model_provider": "o1agent",
+        "strategy": result.strategy,
+        "score": result.score,
+        "run_id": result.run_id,
+        "path": [n.id for n in result.best_path],
+        "nodes": u.nodes,
+        "calls": u.calls,
+        "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens, "reused": u.reused_tokens},
+        "cost": u.dollars,
+        "seconds": result.seconds,
+        "budget_exhausted": result.budget_exhausted,
+        "exhausted_by": result.exhausted_by,
+        "finish_reason": "length" if result.budget_exhausted else "stop",
+    }
+
+
+def usage_metadata(result: Result) -> UsageMetadata:
+    u = result.usage
+    return UsageMetadata(
+        input_tokens=u.prompt_tokens,
+        output_tokens=u.completion_tokens,
+        total_tokens=u.total_tokens,
+        input_token_details={"cache_read": u.reused_tokens},
+        output_token_details={"reasoning": u.completion_tokens},
+    )
+
+
+def reasoning_of(result: Result) -> str:
+    return "".join(f"[Step {n.id}] {n.step.raw.strip()}\n" for n in result.best_path)
+
+
+class O1ChatModel(BaseChatModel):
+    """A chat model that answers by o1agent's slow-thinking search.
+
+    ``model`` is a model string (``"embedded"``, a ``.gguf`` path, a LiteLLM ``provider/model``)
+    or a ``Policy`` object (e.g. ``ScriptedPolicy`` in tests).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Any = Field(default="embedded", description="model string or Policy object")
+    strategy: Any = Field(default="dfs", description="strategy name or SearchStrategy object")
+    strategy_config: dict[str, Any] | None = None
+    reward: Any = Field(default="judge", description="reward name, RewardModel, or None")
+    budget: Budget | dict[str, Any] | None = None
+    seed: int | None = 0
+    prompts: Any = "g1"
+    api_base: str | None = None
+    api_key: str | None = None
+    reasoner_kwargs: dict[str, Any] = Field(default_factory=dict, description="more Reasoner(...) options")
+
+    _reasoner: Reasoner | None = PrivateAttr(default=None)
+    _guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "o1agent"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model if isinstance(self.model, str) else getattr(self.model, "name", "policy"),
+            "strategy": self.strategy
+            if isinstance(self.strategy, str)
+            else getattr(self.strategy, "name", ""),
+            "strategy_config": self.strategy_config,
+            "budget": self.budget.model_dump() if isinstance(self.budget, Budget) else self.budget,
+            "seed": self.seed,
+        }
+
+    # ---- reasoner ----------------------------------------------------------------------------
+
+    def _policy(self) -> Any:
+        if isinstance(self.model, str):
+            return _shared_policy(self.model, api_base=self.api_base, api_key=self.api_key)
+        return self.model
+
+    def _make_reasoner(self, **overrides: Any) -> Reasoner:
+        opts: dict[str, Any] = {
+            "strategy": self.strategy,
+            "strategy_config": self.strategy_config,
+            "reward": self.reward,
+            "budget": self.budget,
+            "seed": self.seed,
+        }
+        opts.update({k: v for k, v in overrides.items() if k in SEARCH_KWARGS})
+        if not isinstance(opts["strategy"], str):
+            opts.pop("strategy_config")  # a strategy object carries its own config
+        return Reasoner(model=self._policy(), prompts=self.prompts, **opts, **self.reasoner_kwargs)
+
+    def reasoner(self, **overrides: Any) -> Reasoner:
+        """The Reasoner for a call: the cached default, or a fresh one for per-call overrides."""
+        if any(k in overrides for k in SEARCH_KWARGS):
+            return self._make_reasoner(**overrides)
+        with self._guard:
+            if self._reasoner is None:
+                self._reasoner = self._make_reasoner()
+            return self._reasoner
+
+    async def _asolve(self, question: str, **kwargs: Any) -> Result:
+        return await self.reasoner(**kwargs).asolve(question)
+
+    # ---- BaseChatModel -----------------------------------------------------------------------
+
+    @staticmethod
+    def _message(result: Result) -> AIMessage:
+        return AIMessage(
+            content=result.answer,
+            additional_kwargs={"reasoning_content": reasoning_of(result)},
+            response_metadata=response_metadata(result),
+            usage_metadata=usage_metadata(result),
+            id=f"run-{result.run_id}" if result.run_id else None,
+        )
+
+    def _chat_result(self, result: Result) -> ChatResult:
+        msg = self._message(result)
+        return ChatResult(generations=[ChatGeneration(message=msg)], llm_output={"result": result})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        question = question_from_messages(messages)
+        return self._chat_result(_LoopThread.get().run(self._asolve(question, **kwargs)))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        question = question_from_messages(messages)
+        return self._chat_result(await _LoopThread.get().arun(self._asolve(question, **kwargs)))
+
+    async def _events(self, question: str, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        # Runs on the private loop; the callers below pull from it one chunk at a time.
+        async for ev in self.reasoner(**kwargs).astream(question):
+            if ev.get("kind") == "result":
+                result: Result = ev["result"]
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content=result.answer,
+                        response_metadata=response_metadata(result),
+                        usage_metadata=usage_metadata(result),
+                    )
+                )
+                return
+            text = step_text(ev)
+            if text:
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content="", additional_kwargs={"reasoning_content": text})
+                )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        question = question_from_messages(messages)
+        lt = _LoopThread.get()
+        agen = self._events(question, **kwargs)
+        try:
+            while True:
+                try:
+                    chunk = await lt.arun(_anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            await lt.arun(_aclose(agen))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        question = question_from_messages(messages)
+        lt = _LoopThread.get()
+        agen = self._events(question, **kwargs)
+        try:
+            while True:
+                try:
+                    chunk = lt.run(_anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            lt.run(_aclose(agen))
+
+    # ---- tool --------------------------------------------------------------------------------
+
+    def as_tool(  # type: ignore[override]
+        self,
+        name: str = "deep_reason",
+        description: str = (
+            "Think slowly and carefully about a hard question (maths, logic, multi-step reasoning) and "
+            "return the answer. Input: the full question, self-contained."
+        ),
+        **_: Any,
+    ) -> BaseTool:
+        """This model as a LangChain tool an agent can call (named ``deep_reason``)."""
+        return deep_reason_tool(self, name=name, description=description)
+
+
+class DeepReasonInput(BaseModel):
+    question: str = Field(description="the full, self-contained question to think about")
+
+
+def deep_reason_tool(
+    model: O1ChatModel, *, name: str = "deep_reason", description: str = "Think slowly about a hard question."
+) -> BaseTool:
+    """A ``StructuredTool`` returning the answer as content and the ``Result`` as its artifact."""
+    lt = _LoopThread.get
+
+    def _run(question: str) -> tuple[str, Result]:
+        result = lt().run(model._asolve(question))
+        return result.answer, result
+
+    async def _arun(question: str) -> tuple[str, Result]:
+        result = await lt().arun(model._asolve(question))
+        return result.answer, result
+
+    return StructuredTool.from_function(
+        func=_run,
+        coroutine=_arun,
+        name=name,
+        description=description,
+        args_schema=DeepReasonInput,
+        response_format="content_and_artifact",
+    )
+
+
+def reasoning_subgraph(
+    model: Any = "embedded",
+    reward: Any = "judge",
+    *,
+    strategy: Any = "dfs",
+    strategy_config: dict[str, Any] | None = None,
+    budget: Budget | dict[str, Any] | None = None,
+    seed: int | None = 0,
+    **kwargs: Any,
+) -> Any:
+    """The compiled reasoning graph for ``StateGraph.add_node(name, subgraph)``.
+
+    The parent state needs a ``question: str`` key (input) and receives ``result: Result``. Give
+    the parent run a large ``recursion_limit``: every expansion costs about three supersteps.
+    """
+    reasoner = Reasoner(
+        model=model,
+        strategy=strategy,
+        strategy_config=strategy_config,
+        reward=reward,
+        budget=budget,
+        seed=seed,
+        **kwargs,
+    )
+    return reasoner.graph
