@@ -1,0 +1,342 @@
+"""Durable runs: resume after a crash (kill -9 on the embedded model, SQLite and PostgreSQL), fork
+with another budget, human approval before finalize, and the checkpoint serializer."""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import TableReward, step_responder
+
+from o1agent import Reasoner
+from o1agent.errors import BackendError, RunError
+from o1agent.integrations.checkpoint import (
+    CheckpointError,
+    approve,
+    find_checkpoint,
+    fork,
+    open_checkpointer,
+    pending_review,
+    resume,
+    with_review,
+)
+from o1agent.policies import ScriptedPolicy
+
+SCRIPT = {
+    "0": ["Bad start\nwrong idea", "Good start\nmultiply 3 by 4"],
+    "0.0": ["Dead end\nnonsense"],
+    "0.1": ["Finish\n3*4 = 12\nFinal answer: 12"],
+}
+TABLE = {"Bad": 0.6, "Good": 0.55, "Dead": 0.1, "Finish": 0.9}
+DFS = {"k": 2, "threshold": 0.5, "greedy_first": False}
+QUESTION = "A farmer has 3 pens with 4 sheep in each. How many sheep?"
+
+
+def reasoner(saver: Any, *, fail_after: int | None = None, **kw: Any) -> Reasoner:
+    respond = step_responder(SCRIPT)
+    calls = {"n": 0}
+
+    def maybe_fail(req):
+        calls["n"] += 1
+        if fail_after is not None and calls["n"] > fail_after:
+            raise BackendError("simulated crash")
+        return respond(req)
+
+    policy = ScriptedPolicy(maybe_fail)
+    kw.setdefault("strategy_config", DFS)
+    return Reasoner(model=policy, strategy="dfs", reward=TableReward(TABLE), checkpointer=saver, **kw)
+
+
+def tree_sig(tree) -> list[tuple[str, str]]:
+    return sorted((n.id, n.step.raw) for n in tree.nodes.values())
+
+
+async def test_resume_continues_without_recomputing(tmp_path):
+    baseline = await reasoner(None).asolve(QUESTION)
+    async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
+        with pytest.raises(RunError):
+            await reasoner(saver, fail_after=2).asolve(QUESTION, thread_id="t1")  # dies in the 2nd expansion
+        r = reasoner(saver)
+        before = (await r.graph.aget_state({"configurable": {"thread_id": "t1"}})).values["tree"]
+        assert 1 < len(before) < len(baseline.tree)
+        proposed: list[str] = []
+        result = await resume(
+            r, "t1", on_event=lambda ev: proposed.append(ev["node_id"]) if ev["kind"] == "propose" else None
+        )
+    assert result.answer == "12"
+    assert not set(proposed) & set(before.nodes), "a checkpointed node was recomputed"
+    assert set(proposed) == set(baseline.tree.nodes) - set(before.nodes)
+    assert tree_sig(result.tree) == tree_sig(baseline.tree)
+    # No parent that already had children in the checkpoint was asked to propose again.
+    asked = [q.metadata.get("node_id") for q in r.policy.requests]  # type: ignore[attr-defined]
+    assert asked and not [nid for nid in asked if before.nodes.get(nid) and before.nodes[nid].children]
+
+
+async def test_resume_of_a_finished_thread_returns_its_result_without_calls(tmp_path):
+    async with open_checkpointer(f"sqlite:///{tmp_path / 'r.sqlite'}") as saver:
+        first = await reasoner(saver).asolve(QUESTION, thread_id="done")
+        r = reasoner(saver)
+        again = await resume(r, "done")
+        assert again.run_id == first.run_id and again.answer == "12"
+        assert r.policy.requests == []  # type: ignore[attr-defined]
+        with pytest.raises(CheckpointError, match="nothing to resume"):
+            await resume(r, "no-such-thread")
+
+
+async def test_schema_types_are_allow_listed(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    async with open_checkpointer(tmp_path / "w.sqlite") as saver:
+        await reasoner(saver).asolve(QUESTION, thread_id="w")
+        snap = await reasoner(saver).graph.aget_state({"configurable": {"thread_id": "w"}})
+        assert snap.values["result"].answer == "12"
+    assert "unregistered type" not in caplog.text
+
+
+async def test_fork_from_a_checkpoint_with_a_bigger_budget(tmp_path):
+    async with open_checkpointer(tmp_path / "f.sqlite") as saver:
+        small = await reasoner(saver, budget={"max_nodes": 2}).asolve(QUESTION, thread_id="f")
+        assert small.budget_exhausted and small.answer != "12"
+        big = reasoner(saver, budget={"max_nodes": 20})
+        cid = await find_checkpoint(big, "f", "0.1")
+        forked = await fork(big, "f", checkpoint_id=cid)
+        assert forked.answer == "12" and not forked.budget_exhausted
+        # The fork kept the first run's nodes as they were and only added new ones.
+        for nid in ("0.0", "0.1"):
+            assert forked.tree.get(nid).step.raw == small.tree.get(nid).step.raw
+        assert len(big.policy.requests) == 2  # type: ignore[attr-defined]  (0.0 and 0.1 expanded; no recompute)
+        # The original branch is still in the history.
+        finals = [
+            s.values["result"].answer
+            async for s in big.graph.aget_state_history({"configurable": {"thread_id": "f"}})
+            if s.values.get("result") is not None
+        ]
+        assert sorted(finals) == sorted([small.answer, "12"])
+        # Another strategy: its frontier restarts from the checkpointed tree.
+        greedy = Reasoner(
+            model=ScriptedPolicy(step_responder(SCRIPT)),
+            strategy="greedy",
+            reward=TableReward(TABLE),
+            checkpointer=saver,
+        )
+        other = await fork(greedy, "f", at_node="0.1")
+        assert other.strategy == "greedy" and {"0.0", "0.1"} <= set(other.tree.nodes)
+
+
+async def test_human_approves_before_finalize(tmp_path):
+    async with open_checkpointer(tmp_path / "h.sqlite") as saver:
+        r = with_review(reasoner(saver))
+        events = [
+            ev
+            async for ev in r.graph.astream(
+                {"question": QUESTION, "run_id": "h"},
+                {"configurable": {"thread_id": "h"}, "recursion_limit": 1000},
+                stream_mode="custom",
+            )
+        ]
+        assert "finalize" not in [e["kind"] for e in events]
+        review = await pending_review(r, "h")
+        assert review["answer"] == "12" and review["node_id"] == "0.1.0" and review["score"] == 0.9
+        result = await approve(r, "h")
+        assert result.answer == "12" and [n.id for n in result.best_path] == review["path"]
+        assert await pending_review(r, "h") == {}
+        with pytest.raises(CheckpointError):
+            await approve(r, "h")
+
+
+# ---- crash with kill -9 on the embedded model --------------------------------------------------
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from o1agent import Reasoner
+    from o1agent.integrations.checkpoint import open_checkpointer, resume
+
+    url, thread, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    Q = "Tom has 3 boxes with 5 pens in each box. How many pens does Tom have?"
+
+    def emit(ev):
+        if ev.get("kind") in ("propose", "verify"):
+            print(json.dumps({"kind": ev["kind"], "node_id": ev["node_id"]}), flush=True)
+
+    async def main():
+        async with open_checkpointer(None if url == "-" else url) as saver:
+            r = Reasoner(model="embedded", strategy="dfs", reward="none", seed=0, checkpointer=saver,
+                         strategy_config={"k": 1, "step_tokens": 24, "max_depth": 4}, budget={"max_nodes": 4})
+            if mode == "resume":
+                res = await resume(r, thread, on_event=emit)
+            else:
+                res = await r.asolve(Q, thread_id=thread, on_event=emit)
+            print(json.dumps({"kind": "tree", "nodes": sorted([n.id, n.step.raw] for n in res.tree.nodes.values())}), flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _run_worker(
+    script: Path, url: str, thread: str, mode: str, *, kill_after_proposals: int | None = None
+) -> list[dict]:
+    proc = subprocess.Popen(
+        [sys.executable, str(script), url, thread, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[dict] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            lines.append(json.loads(line))
+            if (
+                kill_after_proposals is not None
+                and sum(e["kind"] == "propose" for e in lines) >= kill_after_proposals
+            ):
+                # Give the superstep that emitted it time to checkpoint, then die without cleanup.
+                time.sleep(0.5)
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if kill_after_proposals is None:
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    return lines
+
+
+async def _checkpointed_nodes(url: str, thread: str) -> dict[str, str]:
+    async with open_checkpointer(url) as saver:
+        r = Reasoner(model=ScriptedPolicy(["unused"]), strategy="dfs", reward=None, checkpointer=saver)
+        snap = await r.graph.aget_state({"configurable": {"thread_id": thread}})
+        return {n.id: n.step.raw for n in snap.values["tree"].nodes.values()}
+
+
+async def _kill_and_resume(url: str, tmp_path: Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    full = _run_worker(script, "-", "x", "solve")
+    full_tree = full[-1]["nodes"]
+    assert len(full_tree) >= 4, full_tree
+    _run_worker(script, url, "crash", "solve", kill_after_proposals=2)
+    kept = await _checkpointed_nodes(url, "crash")
+    assert len(kept) >= 3, "the first expansions were not checkpointed before the kill"
+    resumed = _run_worker(script, url, "crash", "resume")
+    recomputed = {e["node_id"] for e in resumed if e["kind"] == "propose"} & set(kept)
+    assert not recomputed, f"nodes checkpointed before the kill were recomputed: {recomputed}"
+    final = resumed[-1]["nodes"]
+    assert all([nid, text] in final for nid, text in kept.items()), "a completed node was lost"
+    assert final == full_tree, "the resumed tree differs from an uninterrupted run with the same seed"
+
+
+@pytest.mark.slow
+async def test_kill_9_and_resume_sqlite(tmp_path):
+    await _kill_and_resume(str(tmp_path / "crash.sqlite"), tmp_path)
+
+
+# ---- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL cluster on a free loopback port (initdb + pg_ctl in a temp dir)."""
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and CI is set")
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="o1agent-pg-"))
+    data = base / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: use the package's postgres account
+        shutil.chown(base, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+async def test_postgres_resume_and_approve(postgres_url):
+    async with open_checkpointer(postgres_url) as saver:
+        with pytest.raises(RunError):
+            await reasoner(saver, fail_after=2).asolve(QUESTION, thread_id="pg1")
+        r = reasoner(saver)
+        result = await resume(r, "pg1")
+        assert result.answer == "12"
+        h = with_review(reasoner(saver))
+        async for _ in h.graph.astream(
+            {"question": QUESTION, "run_id": "pgh"},
+            {"configurable": {"thread_id": "pgh"}, "recursion_limit": 1000},
+        ):
+            pass
+        assert (await pending_review(h, "pgh"))["answer"] == "12"
+        assert (await approve(h, "pgh")).answer == "12"
+
+
+@pytest.mark.slow
+async def test_kill_9_and_resume_postgres(postgres_url, tmp_path):
+    await _kill_and_resume(postgres_url, tmp_path)
+
+
+async def test_bad_postgres_url_is_a_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    with pytest.raises(CheckpointError, match=r"cannot connect to Postgres at postgresql://u:\*\*\*@127"):
+        async with open_checkpointer(f"postgresql://u:secret@127.0.0.1:{port}/db"):
+            pass
