@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ..errors import UnknownRewardError
 from ..policies.base import Policy
 from .base import RewardModel
+from .compose import Weighted
 
 RewardFactory = Callable[[Policy], RewardModel]
 _REWARDS: dict[str, RewardFactory] = {}
@@ -25,6 +26,38 @@ def _judge(policy: Policy) -> RewardModel:
     from .judge import LLMJudge
 
     return LLMJudge(policy)
+
+
+@register_reward("confidence")
+def _confidence(policy: Policy) -> RewardModel:
+    from .confidence import Confidence
+
+    return Confidence()
+
+
+@register_reward("consistency")
+def _consistency(policy: Policy) -> RewardModel:
+    from .consistency import SelfConsistency
+
+    return SelfConsistency()
+
+
+@register_reward("judge+confidence")
+def _judge_confidence(policy: Policy) -> RewardModel:
+    # The judge decides; the policy's own token confidence breaks near-ties for free.
+    from .confidence import Confidence
+    from .judge import LLMJudge
+
+    return Weighted([(LLMJudge(policy), 0.7), (Confidence(), 0.3)], name="judge+confidence")
+
+
+@register_reward("judge+consistency")
+def _judge_consistency(policy: Policy) -> RewardModel:
+    # Open steps: the judge alone (consistency has no opinion); final answers: half agreement.
+    from .consistency import SelfConsistency
+    from .judge import LLMJudge
+
+    return Weighted([(LLMJudge(policy), 0.5), (SelfConsistency(), 0.5)], name="judge+consistency")
 
 
 def available_rewards() -> list[str]:
