@@ -44,7 +44,7 @@ def topk_confidence(tokens: Sequence[TokenLogprob | dict[str, Any]], k: int = 5)
         top = dict(tok.top)
         top.setdefault(tok.token, tok.logprob)
         # The k best alternatives, plus the chosen token if sampling picked one outside them.
-        pool = sorted((v for t_, v in top.items() if t_ != tok.token), reverse=True)[: k - 1] + [tok.logprob]
+        pool = [*sorted((v for t_, v in top.items() if t_ != tok.token), reverse=True)[: k - 1], tok.logprob]
         m = max(pool)
         vals.append(math.exp(tok.logprob - m) / sum(math.exp(v - m) for v in pool))
     return sum(vals) / len(vals) if vals else None

@@ -116,7 +116,7 @@ class TrainedPRM(Composable):
 
     def _encode(self, texts: list[str]) -> dict[str, Any]:
         tok = self.tokenizer
-        if hasattr(tok, "__call__") and hasattr(tok, "pad_token"):
+        if callable(tok) and hasattr(tok, "pad_token"):
             enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
         else:
             enc = tok(texts)
