@@ -118,6 +118,12 @@ _lim(resource.RLIMIT_NOFILE, 64)
 if _cfg["memory_bytes"]:
     _lim(resource.RLIMIT_AS, _cfg["memory_bytes"])
 if _cfg["cpu_seconds"]:
+    import signal as _signal
+    def _on_xcpu(signum, frame, _n=_cfg["cpu_seconds"]):
+        sys.stderr.write("\nsandbox: CPU time limit exceeded (%s s)\n" % _n)
+        sys.stderr.flush()
+        os._exit(152)
+    _signal.signal(_signal.SIGXCPU, _on_xcpu)
     try:
         resource.setrlimit(resource.RLIMIT_CPU, (_cfg["cpu_seconds"], _cfg["cpu_seconds"] + 1))
     except (ValueError, OSError):
@@ -361,6 +367,12 @@ def _last_line(text: str) -> str:
 def _describe_failure(
     code: int | None, stderr: str, *, cpu_seconds: float | None, memory_mb: int | None
 ) -> str:
+    # unshare reports a child killed by a signal in its own words ("unshare: ..."): the program's
+    # lines come first; a bare unshare line means a signal (the hard CPU limit, a crash).
+    own = "\n".join(ln for ln in stderr.splitlines() if not ln.startswith("unshare: "))
+    if own.strip() != stderr.strip() and not own.strip():
+        return f"killed by a signal (CPU limit {cpu_seconds} s or memory limit {memory_mb} MB, or a crash)"
+    stderr = own
     last = _last_line(stderr)
     if "MemoryError" in last or (last == "" and code == -signal.SIGSEGV and memory_mb):
         return f"memory limit exceeded ({memory_mb} MB): {last or 'killed'}"
@@ -369,7 +381,7 @@ def _describe_failure(
     ):
         return f"CPU time limit exceeded ({cpu_seconds} s)"
     if "sandbox:" in last:
-        return last[last.index("sandbox:") :] if last.startswith("PermissionError") else last
+        return last[last.index("sandbox:") :]
     if last:
         return last
     if code is not None and code < 0:
