@@ -340,3 +340,20 @@ async def test_bad_postgres_url_is_a_clear_error():
     with pytest.raises(CheckpointError, match=r"cannot connect to Postgres at postgresql://u:\*\*\*@127"):
         async with open_checkpointer(f"postgresql://u:secret@127.0.0.1:{port}/db"):
             pass
+
+
+async def test_arun_durable_continues_an_unfinished_thread(tmp_path):
+    from o1agent.integrations.checkpoint import arun_durable
+
+    store = tmp_path / "d.sqlite"
+    async with open_checkpointer(store) as saver:
+        with pytest.raises(RunError):
+            await reasoner(saver, fail_after=2).asolve(QUESTION, thread_id="d")
+    policy = ScriptedPolicy(step_responder(SCRIPT))
+    kw = {"model": policy, "strategy": "dfs", "strategy_config": DFS, "reward": TableReward(TABLE)}
+    with pytest.raises(CheckpointError, match="another question"):
+        await arun_durable("What is 2+2?", store=store, thread_id="d", **kw)
+    result = await arun_durable(QUESTION, store=store, thread_id="d", **kw)
+    assert result.answer == "12"
+    # Continued, not restarted: the root was not expanded again.
+    assert "0" not in [q.metadata.get("node_id") for q in policy.requests]

@@ -325,3 +325,33 @@ async def reject(reasoner: Any, thread_id: str, *, reason: str = "rejected by a 
     async for ev in _drive(graph, None, thread_config(thread_id), None):
         last = ev
     return last
+
+
+async def arun_durable(
+    question: str,
+    *,
+    store: str | Path | None,
+    thread_id: str,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    **reasoner_kwargs: Any,
+) -> Result:
+    """Solve ``question`` on ``thread_id`` with checkpoints in ``store``; if the thread holds an
+    unfinished run, continue it instead of starting over. For the CLI's ``--checkpoint/--resume``.
+    """
+    from ..reasoner import Reasoner, validate_question
+
+    q = validate_question(question)
+    async with open_checkpointer(store) as saver:
+        reasoner = Reasoner(checkpointer=saver, **reasoner_kwargs)
+        try:
+            snap = await reasoner.graph.aget_state(thread_config(thread_id))
+            if snap.values and snap.next:
+                if snap.values.get("question") != q:
+                    raise CheckpointError(
+                        f"thread {thread_id!r} holds an unfinished run of another question: "
+                        f"{snap.values.get('question')!r}"
+                    )
+                return await resume(reasoner, thread_id, on_event=on_event)
+            return await reasoner.asolve(q, thread_id=thread_id, on_event=on_event)
+        finally:
+            await reasoner.aclose()
