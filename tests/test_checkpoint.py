@@ -357,3 +357,21 @@ async def test_arun_durable_continues_an_unfinished_thread(tmp_path):
     assert result.answer == "12"
     # Continued, not restarted: the root was not expanded again.
     assert "0" not in [q.metadata.get("node_id") for q in policy.requests]
+
+
+async def test_human_rejects_an_answer_then_approves_the_next(tmp_path):
+    from o1agent.integrations.checkpoint import reject
+
+    async with open_checkpointer(None) as saver:
+        r = with_review(reasoner(saver))
+        cfg = {"configurable": {"thread_id": "rj"}, "recursion_limit": 1000}
+        async for _ in r.graph.astream({"question": QUESTION, "run_id": "rj"}, cfg):
+            pass
+        assert (await pending_review(r, "rj"))["node_id"] == "0.1.0"
+        ev = await reject(r, "rj", reason="show the other path")
+        assert ev["kind"] == "interrupt" and ev["review"]["node_id"] == "0.1.1"
+        assert (await pending_review(r, "rj"))["node_id"] == "0.1.1"
+        result = await approve(r, "rj")
+        assert [n.id for n in result.best_path] == ["0.1", "0.1.1"]
+        rejected = result.tree.get("0.1.0")
+        assert rejected.status == "pruned" and rejected.critique == "show the other path"

@@ -132,6 +132,7 @@ async def _drive(
     inputs: Any,
     config: dict[str, Any],
     on_event: Callable[[dict[str, Any]], None] | None,
+    strategy: Any = None,
 ) -> AsyncIterator[dict[str, Any]]:
     state: dict[str, Any] = {}
     try:
@@ -151,7 +152,7 @@ async def _drive(
     # The thread's newest checkpoint (a fork's config names an old one, which must not be read).
     snap = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
     if snap.next == ("finalize",) and not state.get("result"):
-        yield {"kind": "interrupt", "next": list(snap.next), "review": review_of(snap.values, graph)}
+        yield {"kind": "interrupt", "next": list(snap.next), "review": review_of(snap.values, strategy)}
         return
     result = state.get("result") or snap.values.get("result")
     if result is None:
@@ -178,7 +179,7 @@ async def astream_resume(
     policy = getattr(reasoner, "policy", None)
     if getattr(reasoner, "seed", None) is not None and hasattr(policy, "reset"):
         policy.reset()  # type: ignore[union-attr]  (same reason as Reasoner.astream: reproducible)
-    async for ev in _drive(graph, None, config, on_event):
+    async for ev in _drive(graph, None, config, on_event, getattr(reasoner, "strategy", None)):
         yield ev
 
 
@@ -234,7 +235,7 @@ async def fork(
             config, {"search": strat.init_state(snap.values["tree"]), "pending": []}, as_node="verify"
         )
     last: dict[str, Any] = {}
-    async for ev in _drive(graph, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event):
+    async for ev in _drive(graph, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event, strat):
         last = ev
     if last.get("kind") != "result":
         raise RunError("the fork stopped for review before finalize: call approve() or reject()")
@@ -268,7 +269,7 @@ def with_review(reasoner: Any) -> Any:
     return reasoner
 
 
-def review_of(values: dict[str, Any], graph: Any = None, strategy: Any = None) -> dict[str, Any]:
+def review_of(values: dict[str, Any], strategy: Any = None) -> dict[str, Any]:
     """What finalize would answer from this state: node, answer, score and path."""
     tree = values.get("tree")
     if tree is None:
@@ -317,12 +318,17 @@ async def reject(reasoner: Any, thread_id: str, *, reason: str = "rejected by a 
     snap = await graph.aget_state(thread_config(thread_id))
     node = snap.values["tree"].get(review["node_id"])
     pruned = node.model_copy(update={"status": "pruned", "score": 0.0, "critique": reason})
+    # A strategy may remember its chosen answer in its state (dfs: "found"); forget it. This is
+    # a heuristic over plain state values: a strategy with deeper references needs its own reset.
+    search = {k: (None if v == node.id else v) for k, v in (snap.values.get("search") or {}).items()}
     # As if verify had just scored it 0: the router sends the run back to select.
     await graph.aupdate_state(
-        thread_config(thread_id), {"tree": {node.id: pruned}, "pending": []}, as_node="verify"
+        thread_config(thread_id),
+        {"tree": {node.id: pruned}, "pending": [], "search": search},
+        as_node="verify",
     )
     last: dict[str, Any] = {}
-    async for ev in _drive(graph, None, thread_config(thread_id), None):
+    async for ev in _drive(graph, None, thread_config(thread_id), None, reasoner.strategy):
         last = ev
     return last
 
