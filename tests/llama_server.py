@@ -50,7 +50,7 @@ class LlamaServer:
     alias: str = DEFAULT_ALIAS
     model_path: Path | None = None
     n_ctx: int = 4096
-    n_threads: int = 2
+    n_threads: int = 1
     port: int = 0
     startup_timeout: float = 60.0
     extra_args: list[str] = field(default_factory=list)

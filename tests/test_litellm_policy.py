@@ -22,6 +22,7 @@ from o1agent.policies import make_policy
 from o1agent.policies.base import CompletionRequest, Message
 from o1agent.policies.litellm import (
     LiteLLMPolicy,
+    fold_prefix,
     is_retryable,
     map_finish_reason,
     parse_tool_calls,
@@ -214,14 +215,11 @@ async def test_assistant_prefix_is_appended_to_last_user_message(fake) -> None:
     out = await p.complete(request)
     sent = backend.calls[0]["messages"]
     assert [m["role"] for m in sent] == ["system", "user"]
-    assert (
-        sent[1]["content"]
-        == "What is 2+3?\n\nYour reasoning so far:\nStep 1: Read it.\n\nStep 2:\nContinue from there."
-    )
+    assert sent[1]["content"] == "What is 2+3?\n\nYour answer so far:\nStep 1: Read it.\n\nNow write Step 2."
     # The model restated "Step 2:"; the text is what follows the prefix, as with llama.cpp.
     assert out[0].text == "add them: 5"
     assert "[system]\nReason in steps." in out[0].rendered_prompt
-    assert "Your reasoning so far:" in out[0].rendered_prompt
+    assert "Your answer so far:" in out[0].rendered_prompt
     assert request.messages[1].content == "What is 2+3?"  # the request itself is not mutated
 
 
@@ -232,12 +230,22 @@ async def test_assistant_prefix_after_an_assistant_turn_and_assistant_mode(fake)
         assistant_prefix="Step 1:",
     )
     await policy().complete(request)
-    assert backend.calls[0]["messages"][-1] == {
-        "role": "user",
-        "content": "Your reasoning so far:\nStep 1:\nContinue from there.",
-    }
+    assert backend.calls[0]["messages"][-1] == {"role": "user", "content": "Now write Step 1."}
     await policy(prefix_mode="assistant").complete(req(assistant_prefix="Step 1:"))
     assert backend.calls[1]["messages"][-1] == {"role": "assistant", "content": "Step 1:"}
+
+
+def test_fold_prefix() -> None:
+    assert fold_prefix("Step 1:") == "Now write Step 1."
+    assert (
+        fold_prefix("Step 1: a\n\nStep 2: b\n\nStep 3:")
+        == "Your answer so far:\nStep 1: a\n\nStep 2: b\n\nNow write Step 3."
+    )
+    # Not a label: the text itself is to be continued.
+    assert (
+        fold_prefix("The sum is")
+        == "Your answer so far:\nThe sum is\n\nContinue it from exactly where it stops."
+    )
 
 
 def test_strip_prefix_echo() -> None:
@@ -598,6 +606,8 @@ def test_real_server_cli_json(llama_server) -> None:
             "greedy",
             "--reward",
             "none",
+            "--max-tokens",
+            "1500",
             "--json",
         ],
         capture_output=True,

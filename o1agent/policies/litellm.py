@@ -8,10 +8,10 @@ before any request.
 How the ``Policy`` contract is met over a chat API:
 
 * **assistant_prefix.** Chat APIs cannot, in general, continue a partly written assistant turn.
-  With ``prefix_mode="user"`` (the default) the prefix is appended to the last user message as
-  ``"Your reasoning so far: <prefix> Continue from there."`` and a reply that echoes the prefix
-  (or its last line, e.g. ``"Step 3:"``) has the echo stripped, so ``text`` is what follows the
-  prefix as with the embedded backend. ``prefix_mode="assistant"`` sends the prefix as a trailing
+  With ``prefix_mode="user"`` (the default) the prefix is appended to the last user message
+  (``fold_prefix``: ``"Your answer so far: <steps> Now write Step 3."``) and a reply that echoes
+  the prefix (or its last line, e.g. ``"Step 3:"``) has the echo stripped, so ``text`` is what
+  follows the prefix, as with the embedded backend. ``prefix_mode="assistant"`` sends the prefix as a trailing
   assistant message instead, for providers that support prefill (Anthropic does).
 * **n.** ``n`` is asked of the backend; if fewer choices come back (``llama_cpp.server`` silently
   ignores ``n``) the rest are made by separate requests seeded ``seed+i``, concurrently up to
@@ -195,7 +195,7 @@ class LiteLLMPolicy:
             return messages
         if self.prefix_mode == "assistant":
             return [*messages, {"role": "assistant", "content": prefix}]
-        note = f"\n\nYour reasoning so far:\n{prefix.rstrip()}\nContinue from there."
+        note = "\n\n" + fold_prefix(prefix)
         if messages and messages[-1]["role"] == "user":
             messages[-1] = {"role": "user", "content": messages[-1]["content"] + note}
         else:
@@ -490,6 +490,23 @@ def render_messages(messages: Sequence[dict[str, Any] | Message]) -> str:
         content = m.content if isinstance(m, Message) else m.get("content", "")
         parts.append(f"[{role}]\n{content if isinstance(content, str) else json.dumps(content)}")
     return "\n\n".join(parts)
+
+
+def fold_prefix(prefix: str) -> str:
+    """The instruction that carries ``assistant_prefix`` inside a user message.
+
+    A prefix ending in a short label line (``"...\n\nStep 3:"``) becomes "Your answer so far:
+    <earlier lines> Now write Step 3." Measured on SmolLM2-135M over llama_cpp.server (9 propose
+    prompts, greedy): this wording gave 9/9 usable steps, while "Your reasoning so far: <prefix>
+    Continue from there." was parroted back ("Step 3: Continue from there.") on most prompts.
+    """
+    text = prefix.strip()
+    head, _, last = text.rpartition("\n")
+    last = last.strip()
+    if last and len(last) <= 40 and last.endswith(":"):
+        ask = f"Now write {last[:-1].strip()}."
+        return f"Your answer so far:\n{head.strip()}\n\n{ask}" if head.strip() else ask
+    return f"Your answer so far:\n{text}\n\nContinue it from exactly where it stops."
 
 
 def strip_prefix_echo(text: str, prefix: str) -> str:
