@@ -1,0 +1,480 @@
+"""Training on CPU: SFT, step-level DPO and GRPO with TRL + LoRA, and a small PRM value head.
+
+Each ``train_*`` function takes rows from ``o1agent.learn.data``, trains a LoRA adapter (or, for
+the PRM, a linear head on the frozen base model), saves it to ``TrainConfig.output`` and writes a
+report next to it: ``metrics.json`` (loss per step, seconds, CPU seconds, how far the trained
+weights moved) and ``loss.png`` (matplotlib, Agg backend).
+
+What it is not: a distributed or GPU trainer. Defaults are sized for a 135M model on two cores
+(short sequences, LoRA r=16, no gradient checkpointing — which costs time and only saves memory we
+have). The TRL argument names were checked against TRL 1.16's config classes: ``use_cpu``,
+``report_to="none"``, ``max_length`` (SFT/DPO), ``max_completion_length`` / ``num_generations``
+(GRPO); ``bf16`` defaults to True in TRL's configs, so it is set False explicitly.
+
+torch, transformers, TRL, peft and matplotlib are imported lazily inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .data import GRPOPrompt, PreferencePair, PRMLabel, RewardFunc, SFTRow
+from .model import LearnError, adapter_base, base_model_dir, is_adapter, load_tokenizer, resolve_checkpoint
+
+logger = logging.getLogger(__name__)
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(BaseModel):
+    """Settings shared by every trainer. ``base`` is ``"base"`` (the converted SmolLM2), a model
+    folder, or a LoRA adapter folder (training continues from it: merged, then a fresh adapter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = "base"
+    output: Path
+    max_steps: int = Field(default=50, ge=1)
+    epochs: float | None = Field(
+        default=None, description="if set, train this many epochs instead of max_steps"
+    )
+    batch_size: int = Field(default=4, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    learning_rate: float = 2e-4
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    max_length: int = Field(default=384, ge=16, description="prompt + completion tokens kept per example")
+    seed: int = 0
+    threads: int | None = Field(default=None, description="torch threads (default: all cores)")
+    # DPO
+    beta: float = 0.1
+    # GRPO
+    num_generations: int = Field(default=4, ge=2)
+    max_completion_length: int = 96
+    temperature: float = 0.8
+    # PRM
+    prm_lr: float = 1e-3
+
+
+class RunReport(BaseModel):
+    """What one training run did. Written as ``metrics.json`` in the output folder."""
+
+    kind: str
+    output: str
+    base: str
+    examples: int
+    steps: int
+    seconds: float
+    cpu_seconds: float
+    losses: list[float]
+    first_loss: float | None = None
+    last_loss: float | None = None
+    weight_delta: float = Field(description="L2 norm of the change of the trained weights")
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _setup_torch(cfg: TrainConfig) -> None:
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+
+
+def _load_trainable(cfg: TrainConfig) -> tuple[Any, Any, str]:
+    """The model to train from (adapters merged into a plain model) and its tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    from .model import load_model
+
+    path = resolve_checkpoint(cfg.base)
+    tok = load_tokenizer(path)
+    if is_adapter(path):
+        # Continue from a trained round: merge its adapter, then train a fresh one on top.
+        model = load_model(path, merge=True)
+        base_ref = str(path)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path))
+        base_ref = str(path)
+    model.train()
+    return model, tok, base_ref
+
+
+def _lora_config(cfg: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=LORA_TARGETS,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _common_args(cfg: TrainConfig) -> dict[str, Any]:
+    steps: dict[str, Any] = (
+        {"num_train_epochs": cfg.epochs, "max_steps": -1} if cfg.epochs else {"max_steps": cfg.max_steps}
+    )
+    return {
+        "output_dir": str(cfg.output / "_trainer"),
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "learning_rate": cfg.learning_rate,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "use_cpu": True,
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "seed": cfg.seed,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        **steps,
+    }
+
+
+def _trainable_snapshot(model: Any) -> dict[str, Any]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _delta(before: dict[str, Any], model: Any) -> float:
+    now = dict(model.named_parameters())
+    total = 0.0
+    for n, old in before.items():
+        total += float((now[n].detach() - old).float().pow(2).sum())
+    return math.sqrt(total)
+
+
+def _losses(log_history: list[dict[str, Any]]) -> list[float]:
+    return [float(h["loss"]) for h in log_history if "loss" in h]
+
+
+def _finish(
+    kind: str,
+    cfg: TrainConfig,
+    base_ref: str,
+    examples: int,
+    losses: list[float],
+    t0: float,
+    c0: float,
+    delta: float,
+    extra: dict[str, Any] | None = None,
+) -> RunReport:
+    report = RunReport(
+        kind=kind,
+        output=str(cfg.output),
+        base=base_ref,
+        examples=examples,
+        steps=len(losses),
+        seconds=time.perf_counter() - t0,
+        cpu_seconds=_cpu_seconds() - c0,
+        losses=losses,
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+        weight_delta=delta,
+        extra=extra or {},
+    )
+    cfg.output.mkdir(parents=True, exist_ok=True)
+    (cfg.output / "metrics.json").write_text(report.model_dump_json(indent=2))
+    (cfg.output / "train_config.json").write_text(cfg.model_dump_json(indent=2))
+    plot_losses(losses, cfg.output / "loss.png", title=f"{kind} loss")
+    return report
+
+
+def plot_losses(losses: Sequence[float], path: Path, *, title: str = "loss") -> Path | None:
+    """Loss curve as PNG (matplotlib's Agg backend: no display needed). None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib is not installed; no loss plot")
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(1, len(losses) + 1), list(losses), marker="o" if len(losses) < 30 else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _save_adapter(trainer: Any, tok: Any, cfg: TrainConfig, base_ref: str) -> None:
+    trainer.model.save_pretrained(str(cfg.output))
+    tok.save_pretrained(str(cfg.output))
+    # peft records base_model_name_or_path from the model config; make it the folder we trained
+    # from, so load_model() finds the right base (a merged earlier round included).
+    acfg = cfg.output / "adapter_config.json"
+    data = json.loads(acfg.read_text())
+    data["base_model_name_or_path"] = _base_model_folder(base_ref)
+    acfg.write_text(json.dumps(data, indent=2))
+    if is_adapter(Path(base_ref)):
+        # Stacked rounds: the base of this adapter is "previous adapter merged"; keep the chain.
+        (cfg.output / "parent_adapter.txt").write_text(base_ref)
+
+
+def _base_model_folder(base_ref: str) -> str:
+    p = Path(base_ref)
+    return str(adapter_base(p)) if is_adapter(p) else str(p)
+
+
+def _dataset(rows: list[dict[str, Any]]) -> Any:
+    from datasets import Dataset
+
+    if not rows:
+        raise LearnError("no training examples (did the search find any verified solutions?)")
+    return Dataset.from_list(rows)
+
+
+def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig) -> RunReport:
+    """Supervised fine-tuning on verified solutions (loss on the completion only)."""
+    from trl import SFTConfig, SFTTrainer
+
+    _setup_torch(cfg)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    model, tok, base_ref = _load_trainable(cfg)
+    ds = _dataset([{"prompt": r.prompt, "completion": r.completion} for r in rows])
+    args = SFTConfig(**_common_args(cfg), max_length=cfg.max_length, completion_only_loss=True, packing=False)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
+    )
+    before = _trainable_snapshot(trainer.model)
+    trainer.train()
+    delta = _delta(before, trainer.model)
+    _save_adapter(trainer, tok, cfg, base_ref)
+    return _finish("sft", cfg, base_ref, len(ds), _losses(trainer.state.log_history), t0, c0, delta)
+
+
+def train_dpo(pairs: Sequence[PreferencePair], cfg: TrainConfig) -> RunReport:
+    """Step-level DPO: the reference model is the base (the adapter switched off)."""
+    from trl import DPOConfig, DPOTrainer
+
+    _setup_torch(cfg)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    model, tok, base_ref = _load_trainable(cfg)
+    ds = _dataset([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
+    args = DPOConfig(**_common_args(cfg), max_length=cfg.max_length, beta=cfg.beta)
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
+    )
+    before = _trainable_snapshot(trainer.model)
+    trainer.train()
+    delta = _delta(before, trainer.model)
+    _save_adapter(trainer, tok, cfg, base_ref)
+    hist = trainer.state.log_history
+    acc = [float(h["rewards/accuracies"]) for h in hist if "rewards/accuracies" in h]
+    return _finish("dpo", cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, {"reward_accuracies": acc})
+
+
+def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cfg: TrainConfig) -> RunReport:
+    """GRPO: ``num_generations`` sampled solutions per prompt, graded by ``reward_funcs``.
+
+    One optimiser step sees ``batch_size`` completions, so ``batch_size`` must be a multiple of
+    ``num_generations`` (TRL's rule); it is raised to ``num_generations`` when smaller.
+    """
+    from trl import GRPOConfig, GRPOTrainer
+
+    _setup_torch(cfg)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    model, tok, base_ref = _load_trainable(cfg)
+    ds = _dataset([p.model_dump() for p in prompts])
+    common = _common_args(cfg)
+    bs = max(cfg.batch_size, cfg.num_generations)
+    bs -= bs % cfg.num_generations
+    common["per_device_train_batch_size"] = bs
+    args = GRPOConfig(
+        **common,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=0.0,  # no KL term: saves a reference forward pass per step on CPU
+        log_completions=False,
+    )
+    tok.padding_side = "left"
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=list(reward_funcs),
+        args=args,
+        train_dataset=ds,
+        processing_class=tok,
+        peft_config=_lora_config(cfg),
+    )
+    before = _trainable_snapshot(trainer.model)
+    trainer.train()
+    delta = _delta(before, trainer.model)
+    _save_adapter(trainer, tok, cfg, base_ref)
+    hist = trainer.state.log_history
+    rewards = [float(h["reward"]) for h in hist if "reward" in h]
+    return _finish("grpo", cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, {"rewards": rewards})
+
+
+# ---- PRM -----------------------------------------------------------------------------------------
+
+
+class PRMHead:
+    """A process reward model: the frozen base LM's last hidden state → linear → sigmoid.
+
+    Trained on Math-Shepherd soft labels with binary cross-entropy. Small on purpose: 577
+    parameters on a 135M model learn in seconds on CPU and cannot overfit a few hundred labels
+    the way a fine-tuned LM would.
+    """
+
+    def __init__(self, base: str | Path = "base", *, head: Any = None) -> None:
+        import torch
+        from transformers import AutoModel
+
+        path = resolve_checkpoint(base)
+        if is_adapter(path):
+            from .model import load_model
+
+            self.lm = load_model(path, merge=True).model
+        else:
+            self.lm = AutoModel.from_pretrained(str(path))
+        self.lm.eval()
+        for p in self.lm.parameters():
+            p.requires_grad_(False)
+        self.tokenizer = load_tokenizer(path)
+        self.base = str(path)
+        self.head = head if head is not None else torch.nn.Linear(self.lm.config.hidden_size, 1)
+
+    def features(self, texts: list[str], max_length: int = 384) -> Any:
+        import torch
+
+        tok = self.tokenizer
+        tok.padding_side = "left"  # the last position is then every row's last real token
+        enc = tok(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            add_special_tokens=False,
+        )
+        with torch.inference_mode():
+            hidden = self.lm(**enc).last_hidden_state
+        return hidden[:, -1, :].clone()
+
+    def predict(self, texts: list[str]) -> list[float]:
+        import torch
+
+        with torch.inference_mode():
+            return torch.sigmoid(self.head(self.features(texts))).squeeze(-1).tolist()
+
+    def save(self, folder: Path) -> None:
+        import torch
+
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(self.head.state_dict(), folder / "prm_head.pt")
+        (folder / "prm_config.json").write_text(
+            json.dumps({"base": self.base, "hidden": self.head.in_features})
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PRMHead:
+        import torch
+
+        folder = Path(folder)
+        cfg_path = folder / "prm_config.json"
+        if not cfg_path.exists():
+            raise LearnError(f"{folder} is not a PRM folder (no prm_config.json)")
+        cfg = json.loads(cfg_path.read_text())
+        head = torch.nn.Linear(cfg["hidden"], 1)
+        head.load_state_dict(torch.load(folder / "prm_head.pt", weights_only=True))
+        return cls(cfg["base"], head=head)
+
+
+def train_prm(labels: Sequence[PRMLabel], cfg: TrainConfig) -> RunReport:
+    """Fit the PRM head to soft labels. Features of the frozen LM are computed once."""
+    import torch
+
+    _setup_torch(cfg)
+    if not labels:
+        raise LearnError("no PRM labels (the traces have no graded rollouts)")
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    prm = PRMHead(cfg.base)
+    texts = [lab.prompt + lab.step for lab in labels]
+    feats = torch.cat([prm.features(texts[i : i + 8], cfg.max_length) for i in range(0, len(texts), 8)])
+    y = torch.tensor([lab.soft for lab in labels], dtype=torch.float32)
+    before = {k: v.clone() for k, v in prm.head.state_dict().items()}
+    opt = torch.optim.AdamW(prm.head.parameters(), lr=cfg.prm_lr)
+    losses = []
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.max_steps):
+        idx = torch.randperm(len(y), generator=gen)[: cfg.batch_size]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(prm.head(feats[idx]).squeeze(-1), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    delta = math.sqrt(sum(float((v - before[k]).pow(2).sum()) for k, v in prm.head.state_dict().items()))
+    prm.save(cfg.output)
+    with torch.no_grad():
+        pred = torch.sigmoid(prm.head(feats)).squeeze(-1)
+        hard = torch.tensor([lab.hard for lab in labels], dtype=torch.float32)
+        acc = float(((pred >= 0.5).float() == hard).float().mean())
+    return _finish("prm", cfg, prm.base, len(labels), losses, t0, c0, delta, {"train_hard_accuracy": acc})
+
+
+class LearnedPRM:
+    """A trained ``PRMHead`` as an o1agent ``RewardModel`` (kind "process")."""
+
+    kind = "process"
+
+    def __init__(self, folder: str | Path, *, prompts: str = "g1", name: str = "learned-prm") -> None:
+        self.prm = PRMHead.load(folder)
+        self.name = name
+        from .data import Renderer
+
+        self.renderer = Renderer(prompts, self.prm.tokenizer.chat_template)
+
+    async def score(self, requests: list[Any]) -> list[Any]:
+        import asyncio
+
+        from ..rewards.base import Verdict
+        from ..schema import Node
+
+        def run() -> list[float]:
+            texts = []
+            for r in requests:
+                path = [Node(id=str(i), step=s) for i, s in enumerate(r.previous)]
+                texts.append(self.renderer.prompt(r.question, path) + " " + r.candidate.raw)
+            return self.prm.predict(texts)
+
+        vals = await asyncio.to_thread(run)
+        return [Verdict(score=v, kind="process", rationale=f"learned PRM: {v:.2f}") for v in vals]
+
+
+TRAINERS: dict[str, Callable[..., RunReport]] = {"sft": train_sft, "dpo": train_dpo, "prm": train_prm}
+__all__ = [
+    "LearnedPRM",
+    "PRMHead",
+    "RunReport",
+    "TrainConfig",
+    "base_model_dir",
+    "train_dpo",
+    "train_grpo",
+    "train_prm",
+    "train_sft",
+]
