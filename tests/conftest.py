@@ -61,3 +61,16 @@ def fresh_embedded(embedded_policy):
     """The shared embedded policy with a clean KV cache, for reproducibility-sensitive tests."""
     embedded_policy.reset()
     return embedded_policy
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real ``llama_cpp.server`` on loopback serving the embedded GGUF, shared by the session.
+
+    Yields a ``tests/llama_server.LlamaServer``: ``.base_url`` (ends in /v1), ``.alias`` and
+    ``.model`` (the LiteLLM string ``openai/<alias>``). Starting it takes a few seconds.
+    """
+    from llama_server import LlamaServer  # tests/ is on sys.path (rootdir conftest, prepend mode)
+
+    with LlamaServer() as server:
+        yield server

@@ -581,7 +581,7 @@ def test_real_server_end_to_end_solve(llama_server) -> None:
         api_base=llama_server.base_url,
         strategy="greedy",
         reward="none",
-        budget={"max_tokens": 1500},
+        budget={"max_tokens": 1500, "max_nodes": 4},
     )
     assert result.steps
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
@@ -608,6 +608,8 @@ def test_real_server_cli_json(llama_server) -> None:
             "none",
             "--max-tokens",
             "1500",
+            "--max-nodes",
+            "4",
             "--json",
         ],
         capture_output=True,
