@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
+from ._aio import PerLoop
 from .errors import ConfigError
 from .parsing import lenient_answer, parse_step
 from .policies.base import Completion, CompletionRequest, Policy, derive_seed
@@ -143,12 +144,12 @@ def build_reasoning_graph(
     cfg = strat.config
     if concurrency < 1:
         raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
-    sem = asyncio.Semaphore(concurrency)
+    sem = PerLoop(lambda: asyncio.Semaphore(concurrency))
 
     # ---- helpers -----------------------------------------------------------------------------
 
     async def _complete(req: CompletionRequest) -> list[Completion]:
-        async with sem:
+        async with sem.get():
             return await policy.complete(req)
 
     def _exhausted(state: ReasoningState) -> str | None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .._aio import PerLoop
 from ..errors import BackendError, ConfigError
 from .base import Completion, CompletionRequest, TokenLogprob
 
@@ -169,7 +170,7 @@ class LlamaCppPolicy:
         self.min_snapshot_tokens = min_snapshot_tokens
         self.top_k = top_k
         self.min_p = min_p
-        self._lock = asyncio.Lock()
+        self._lock = PerLoop(asyncio.Lock)
         self._thread_lock = threading.Lock()
         # Cumulative counters, for benchmarks and the usage line.
         self.prompt_tokens_total = 0
@@ -205,7 +206,7 @@ class LlamaCppPolicy:
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         if request.n < 1:
             raise ConfigError(f"n must be >= 1, got {request.n}")
-        async with self._lock:
+        async with self._lock.get():
             return await asyncio.to_thread(self._complete_sync, request)
 
     # -- engine ------------------------------------------------------------------------------

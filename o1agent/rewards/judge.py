@@ -15,6 +15,7 @@ import asyncio
 import math
 from typing import Any
 
+from .._aio import PerLoop
 from ..parsing import parse_verdict
 from ..policies.base import CompletionRequest, Policy
 from ..prompts import PromptSet, load_prompts
@@ -59,7 +60,7 @@ class LLMJudge:
         self.unparsed_score = unparsed_score
         self.max_tokens = max_tokens
         self.name = name
-        self._sem = asyncio.Semaphore(concurrency)
+        self._sem = PerLoop(lambda: asyncio.Semaphore(concurrency))
 
     def _request(self, req: ScoreRequest, *, logprobs: bool) -> CompletionRequest:
         messages, prefix = self.prompts.render(
@@ -80,7 +81,7 @@ class LLMJudge:
 
     async def _score_one(self, req: ScoreRequest) -> Verdict:
         use_lp = bool(self.policy.supports_logprobs)
-        async with self._sem:
+        async with self._sem.get():
             try:
                 outs = await self.policy.complete(self._request(req, logprobs=use_lp))
             except Exception as exc:  # the judge failing must not lose the search: score low, say why
