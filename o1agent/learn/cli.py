@@ -1,0 +1,307 @@
+"""``o1agent train ...``: the learning commands (data, sft, dpo, prm, grpo, export, iterate).
+
+Registered on the main app by ``register(app)`` (``o1agent.cli`` imports this module and calls it;
+if typer's optional learning deps are missing the group still registers, and a command fails with
+a clear message only when run). Progress and reports are printed with rich here — the library
+modules only log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import O1AgentError
+
+console = Console(stderr=True)
+train_app = typer.Typer(no_args_is_help=True, help="Train a local policy from its own search traces.")
+
+TracesArg = Annotated[list[Path], typer.Argument(help="trace JSONL files (or folders of them)")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="output folder")]
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _report(rep: Any) -> None:
+    table = Table(title=f"{rep.kind} run", show_header=False)
+    for key in (
+        "output",
+        "examples",
+        "steps",
+        "first_loss",
+        "last_loss",
+        "weight_delta",
+        "seconds",
+        "cpu_seconds",
+    ):
+        val = getattr(rep, key)
+        table.add_row(key, f"{val:.4g}" if isinstance(val, float) else str(val))
+    for key, val in rep.extra.items():
+        table.add_row(key, json.dumps(val)[:80])
+    console.print(table)
+    console.print(
+        f"metrics: {Path(rep.output) / 'metrics.json'}  loss curve: {Path(rep.output) / 'loss.png'}"
+    )
+
+
+def _config(out: Path, **kw: Any) -> Any:
+    from .train import TrainConfig
+
+    return TrainConfig(output=out, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _trees(traces: list[Path]) -> Any:
+    from .data import load_trees
+
+    trees = load_trees(traces)
+    console.print(f"{len(trees)} runs read from {len(traces)} source(s)")
+    return trees
+
+
+def _template(base: str) -> str | None:
+    from .model import load_tokenizer
+
+    return load_tokenizer(base).chat_template
+
+
+@train_app.command("data")
+def data_cmd(
+    traces: TracesArg,
+    out: OutOpt = Path("learn-data"),
+    threshold: float = typer.Option(1.0, help="outcome score that counts as verified correct"),
+    margin: float = typer.Option(0.5, help="minimum value gap of a DPO pair"),
+) -> None:
+    """Write sft.jsonl, dpo.jsonl and prm.jsonl from traces (no model needed)."""
+    from .data import preference_pairs, prm_labels, sft_rows, write_jsonl
+
+    try:
+        trees = _trees(traces)
+        n_sft = len(rows := sft_rows(trees, threshold=threshold))
+        write_jsonl(rows, out / "sft.jsonl")
+        n_dpo = len(pairs := preference_pairs(trees, margin=margin, threshold=threshold))
+        write_jsonl(pairs, out / "dpo.jsonl")
+        n_prm = len(labels := prm_labels(trees, threshold=threshold))
+        write_jsonl(labels, out / "prm.jsonl")
+    except O1AgentError as exc:
+        _fail(exc)
+    console.print(f"{out}: {n_sft} SFT rows, {n_dpo} DPO pairs, {n_prm} PRM labels")
+
+
+@train_app.command("sft")
+def sft_cmd(
+    traces: TracesArg,
+    out: OutOpt = Path("runs/sft"),
+    base: str = typer.Option(
+        "base", help="'base' (SmolLM2 from the bundled GGUF), a model or adapter folder"
+    ),
+    steps: int = typer.Option(50, help="optimiser steps"),
+    batch_size: int = 4,
+    lr: float = 2e-4,
+    lora_r: int = 16,
+    max_length: int = 384,
+    threshold: float = typer.Option(1.0, help="outcome score that counts as verified correct"),
+) -> None:
+    """LoRA SFT on the best verified path per problem."""
+    from .data import sft_rows
+    from .train import train_sft
+
+    try:
+        rows = sft_rows(_trees(traces), threshold=threshold, chat_template=_template(base))
+        with console.status(f"SFT on {len(rows)} solutions, {steps} steps ..."):
+            rep = train_sft(
+                rows,
+                _config(
+                    out,
+                    base=base,
+                    max_steps=steps,
+                    batch_size=batch_size,
+                    learning_rate=lr,
+                    lora_r=lora_r,
+                    lora_alpha=2 * lora_r,
+                    max_length=max_length,
+                ),
+            )
+    except O1AgentError as exc:
+        _fail(exc)
+    _report(rep)
+
+
+@train_app.command("dpo")
+def dpo_cmd(
+    traces: TracesArg,
+    out: OutOpt = Path("runs/dpo"),
+    base: str = typer.Option("base", help="'base', a model folder, or an SFT adapter to start from"),
+    steps: int = 30,
+    batch_size: int = 4,
+    lr: float = 5e-5,
+    beta: float = 0.1,
+    margin: float = typer.Option(0.5, help="minimum value gap between chosen and rejected"),
+    max_length: int = 384,
+) -> None:
+    """Step-level DPO on sibling steps whose values differ by at least --margin."""
+    from .data import preference_pairs
+    from .train import train_dpo
+
+    try:
+        pairs = preference_pairs(_trees(traces), margin=margin, chat_template=_template(base))
+        with console.status(f"DPO on {len(pairs)} pairs, {steps} steps ..."):
+            rep = train_dpo(
+                pairs,
+                _config(
+                    out,
+                    base=base,
+                    max_steps=steps,
+                    batch_size=batch_size,
+                    learning_rate=lr,
+                    beta=beta,
+                    max_length=max_length,
+                ),
+            )
+    except O1AgentError as exc:
+        _fail(exc)
+    _report(rep)
+
+
+@train_app.command("prm")
+def prm_cmd(
+    traces: TracesArg,
+    out: OutOpt = Path("runs/prm"),
+    base: str = "base",
+    steps: int = 200,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+) -> None:
+    """Fit a process reward model (value head on the frozen base) to Math-Shepherd labels."""
+    from .data import prm_labels
+    from .train import train_prm
+
+    try:
+        labels = prm_labels(_trees(traces), chat_template=_template(base))
+        with console.status(f"PRM on {len(labels)} step labels ..."):
+            rep = train_prm(
+                labels, _config(out, base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr)
+            )
+    except O1AgentError as exc:
+        _fail(exc)
+    _report(rep)
+
+
+@train_app.command("grpo")
+def grpo_cmd(
+    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
+    items: int = 32,
+    seed: int = 1,
+    out: OutOpt = Path("runs/grpo"),
+    base: str = "base",
+    steps: int = 20,
+    generations: int = 4,
+    max_completion: int = 96,
+    lr: float = 1e-5,
+    config: str = typer.Option(
+        '{"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}', help="task config as JSON"
+    ),
+) -> None:
+    """GRPO on a reasoning-gym task, rewarded by the dataset's own scorer."""
+    from .data import grpo_prompts, reasoning_gym_reward
+    from .iterate import Task
+    from .train import train_grpo
+
+    try:
+        cfg = json.loads(config)
+        t = Task(task, cfg)
+        prompts = grpo_prompts(t.items(items, seed), chat_template=_template(base))
+        with console.status(f"GRPO on {len(prompts)} prompts x {generations} samples, {steps} steps ..."):
+            rep = train_grpo(
+                prompts,
+                [reasoning_gym_reward(t.name, **cfg)],
+                _config(
+                    out,
+                    base=base,
+                    max_steps=steps,
+                    num_generations=generations,
+                    batch_size=generations,
+                    max_completion_length=max_completion,
+                    learning_rate=lr,
+                ),
+            )
+    except (O1AgentError, json.JSONDecodeError) as exc:
+        _fail(exc)
+    _report(rep)
+
+
+@train_app.command("export")
+def export_cmd(
+    checkpoint: Annotated[
+        str, typer.Argument(help="adapter or model folder ('base' for the untrained model)")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="output .gguf path")] = Path("policy.gguf"),
+    type_: Annotated[str, typer.Option("--type", help="f16, q8_0 or f32")] = "f16",
+) -> None:
+    """Merge LoRA and write a GGUF that the embedded llama.cpp backend runs (model=PATH.gguf)."""
+    from .export import export_gguf
+
+    try:
+        with console.status(f"exporting {checkpoint} → {to} ({type_}) ..."):
+            rep = export_gguf(checkpoint, to, out_type=type_)  # type: ignore[arg-type]
+    except O1AgentError as exc:
+        _fail(exc)
+    console.print(f"wrote {rep.output}: {rep.tensors} tensors, {rep.bytes / 1e6:.1f} MB, {rep.seconds:.1f} s")
+
+
+@train_app.command("iterate")
+def iterate_cmd(
+    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
+    rounds: int = 1,
+    workdir: Path = typer.Option(Path("runs/iterate"), help="state, traces, adapters and GGUFs (resumable)"),
+    train_items: int = 64,
+    eval_items: int = 100,
+    k: int = typer.Option(3, help="DFS candidates per step during training-time search"),
+    max_nodes: int = 12,
+    dpo: bool = typer.Option(False, help="add step-level DPO after SFT"),
+    config: str = typer.Option(
+        '{"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}', help="task config as JSON"
+    ),
+) -> None:
+    """Expert iteration: search → filter verified → SFT (→ DPO) → held-out greedy accuracy, per round."""
+    from .iterate import IterateConfig, run_iteration
+
+    try:
+        cfg = IterateConfig(
+            task=task,
+            task_config=json.loads(config),
+            rounds=rounds,
+            train_items=train_items,
+            eval_items=eval_items,
+            k=k,
+            max_nodes=max_nodes,
+            dpo=dpo,
+        )
+        state = run_iteration(cfg, workdir, progress=lambda m: console.print(m))
+    except (O1AgentError, json.JSONDecodeError) as exc:
+        _fail(exc)
+    table = Table(title=f"{task}: held-out greedy accuracy")
+    for col in ("round", "accuracy", "95% Wilson", "solved in search", "SFT rows", "CPU min"):
+        table.add_column(col)
+    for rr in state.rounds:
+        lo, hi = rr.wilson or (float("nan"), float("nan"))
+        table.add_row(
+            str(rr.round),
+            f"{rr.correct}/{rr.total} = {rr.accuracy:.3f}" if rr.accuracy is not None else "-",
+            f"[{lo:.3f}, {hi:.3f}]",
+            f"{rr.search_solved}/{rr.search_items}" if rr.search_items else "-",
+            str(rr.sft_rows or "-"),
+            f"{sum(rr.cpu_minutes.values()):.1f}",
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")
