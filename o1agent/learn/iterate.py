@@ -31,7 +31,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +71,10 @@ class IterateConfig(BaseModel):
     dpo_margin: float = 0.5
     dpo_max_steps: int = 20
     seed: int = 0
+    base_gguf: Literal["export", "embedded"] = Field(
+        default="export",
+        description="round 0 policy: the base exported to f16 like later rounds (fair), or the embedded Q4_1 (fast)",
+    )
 
 
 class RoundResult(BaseModel):
@@ -328,6 +332,13 @@ class Iteration:
         from .export import export_gguf
 
         out = self.workdir / f"round_{rr.round}"
+        if rr.round == 0 and self.config.base_gguf == "embedded":
+            from ..policies.llamacpp import embedded_model_path
+
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "policy.gguf").unlink(missing_ok=True)
+            (out / "policy.gguf").symlink_to(embedded_model_path())
+            return
         ckpt = "base" if rr.round == 0 else (out / "adapter.txt").read_text().strip()
         export_gguf(ckpt, out / "policy.gguf", out_type="f16")
 

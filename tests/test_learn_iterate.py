@@ -1,0 +1,66 @@
+"""Expert iteration: Wilson intervals, state handling, and one tiny round end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from o1agent.learn.iterate import IterateConfig, Iteration, Task, wilson_interval
+from o1agent.learn.model import LearnError
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_task_items_differ_by_seed_and_score():
+    t = Task("reasoning_gym:chain_sum", {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1})
+    a, b = t.items(20, 1), t.items(20, 2)
+    assert [x["question"] for x in a] != [x["question"] for x in b]
+    assert t.score(a[0]["answer"], a[0]) == 1.0 and t.score("not a number", a[0]) == 0.0
+    with pytest.raises(LearnError, match="unknown task"):
+        Task("gsm8k", {})
+
+
+def test_resume_refuses_different_settings(tmp_path):
+    cfg = IterateConfig(train_items=4, eval_items=4)
+    it = Iteration(cfg, tmp_path)
+    it._save()
+    Iteration(cfg.model_copy(update={"rounds": 3}), tmp_path)  # more rounds: fine
+    with pytest.raises(LearnError, match="train_items"):
+        Iteration(cfg.model_copy(update={"train_items": 8}), tmp_path)
+
+
+@pytest.mark.slow
+def test_one_tiny_round_end_to_end_and_resume(tmp_path):
+    cfg = IterateConfig(
+        rounds=1,
+        train_items=6,
+        eval_items=4,
+        k=3,
+        max_depth=3,
+        max_nodes=8,
+        step_tokens=48,
+        sft_max_steps=2,
+        batch_size=2,
+        max_length=256,
+        base_gguf="embedded",
+    )
+    msgs: list[str] = []
+    state = Iteration(cfg, tmp_path, progress=msgs.append).run()
+    r0, r1 = state.rounds
+    assert r0.total == 4 and r1.total == 4 and 0.0 <= r1.accuracy <= 1.0
+    assert r0.search_items == 6 and r0.search_solved >= 1
+    assert r1.sft_rows >= 1 and r1.train_loss is not None
+    assert (tmp_path / "round_1" / "policy.gguf").stat().st_size > 100_000_000
+    assert set(state.done) == {"r0.export", "r0.eval", "r0.search", "r1.train", "r1.export", "r1.eval"}
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["rounds"][1]["accuracy"] == r1.accuracy
+    # Rerunning resumes: every stage is skipped.
+    again: list[str] = []
+    Iteration(cfg, tmp_path, progress=again.append).run()
+    assert all("already done" in m or "accuracy" in m for m in again)

@@ -1,0 +1,143 @@
+"""Tiny training runs on CPU: SFT, DPO, GRPO (TRL + LoRA) and the PRM head. Marked slow."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from o1agent.learn.data import GRPOPrompt, PreferencePair, PRMLabel, Renderer, SFTRow, answer_reward
+
+pytestmark = pytest.mark.slow
+
+PROBLEMS = [(2, 3), (4, 1), (6, 2), (3, 3)]
+
+
+def _rows() -> list[SFTRow]:
+    r = Renderer()
+    out = []
+    for a, b in PROBLEMS:
+        q = f"What is {a} + {b}?"
+        msgs, _ = r.parts(q, [])
+        out.append(
+            SFTRow(
+                problem=q,
+                run_id="x",
+                node_ids=["0.0"],
+                messages=msgs,
+                prompt=r.prompt(q, []),
+                completion=f" Add\n{a} + {b} = {a + b}\nFinal answer: {a + b}<|im_end|>",
+                score=1.0,
+            )
+        )
+    return out
+
+
+def _check(rep, out, steps):
+    assert rep.steps == steps and len(rep.losses) == steps
+    assert all(math.isfinite(x) for x in rep.losses)
+    assert rep.weight_delta > 0  # LoRA B starts at zero: any training moves it
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["losses"] == rep.losses
+    assert (out / "loss.png").stat().st_size > 0
+
+
+def test_sft_three_steps_changes_lora_and_reloads(tmp_path):
+    import torch
+
+    from o1agent.learn.model import load_model, load_tokenizer
+    from o1agent.learn.train import TrainConfig, train_sft
+
+    out = tmp_path / "sft"
+    rep = train_sft(
+        _rows(), TrainConfig(output=out, max_steps=3, batch_size=2, max_length=160, learning_rate=1e-3)
+    )
+    _check(rep, out, 3)
+    assert rep.last_loss < rep.first_loss  # same 4 examples seen again: loss must drop
+    assert (out / "adapter_config.json").exists()
+    tok = load_tokenizer(out)
+    ids = tok(_rows()[0].prompt + " Add", return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        tuned = load_model(out)(**ids).logits[0, -1]
+        base = load_model("base")(**ids).logits[0, -1]
+    assert float((tuned - base).abs().max()) > 1e-3
+
+
+def test_dpo_three_steps(tmp_path):
+    from o1agent.learn.train import TrainConfig, train_dpo
+
+    pairs = [
+        PreferencePair(
+            problem=r.problem,
+            run_id="x",
+            parent_id="0",
+            chosen_id="0.0",
+            rejected_id="0.1",
+            prompt=r.prompt,
+            chosen=r.completion,
+            rejected=" Guess\nFinal answer: 99<|im_end|>",
+            chosen_value=1.0,
+            rejected_value=0.0,
+        )
+        for r in _rows()
+    ]
+    out = tmp_path / "dpo"
+    rep = train_dpo(pairs, TrainConfig(output=out, max_steps=3, batch_size=2, max_length=160))
+    _check(rep, out, 3)
+    assert rep.losses[0] == pytest.approx(math.log(2), abs=1e-3)  # policy == reference at step 1
+    assert (out / "adapter_config.json").exists()
+
+
+def test_grpo_two_steps(tmp_path):
+    from o1agent.learn.train import TrainConfig, train_grpo
+
+    prompts = [
+        GRPOPrompt(prompt=r.prompt, question=r.problem, answer=str(a + b))
+        for r, (a, b) in zip(_rows(), PROBLEMS, strict=True)
+    ]
+    out = tmp_path / "grpo"
+    rep = train_grpo(
+        prompts,
+        [answer_reward()],
+        TrainConfig(
+            output=out,
+            max_steps=2,
+            num_generations=4,
+            batch_size=4,
+            max_completion_length=16,
+            learning_rate=1e-4,
+        ),
+    )
+    assert rep.steps == 2 and all(math.isfinite(x) for x in rep.losses)
+    assert len(rep.extra["rewards"]) == 2 and all(0.0 <= r <= 1.0 for r in rep.extra["rewards"])
+    assert (out / "adapter_config.json").exists()
+
+
+def test_prm_head_fits_labels(tmp_path):
+    from o1agent.learn.train import LearnedPRM, PRMHead, TrainConfig, train_prm
+
+    r = Renderer()
+    labels = []
+    for a, b in PROBLEMS:
+        q = f"What is {a} + {b}?"
+        for ans, ok in ((a + b, 1), (a + b + 1, 0)):
+            labels.append(
+                PRMLabel(
+                    problem=q,
+                    run_id="x",
+                    node_id="0.0",
+                    prompt=r.prompt(q, []),
+                    step=f" Add\n{a} + {b} = {ans}",
+                    soft=float(ok),
+                    hard=ok,
+                    rollouts=1,
+                )
+            )
+    out = tmp_path / "prm"
+    rep = train_prm(labels, TrainConfig(output=out, max_steps=30, batch_size=8, prm_lr=1e-2))
+    assert rep.last_loss < rep.first_loss and rep.weight_delta > 0
+    again = PRMHead.load(out)
+    preds = again.predict([lab.prompt + lab.step for lab in labels[:2]])
+    assert len(preds) == 2 and all(0.0 <= p <= 1.0 for p in preds)
+    assert LearnedPRM(out).kind == "process"
