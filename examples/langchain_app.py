@@ -15,29 +15,29 @@ from o1agent.integrations import O1ChatModel
 
 
 def main() -> None:
-    model = O1ChatModel(model="embedded", strategy="greedy", reward="none", budget={"max_nodes": 4})
+    model = O1ChatModel(model="embedded", strategy="greedy", reward="none", budget={"max_nodes": 3})
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Solve the problem step by step."), ("human", "{question}")]
     )
     question = "A shop sells pens at 2 dollars each. How much do 4 pens cost?"
 
     # 1. Streaming: reasoning chunks first (additional_kwargs["reasoning_content"]), then the answer.
-    answer = ""
+    #    Chunks add up to the full message, with metadata and usage.
+    full = None
     for chunk in (prompt | model).stream({"question": question}):
         reasoning = chunk.additional_kwargs.get("reasoning_content")
         if reasoning:
             sys.stdout.write("  thinking: " + reasoning)
-        if chunk.content:
-            answer += str(chunk.content)
-    print(f"streamed answer: {answer!r}")
+        full = chunk if full is None else full + chunk
+    assert full is not None
+    print(f"streamed answer: {full.content!r}")
+    md = full.response_metadata
+    print(f"strategy={md['strategy']} score={md['score']} nodes={md['nodes']} run_id={md['run_id']}")
+    print("usage:", full.usage_metadata)
 
-    # 2. A plain chain with a parser; the full message keeps metadata and usage.
+    # 2. A plain chain with a parser: just the answer string.
     chain = prompt | model | StrOutputParser()
     print("chain answer:", repr(chain.invoke({"question": question})))
-    msg = (prompt | model).invoke({"question": question})
-    md = msg.response_metadata
-    print(f"strategy={md['strategy']} score={md['score']} nodes={md['nodes']} run_id={md['run_id']}")
-    print("usage:", msg.usage_metadata)
 
 
 if __name__ == "__main__":
