@@ -29,6 +29,7 @@ import logging
 import operator
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -40,7 +41,7 @@ from .parsing import lenient_answer, parse_step
 from .policies.base import Completion, CompletionRequest, Policy, derive_seed
 from .prompts import PromptSet, load_prompts
 from .rewards.base import RewardModel, ScoreRequest, Verdict
-from .schema import Budget, Node, Result, Step, Trace, TraceEvent, Tree, Usage, add_usage, merge_tree
+from .schema import Budget, Node, Result, ToolCall, Trace, TraceEvent, Tree, Usage, add_usage, merge_tree
 from .search.base import Expansion, SearchStrategy, make_strategy
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ def build_reasoning_graph(
     seed: int | None = 0,
     concurrency: int = 4,
     interrupt_before_finalize: bool = False,
+    tools: Sequence[Any] | None = None,
+    max_tool_rounds: int = 4,
     name: str = "o1agent",
 ) -> Any:
     """Compile the reasoning graph. Invoke it with ``{"question": ...}``; the final state's
@@ -145,6 +148,11 @@ def build_reasoning_graph(
     if concurrency < 1:
         raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
     sem = PerLoop(lambda: asyncio.Semaphore(concurrency))
+    tool_table: dict[str, Any] = {}
+    if tools:
+        from .tools import make_tools
+
+        tool_table = make_tools(list(tools))
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -235,6 +243,59 @@ def build_reasoning_graph(
             out["tree"] = changed
         return out
 
+    tool_text = ""
+    tool_stops: list[str] = []
+    if tool_table:
+        from .tools import stop_sequences, tool_descriptions
+
+        tool_text = tool_descriptions(tool_table)
+        tool_stops = stop_sequences(tool_table)
+
+    async def _propose_with_tools(
+        base: CompletionRequest, parent: Node, x: Expansion, prefix: str
+    ) -> tuple[list[Completion], list[list[ToolCall]]]:
+        """k candidates, each generated in rounds: pause at a tool call, run it, continue."""
+        from .tools import generate_with_tools
+
+        async def one(i: int) -> tuple[Completion, list[ToolCall]]:
+            greedy = x.greedy or base.temperature == 0.0 or (i == 0 and cfg.greedy_first)
+
+            async def complete(so_far: str) -> Completion:
+                # After an observation block a small model tends to emit empty fences forever;
+                # starting the next sentence with "So" (as the prompt's example does) makes it
+                # state the result instead. The cue is part of the step text.
+                cue = "So" if so_far.rstrip().endswith("```") else ""
+                req = base.model_copy(
+                    update={
+                        "n": 1,
+                        "temperature": 0.0 if greedy else base.temperature,
+                        "assistant_prefix": prefix + so_far + cue,
+                        "seed": derive_seed(seed, parent.id, len(parent.children), i),
+                        "stop": [*base.stop, "```\n```"],
+                    }
+                )
+                out = (await _complete(req))[0]
+                return out.model_copy(update={"text": cue + out.text}) if cue else out
+
+            loop = await generate_with_tools(complete, tool_table, max_rounds=max_tool_rounds)
+            parts = loop.completions
+            merged = Completion(
+                text=loop.text,
+                finish_reason=loop.finish_reason,
+                prompt_tokens=sum(c.prompt_tokens for c in parts),
+                completion_tokens=sum(c.completion_tokens for c in parts),
+                reused_tokens=sum(c.reused_tokens for c in parts),
+                dollars=sum(c.dollars for c in parts),
+                seconds=sum(c.seconds for c in parts),
+                seed=parts[0].seed if parts else None,
+                logprobs=[t for c in parts for t in (c.logprobs or [])] or None,
+                rendered_prompt=parts[0].rendered_prompt if parts else "",
+            )
+            return merged, loop.tool_calls
+
+        results = [await one(i) for i in range(x.k)]
+        return [r[0] for r in results], [r[1] for r in results]
+
     async def _expand(tree: Tree, state: ReasoningState, x: Expansion) -> tuple[list[Node], Node, Usage]:
         parent = tree.get(x.node_id)
         path = tree.path(parent.id)
@@ -243,22 +304,25 @@ def build_reasoning_graph(
             question=state["question"],
             subgoals=state.get("subgoals") or [],
             steps=_steps_for_prompt(path),
-            tools="",
+            tools=tool_text,
         )
         step_no = len(path) + 1
         base = CompletionRequest(
             messages=messages,
             assistant_prefix=prefix,
             max_tokens=cfg.step_tokens,
-            temperature=0.0 if (x.greedy or x.k == 1 and cfg.temperature == 0.0) else cfg.temperature,
+            temperature=0.0 if (x.greedy or (x.k == 1 and cfg.temperature == 0.0)) else cfg.temperature,
             n=x.k,
             seed=derive_seed(seed, parent.id, len(parent.children)),
-            stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} "],
+            stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} ", *tool_stops],
             logprobs=True,
             metadata={"purpose": "propose", "node_id": parent.id},
         )
         t0 = time.perf_counter()
-        if x.greedy or x.k == 1 or not cfg.greedy_first or base.temperature == 0.0:
+        tool_records: list[list[ToolCall]] = []
+        if tool_table:
+            outs, tool_records = await _propose_with_tools(base, parent, x, prefix)
+        elif x.greedy or x.k == 1 or not cfg.greedy_first or base.temperature == 0.0:
             if x.k == 1 and not x.greedy and cfg.greedy_first:
                 base = base.model_copy(update={"temperature": 0.0})
             outs = await _complete(base)
@@ -273,8 +337,8 @@ def build_reasoning_graph(
         prompt_text = outs[0].rendered_prompt if outs else ""
         for i, out in enumerate(outs):
             step = parse_step(out.text, finish_reason=out.finish_reason)
-            if not step.is_final and parent.depth + 1 >= cfg.max_depth and step.answer is None:
-                step = step.model_copy(update={"answer": None})
+            if tool_records:
+                step = step.model_copy(update={"tool_calls": tool_records[i]})
             nid = f"{parent.id}.{len(child_ids)}"
             child_ids.append(nid)
             empty = not step.raw.strip()
@@ -300,7 +364,7 @@ def build_reasoning_graph(
                 )
             )
         new_parent = parent.model_copy(update={"children": child_ids, "status": "expanded" if not parent.step.is_final else parent.status})
-        usage = _usage_of(outs) + Usage(nodes=len(children))
+        usage = _usage_of(outs) + Usage(nodes=len(children), tool_calls=sum(len(r) for r in tool_records))
         return children, new_parent, usage
 
     async def propose_node(state: ReasoningState) -> dict[str, Any]:
@@ -317,6 +381,14 @@ def build_reasoning_graph(
             for c in children:
                 changed[c.id] = c
                 pending.append(c.id)
+                for call in c.step.tool_calls:
+                    ev.add(
+                        "tool",
+                        c,
+                        output=call.output if call.error is None else f"error: {call.error}",
+                        seconds=call.seconds,
+                        data={"tool": call.name, "input": next(iter(call.arguments.values()), ""), "output": call.output, "error": call.error},
+                    )
                 ev.add(
                     "propose",
                     c,

@@ -84,6 +84,7 @@ class Reasoner:
         decompose: bool = False,
         concurrency: int = 4,
         checkpointer: Any = None,
+        tools: list[Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.budget = coerce_budget(budget)
@@ -102,6 +103,7 @@ class Reasoner:
             decompose=decompose,
             seed=seed,
             concurrency=concurrency,
+            tools=tools,
         )
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
