@@ -136,7 +136,7 @@ def plot_scaling(stats: list[MethodStats], path: Path, *, title: str = "") -> bo
         ss = sorted(ss, key=lambda s: s.max_tokens)
         xs = [max(s.mean_tokens, 1.0) for s in ss]
         ys = [s.accuracy for s in ss]
-        err = [[s.accuracy - s.ci_low for s in ss], [s.ci_high - s.accuracy for s in ss]]
+        err = [[max(0.0, s.accuracy - s.ci_low) for s in ss], [max(0.0, s.ci_high - s.accuracy) for s in ss]]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
         xs_all += xs
     if xs_all and max(xs_all) / min(xs_all) > 4:

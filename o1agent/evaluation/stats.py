@@ -33,8 +33,10 @@ def wilson_interval(successes: int, n: int, *, z: float = Z95) -> tuple[float, f
     denom = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    # Clamp float noise at the ends (e.g. 1.0000000000000002 at n/n).
-    return (max(0.0, center - half), min(1.0, center + half))
+    # At 0/n and n/n the bound is exactly 0 or 1; float noise must not push it past the estimate.
+    lo = 0.0 if successes == 0 else max(0.0, center - half)
+    hi = 1.0 if successes == n else min(1.0, center + half)
+    return (lo, hi)
 
 
 def bootstrap_interval(
