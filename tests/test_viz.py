@@ -57,7 +57,8 @@ def test_payload_has_tree_path_and_backtracks(trace_file):
     assert data["path"] == ["0.1", "0.1.0"] and data["answer"] == "12"
     assert data["backtracks"] == {"0.1": ["0.0"]}
     assert data["strategy"] == "dfs"
-    assert data["nodes"]["0"]["children"] == ["0.0", "0.1"] and data["nodes"]["0.1"]["children"] == ["0.1.0", "0.1.1"]
+    assert data["nodes"]["0"]["children"] == ["0.0", "0.1"]
+    assert data["nodes"]["0.1"]["children"] == ["0.1.0", "0.1.1"]
 
 
 def test_html_is_self_contained_and_escapes_node_text(trace_file):
