@@ -250,22 +250,15 @@ def _search_fits(strategy: Any, search: dict[str, Any]) -> bool:
 
 
 def with_review(reasoner: Any) -> Any:
-    """Recompile ``reasoner``'s graph to stop before ``finalize`` (human approval); returns it."""
-    from ..graph import build_reasoning_graph
+    """Make ``reasoner``'s graph stop before ``finalize`` (human approval); returns the reasoner.
 
-    checkpointer = getattr(reasoner.graph, "checkpointer", None)
-    if checkpointer is None:
-        raise CheckpointError("human review needs a checkpointer: build the Reasoner with checkpointer=...")
-    reasoner.graph = build_reasoning_graph(
-        reasoner.policy,
-        reasoner.reward,
-        strategy=reasoner.strategy,
-        budget=reasoner.budget,
-        prompts=reasoner.prompts,
-        checkpointer=checkpointer,
-        seed=reasoner.seed,
-        interrupt_before_finalize=True,
-    )
+    The compiled graph is copied with the interrupt added, so every other setting (tools,
+    decompose, concurrency, checkpointer) is kept.
+    """
+    graph = _graph(reasoner)
+    before = list(getattr(graph, "interrupt_before_nodes", None) or [])
+    if "finalize" not in before:
+        reasoner.graph = graph.copy(update={"interrupt_before_nodes": [*before, "finalize"]})
     return reasoner
 
 
