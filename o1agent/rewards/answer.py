@@ -20,6 +20,7 @@ from typing import Any
 
 from ..parsing import lenient_answer
 from .base import ScoreRequest, Verdict
+from .compose import Composable
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def answers_equivalent(gold: str, pred: str, *, timeout: float = 5.0) -> bool:
     return False
 
 
-class AnswerVerifier:
+class AnswerVerifier(Composable):
     """Outcome reward: 1.0 when the final answer matches ``reference`` (or ``scorer`` says so)."""
 
     kind = "outcome"

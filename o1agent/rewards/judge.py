@@ -21,6 +21,7 @@ from ..policies.base import CompletionRequest, Policy
 from ..prompts import PromptSet, load_prompts
 from ..schema import Usage
 from .base import ScoreRequest, Verdict
+from .compose import Composable
 
 _YES = {"yes", "y", "correct", "true"}
 _NO = {"no", "n", "incorrect", "wrong", "false"}
@@ -40,7 +41,7 @@ def yes_probability(top: dict[str, float]) -> float | None:
     return p_yes / (p_yes + p_no)
 
 
-class LLMJudge:
+class LLMJudge(Composable):
     """Process reward from a judge model. ``policy`` is any ``Policy`` (often the solver's own)."""
 
     kind = "process"
