@@ -38,7 +38,7 @@ async def measure(cache_bytes: int) -> tuple[int, int, int, str]:
 
 
 def main() -> None:
-    ev0, un0, pr0, name = asyncio.run(measure(0))
+    ev0, un0, _pr0, name = asyncio.run(measure(0))
     print(f"strategy: {name}; without snapshots: evaluated {ev0} / unique {un0} = {ev0 / un0:.2f}", file=sys.stderr)
     ev, un, pr, name = asyncio.run(measure(256 * 1024 * 1024))
     print(f"strategy: {name}")

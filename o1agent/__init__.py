@@ -14,7 +14,7 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from .errors import (  # noqa: E402
+from .errors import (
     BackendError,
     BackendUnreachableError,
     ConfigError,
@@ -26,9 +26,9 @@ from .errors import (  # noqa: E402
     UnknownStrategyError,
     UserError,
 )
-from .graph import build_reasoning_graph  # noqa: E402
-from .reasoner import Reasoner, asolve, solve  # noqa: E402
-from .schema import Budget, Node, Result, Step, Trace, TraceEvent, Tree, Usage  # noqa: E402
+from .graph import build_reasoning_graph
+from .reasoner import Reasoner, asolve, solve
+from .schema import Budget, Node, Result, Step, Trace, TraceEvent, Tree, Usage
 
 __version__ = "0.1.0"
 

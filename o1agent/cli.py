@@ -159,11 +159,7 @@ def solve(
         kwargs: dict[str, Any] = {}
         if tools:
             kwargs["tools"] = [t.strip() for t in tools.split(",") if t.strip()]
-        checkpointer = None
-        if checkpoint is not None or resume is not None:
-            checkpointer = _sqlite_checkpointer(checkpoint or Path("runs.sqlite"))
-            kwargs["checkpointer"] = checkpointer
-        reasoner = Reasoner(
+        reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,
             api_key=api_key,
@@ -177,7 +173,22 @@ def solve(
             **kwargs,
         )
         on_event = None if json_out else LiveSteps(console)
-        result = reasoner.solve(question, on_event=on_event, thread_id=resume)
+        if checkpoint is not None or resume is not None:
+            # Durable run: async SQLite saver (a sync SqliteSaver cannot serve an async graph);
+            # an unfinished thread is continued, not restarted.
+            import asyncio
+            import uuid
+
+            from .integrations.checkpoint import arun_durable
+
+            thread_id = resume or uuid.uuid4().hex[:12]
+            if not json_out:
+                console.print(f"[dim]checkpoints: {checkpoint or 'runs.sqlite'} · thread {thread_id} (--resume {thread_id})[/]")
+            result = asyncio.run(
+                arun_durable(question, store=checkpoint or Path("runs.sqlite"), thread_id=thread_id, on_event=on_event, **reasoner_kwargs)
+            )
+        else:
+            result = Reasoner(**reasoner_kwargs).solve(question, on_event=on_event)
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -239,17 +250,6 @@ def print_tree(result: Any) -> None:
 
     add(rt, tree.root_id)
     console.print(rt)
-
-
-def _sqlite_checkpointer(path: Path) -> Any:
-    try:
-        import sqlite3
-
-        from langgraph.checkpoint.sqlite import SqliteSaver
-    except ImportError:
-        raise UserError("--checkpoint needs langgraph-checkpoint-sqlite: pip install 'o1agent[server]'") from None
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    return SqliteSaver(conn)
 
 
 # Command groups in other modules register themselves; missing optional deps just hide them.

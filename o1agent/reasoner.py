@@ -85,6 +85,7 @@ class Reasoner:
         concurrency: int = 4,
         checkpointer: Any = None,
         tools: list[Any] | None = None,
+        interrupt_before_finalize: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.budget = coerce_budget(budget)
@@ -104,6 +105,7 @@ class Reasoner:
             seed=seed,
             concurrency=concurrency,
             tools=tools,
+            interrupt_before_finalize=interrupt_before_finalize,
         )
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
@@ -123,7 +125,14 @@ class Reasoner:
             self.policy.reset()  # type: ignore[attr-defined]
         run_id = new_run_id()
         state: dict[str, Any] = {}
-        inputs: dict[str, Any] = {"question": q, "run_id": run_id}
+        inputs: dict[str, Any] | None = {"question": q, "run_id": run_id}
+        if thread_id is not None and getattr(self.graph, "checkpointer", None) is not None:
+            # Input restarts a thread from START; None continues its last checkpoint (LangGraph).
+            snap = await self.graph.aget_state(self._config(thread_id))
+            if snap.values and snap.next:
+                if snap.values.get("question") != q:
+                    raise ConfigError(f"thread {thread_id!r} holds an unfinished run of another question")
+                inputs = None
         try:
             async for mode, chunk in self.graph.astream(
                 inputs, self._config(thread_id), stream_mode=["custom", "values"]
@@ -141,6 +150,11 @@ class Reasoner:
         except Exception as exc:
             raise RunError(f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, self)) from exc
         result = state.get("result")
+        if result is None and thread_id is not None and getattr(self.graph, "checkpointer", None) is not None:
+            snap = await self.graph.aget_state(self._config(thread_id))
+            if snap.next == ("finalize",):  # interrupt_before_finalize: waiting for a person
+                yield {"kind": "interrupt", "next": list(snap.next), "thread_id": thread_id}
+                return
         if result is None:
             raise RunError("the graph ended without a result", partial=partial_result(state, self))
         yield {"kind": "result", "result": result}
@@ -150,6 +164,11 @@ class Reasoner:
         async for ev in self.astream(question, thread_id=thread_id, on_event=on_event):
             if ev.get("kind") == "result":
                 result = ev["result"]
+            elif ev.get("kind") == "interrupt":
+                raise RunError(
+                    f"thread {thread_id!r} stopped for review before finalize: "
+                    "use o1agent.integrations.checkpoint.approve/reject"
+                )
         assert result is not None
         return result
 

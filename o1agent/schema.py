@@ -192,9 +192,9 @@ class Budget(BaseModel):
             return "dollars"
         if self.max_nodes is not None and usage.nodes >= self.max_nodes:
             return "nodes"
-        if self.max_seconds is not None and usage.started_at is not None:
-            if (now if now is not None else time.time()) - usage.started_at >= self.max_seconds:
-                return "seconds"
+        elapsed = (now if now is not None else time.time()) - (usage.started_at or 0.0)
+        if self.max_seconds is not None and usage.started_at is not None and elapsed >= self.max_seconds:
+            return "seconds"
         return None
 
 
@@ -316,7 +316,13 @@ def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
         if node_data is not None:
             node = Node.model_validate(node_data)
             tree = tree.merged({node.id: node})
-    return tree
+    # Events carry each new node but not its parent's updated ``children``: link by parent_id.
+    linked = dict(tree.nodes)
+    for node in tree.nodes.values():
+        parent = linked.get(node.parent_id or "")
+        if parent is not None and node.id not in parent.children:
+            linked[parent.id] = parent.model_copy(update={"children": [*parent.children, node.id]})
+    return Tree(nodes=linked, root_id=tree.root_id)
 
 
 class Result(BaseModel):

@@ -12,8 +12,8 @@ import pytest
 
 from o1agent import Reasoner, solve
 from o1agent.policies.base import CompletionRequest, Message
-from o1agent.rewards.judge import LLMJudge
 from o1agent.rewards.base import ScoreRequest
+from o1agent.rewards.judge import LLMJudge
 from o1agent.schema import Step
 
 pytestmark = pytest.mark.slow
