@@ -27,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from ..errors import O1AgentError, UserError
 
@@ -191,15 +192,48 @@ def eval_command(
     finally:
         signal.signal(signal.SIGTERM, old_term)
 
-    from .report import table_markdown
-
-    console.print(table_markdown(summary.stats), markup=False)
+    console.print(results_table(summary.stats))
     for note in summary.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
         f"[dim]{summary.new_rows} new rows, {summary.resumed_rows} resumed · {summary.seconds:.1f}s · "
         f"{summary.summary_path}[/]"
     )
+
+
+def results_table(stats: list[Any]) -> Table:
+    """The summary table for the terminal (summary.md holds the full markdown version)."""
+    table = Table(show_edge=False, header_style="bold")
+    for col in (
+        "strategy",
+        "budget",
+        "n",
+        "acc %",
+        "95 % CI",
+        "tokens",
+        "p90 tok",
+        "s/item",
+        "nodes",
+        "exh %",
+    ):
+        # The strategy name must stay readable on a narrow terminal; numbers may wrap instead.
+        table.add_column(
+            col, justify="left" if col == "strategy" else "right", no_wrap=col in ("strategy", "95 % CI")
+        )
+    for s in sorted(stats, key=lambda s: (s.max_tokens, s.strategy)):
+        table.add_row(
+            s.strategy,
+            str(s.max_tokens),
+            str(s.n),
+            f"{100 * s.accuracy:.1f}",
+            f"{100 * s.ci_low:.0f}–{100 * s.ci_high:.0f}",
+            f"{s.mean_tokens:.0f}",
+            f"{s.p90_tokens:.0f}",
+            f"{s.mean_seconds:.2f}",
+            f"{s.mean_nodes:.1f}",
+            f"{100 * s.exhausted_rate:.0f}",
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -24,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..errors import ConfigError
 from ..rewards.base import RewardModel
@@ -74,9 +74,10 @@ class EvalDataset:
             return CodeTests.from_problem(item.raw)
         from ..rewards.answer import AnswerVerifier
 
+        # cast: AnswerVerifier declares kind as a plain str attribute, the protocol a Literal.
         if self.verifier == "exact":
-            return AnswerVerifier(scorer=ExactMatch(item.gold), name="exact")
-        return AnswerVerifier(reference=item.gold, name="math-verify")
+            return cast(RewardModel, AnswerVerifier(scorer=ExactMatch(item.gold), name="exact"))
+        return cast(RewardModel, AnswerVerifier(reference=item.gold, name="math-verify"))
 
 
 class ExactMatch:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import importlib
 import json
@@ -389,10 +390,10 @@ def resolve_model(model: Any, *, api_base: str | None = None, api_key: str | Non
         if not mod_name or not attr:
             raise ConfigError(f"--model {model!r}: expected py:module:attribute")
         try:
-            obj = getattr(importlib.import_module(mod_name), attr)
+            obj: Any = getattr(importlib.import_module(mod_name), attr)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"--model {model!r}: cannot import {target}: {exc}") from None
-        policy = obj() if callable(obj) and not hasattr(obj, "complete") else obj
+        policy: Any = obj() if callable(obj) and not hasattr(obj, "complete") else obj
         return make_policy(policy)
     return make_policy(model, api_base=api_base, api_key=api_key)
 
@@ -445,7 +446,7 @@ async def arun_eval(
 ) -> EvalSummary:
     """Async ``run_eval``."""
     t0 = time.perf_counter()
-    cfg.budgets = _validate(cfg)
+    cfg = dataclasses.replace(cfg, budgets=_validate(cfg))  # the caller's config stays untouched
     dataset = load_dataset(
         cfg.dataset, config=cfg.dataset_config, n=cfg.n, seed=cfg.seed, verifier=cfg.verifier
     )
