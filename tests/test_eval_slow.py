@@ -71,3 +71,32 @@ def test_ray_executor_gives_the_same_rows_as_local(local_run, tmp_path):
     s = run_eval(EvalConfig(**CONFIG, out=tmp_path, executor="ray"))
     assert s.rows == 10
     assert comparable(rows_of(tmp_path)) == comparable(rows_of(out))
+
+
+POLICY_MODULE = """
+import re
+from o1agent.policies.scripted import ScriptedPolicy
+
+def respond(req):
+    text = "\\n".join(m.content for m in req.messages)
+    found = re.findall(r"problem: ([\\d\\s+\\-]+)=", text)
+    val = eval(found[-1]) if found else 0
+    return [f"Final answer: {val + (val % 2)}"] * req.n
+
+def make():
+    return ScriptedPolicy(respond, name="scripted")
+"""
+
+
+def test_ray_workers_build_a_py_module_policy_themselves(tmp_path, monkeypatch):
+    # "py:module:attr" is resolved inside each Ray task (workers inherit PYTHONPATH), and the
+    # rows match the local executor's.
+    (tmp_path / "evalpolicy_ray.py").write_text(POLICY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    cfg = {**CONFIG, "model": "py:evalpolicy_ray:make", "overrides": {}, "n": 4, "budgets": [400]}
+    local = run_eval(EvalConfig(**cfg, out=tmp_path / "local"))
+    ray = run_eval(EvalConfig(**cfg, out=tmp_path / "ray", executor="ray"))
+    assert local.rows == ray.rows == 8
+    assert comparable(rows_of(tmp_path / "ray")) == comparable(rows_of(tmp_path / "local"))
+    assert {r["model"] for r in rows_of(tmp_path / "ray")} == {"scripted"}

@@ -14,6 +14,7 @@ not: a scheduler with retries — a task that fails records its error in its row
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -72,6 +73,25 @@ def row_key(row: dict[str, Any]) -> tuple[str, str, int, int]:
     return (str(row["item_id"]), str(row["strategy"]), int(row["max_tokens"]), int(row["seed"]))
 
 
+def resolve_model(model: Any, *, api_base: str | None = None, api_key: str | None = None) -> Any:
+    """A Policy for ``model``: objects pass through, ``"py:module:attr"`` imports a Policy (or a
+    zero-argument factory of one), anything else goes to ``make_policy``."""
+    from ..policies import make_policy
+
+    if isinstance(model, str) and model.startswith("py:"):
+        target = model[3:]
+        mod_name, _, attr = target.partition(":")
+        if not mod_name or not attr:
+            raise ConfigError(f"--model {model!r}: expected py:module:attribute")
+        try:
+            obj: Any = getattr(importlib.import_module(mod_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"--model {model!r}: cannot import {target}: {exc}") from None
+        policy: Any = obj() if callable(obj) and not hasattr(obj, "complete") else obj
+        return make_policy(policy)
+    return make_policy(model, api_base=api_base, api_key=api_key)
+
+
 def _final_step(result: Result) -> Step:
     # Grade what the run answered, with the whole chosen path as text: graders that extract code
     # blocks or last numbers look at the text, and a budget-cut path may hold its answer early.
@@ -98,7 +118,9 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
 
     t0 = time.perf_counter()
     reasoner = Reasoner(
-        model=policy if policy is not None else task.model,
+        model=policy
+        if policy is not None
+        else resolve_model(task.model, api_base=task.api_base, api_key=task.api_key),
         strategy=task.strategy,
         strategy_config=task.strategy_config or None,
         budget={"max_tokens": task.max_tokens, "max_nodes": task.max_nodes},

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import difflib
-import importlib
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError, UnknownStrategyError
 from .datasets import EvalDataset, Verifier, load_dataset
-from .executors import Outcome, Task, make_executor, row_key
+from .executors import Outcome, Task, make_executor, resolve_model, row_key
 from .stats import MethodStats, summarize
 
 logger = logging.getLogger(__name__)
@@ -374,28 +373,6 @@ def check_run_config(out: Path, cfg: EvalConfig) -> None:
         return
     payload = {"identity": ident, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": cfg.command}
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-
-
-# -- models ---------------------------------------------------------------------------------
-
-
-def resolve_model(model: Any, *, api_base: str | None = None, api_key: str | None = None) -> Any:
-    """A Policy for ``model``: objects pass through, ``"py:module:attr"`` imports a Policy (or a
-    zero-argument factory of one), anything else goes to ``make_policy``."""
-    from ..policies import make_policy
-
-    if isinstance(model, str) and model.startswith("py:"):
-        target = model[3:]
-        mod_name, _, attr = target.partition(":")
-        if not mod_name or not attr:
-            raise ConfigError(f"--model {model!r}: expected py:module:attribute")
-        try:
-            obj: Any = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"--model {model!r}: cannot import {target}: {exc}") from None
-        policy: Any = obj() if callable(obj) and not hasattr(obj, "complete") else obj
-        return make_policy(policy)
-    return make_policy(model, api_base=api_base, api_key=api_key)
 
 
 # -- the run --------------------------------------------------------------------------------
