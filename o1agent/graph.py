@@ -258,7 +258,7 @@ def build_reasoning_graph(
         from .tools import generate_with_tools
 
         async def one(i: int) -> tuple[Completion, list[ToolCall]]:
-            greedy = x.greedy or base.temperature == 0.0 or (i == 0 and cfg.greedy_first)
+            greedy = x.greedy or base.temperature == 0.0 or (i == 0 and x.k > 1 and cfg.greedy_first)
 
             async def complete(so_far: str) -> Completion:
                 # After an observation block a small model tends to emit empty fences forever;
@@ -311,7 +311,7 @@ def build_reasoning_graph(
             messages=messages,
             assistant_prefix=prefix,
             max_tokens=cfg.step_tokens,
-            temperature=0.0 if (x.greedy or (x.k == 1 and cfg.temperature == 0.0)) else cfg.temperature,
+            temperature=0.0 if x.greedy else cfg.temperature,
             n=x.k,
             seed=derive_seed(seed, parent.id, len(parent.children)),
             stop=[f"Step {step_no + 1}:", f"\nStep {step_no + 1} ", *tool_stops],
@@ -322,9 +322,7 @@ def build_reasoning_graph(
         tool_records: list[list[ToolCall]] = []
         if tool_table:
             outs, tool_records = await _propose_with_tools(base, parent, x, prefix)
-        elif x.greedy or x.k == 1 or not cfg.greedy_first or base.temperature == 0.0:
-            if x.k == 1 and not x.greedy and cfg.greedy_first:
-                base = base.model_copy(update={"temperature": 0.0})
+        elif x.k == 1 or not cfg.greedy_first or base.temperature == 0.0:
             outs = await _complete(base)
         else:
             # First candidate greedy, the rest sampled: the greedy path is always in the tree.

@@ -300,7 +300,7 @@ def create_app(
             raise ServerError(400, str(exc), code=type(exc).__name__) from None
         except O1AgentError as exc:
             raise ServerError(
-                500, f"could not set up the model: {exc}", "server_error", "backend_error"
+                500, f"could not set up the model: {exc}", type_="server_error", code="backend_error"
             ) from None
         return req, question, reasoner
 

@@ -77,8 +77,11 @@ async def open_checkpointer(url: str | Path | None = None) -> AsyncIterator[Any]
             raise ConfigError("Postgres checkpoints need: pip install 'o1agent[server]'") from None
         conn_url = text.replace("postgresql+psycopg://", "postgresql://", 1)
         try:
-            conn = await AsyncConnection.connect(
-                conn_url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            conn: Any = await AsyncConnection.connect(
+                conn_url,
+                autocommit=True,
+                prepare_threshold=0,
+                row_factory=dict_row,  # type: ignore[arg-type]  # psycopg's stubs are generic over the row type
             )
         except Exception as exc:
             raise CheckpointError(f"cannot connect to Postgres at {_redact(conn_url)}: {exc}") from None

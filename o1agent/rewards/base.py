@@ -44,8 +44,13 @@ class Verdict(BaseModel):
 
 @runtime_checkable
 class RewardModel(Protocol):
-    name: str
-    kind: RewardKind
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str:
+        """``"process"`` or ``"outcome"`` (a RewardKind)."""
+        ...
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         """One verdict per request, in order."""

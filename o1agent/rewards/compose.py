@@ -20,7 +20,7 @@ import asyncio
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..errors import ConfigError
 from ..schema import Step, Usage
@@ -64,7 +64,7 @@ class _Wrapped(Composable):
     def __init__(self, inner: RewardModel) -> None:
         self.inner = inner
         self.name = inner.name
-        self.kind: RewardKind = inner.kind
+        self.kind: RewardKind = cast(RewardKind, inner.kind)
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         return await self.inner.score(requests)

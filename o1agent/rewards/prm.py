@@ -20,7 +20,7 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 from ..schema import Step
@@ -93,11 +93,12 @@ class TrainedPRM(Composable):
                 tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             except Exception as exc:
                 raise ConfigError(f"{path} has no usable tokenizer ({exc}); pass tokenizer=") from None
-        if hasattr(tokenizer, "truncation_side"):
-            tokenizer.truncation_side = "left"
-        if getattr(tokenizer, "pad_token", "x") is None:
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        self.tokenizer = tokenizer
+        tk = cast(Any, tokenizer)
+        if hasattr(tk, "truncation_side"):
+            tk.truncation_side = "left"
+        if getattr(tk, "pad_token", "x") is None:
+            tk.pad_token = tk.eos_token or tk.unk_token
+        self.tokenizer = tk
         n = int(self.model.config.num_labels)
         self.num_labels = n
         if positive_label is None:
@@ -115,11 +116,12 @@ class TrainedPRM(Composable):
         self.name = name
 
     def _encode(self, texts: list[str]) -> dict[str, Any]:
-        tok = self.tokenizer
+        tok: Any = self.tokenizer
         if callable(tok) and hasattr(tok, "pad_token"):
             enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
         else:
             enc = tok(texts)
+        enc = cast(Any, enc)
         return {k: v.to(self.device) for k, v in dict(enc).items() if k in ("input_ids", "attention_mask")}
 
     def probabilities(self, texts: list[str]) -> list[float]:

@@ -80,7 +80,9 @@ class Update:
 @runtime_checkable
 class SearchStrategy(Protocol):
     name: str
-    config: StrategyConfig
+
+    @property
+    def config(self) -> StrategyConfig: ...
 
     def init_state(self, tree: Tree) -> dict[str, Any]: ...
 

@@ -67,7 +67,7 @@ def _round(x: Number, nd: Number | None = None) -> Number:
     return round(x, _to_int(nd, "round's digits"))
 
 
-_FUNCS: dict[str, Callable[..., Number]] = {
+_FUNCS: dict[str, Callable[..., Any]] = {
     "sqrt": _sqrt,
     "abs": abs,
     "round": _round,
