@@ -163,10 +163,16 @@ class TransformersPolicy:
         spec = str(model)
         path = spec[len("local:") :] if spec.startswith("local:") else spec
         try:
+            import torch
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            raise UnknownModelError(
+                f"{spec!r}: local checkpoints need torch and transformers (pip install 'o1agent[train]'): {exc}"
+            ) from None
+        try:
             self.path = resolve_checkpoint(path)
         except LearnError as exc:
             raise UnknownModelError(str(exc)) from None
-        import torch
 
         if threads:
             torch.set_num_threads(threads)

@@ -427,7 +427,7 @@ def train_prm(labels: Sequence[PRMLabel], cfg: TrainConfig) -> RunReport:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     delta = math.sqrt(sum(float((v - before[k]).pow(2).sum()) for k, v in prm.head.state_dict().items()))
     prm.save(cfg.output)
     with torch.no_grad():
