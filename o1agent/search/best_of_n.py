@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..parsing import lenient_answer
 from ..schema import Node, Tree
 from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
 
@@ -129,7 +130,17 @@ class BestOfN:
         # ``state`` may be empty (a partial result of an interrupted run): then vote over the tree.
         tips = [tree.get(c) for c in state.get("chains", []) if c in tree.nodes]
         finals = [n for n in tips if n.step.is_final] or tree.terminals()
-        chosen = vote(finals, self.config.select_by)
+        # A chain cut by max_depth or the budget still votes, with the answer read leniently from
+        # its path (greedy gets the same courtesy from finalize); otherwise SC loses to greedy
+        # merely because sampled chains run longer.
+        unfinished = []
+        for n in tips:
+            if n.step.is_final:
+                continue
+            ans = lenient_answer("\n".join(p.step.raw for p in tree.path(n.id)))
+            if ans:
+                unfinished.append(n.model_copy(update={"step": n.step.model_copy(update={"answer": ans})}))
+        chosen = vote([*finals, *unfinished], self.config.select_by)
         if chosen is not None:
             return chosen.id
         if tips:
