@@ -1,0 +1,447 @@
+"""Does the calculator tool matter? Greedy vs greedy + calculator vs search + calculator.
+
+Run: ``python examples/tools_lift.py --n 50`` (about 40 minutes on 2 loaded cores). On three
+reasoning-gym arithmetic tasks (``chain_sum``, ``products``, ``basic_arithmetic``; 2 terms of
+1–2 digits, fixed seed) the embedded model (SmolLM2-135M) is run in three configurations:
+
+* ``greedy``       — one chain of thought, no tools, no reward;
+* ``greedy+calc``  — the same, with ``tools=["calculator"]`` (```` ```calc ```` blocks run);
+* ``search+calc``  — search with the calculator and a verifier that never sees a gold answer
+  (see ``SEARCH_CHOICE`` for which one and how it was chosen).
+
+For each (task, config) it reports accuracy with a 95 % Wilson interval, mean tokens per item and
+mean seconds per item, prints a markdown table and writes it, with the command, date, machine and
+run time, to ``--out`` (``examples/tools_lift_results.md``). Every finished item is appended to a
+JSONL file beside it (``--out`` with ``.jsonl``) the moment it is done, and a re-run skips the
+rows already there, so an interrupted run resumes instead of starting over.
+
+Gold answers are used only to score, after the solve: ``dataset.score_answer(result.answer,
+item)`` on the run's final answer string. The solver sees ``item["question"]`` and nothing else.
+
+What this is not: a benchmark of o1agent's search in general (three tiny arithmetic tasks, one
+135M model, 50 items each — read the intervals before reading the differences), nor a tuned
+configuration search (candidate search configs were compared once on a separate dev seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from o1agent import Reasoner
+from o1agent.errors import RunError
+from o1agent.evaluation.stats import wilson_interval
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "tools_lift_results.md"
+
+# 2 terms of 1–2 digits; every other setting is the dataset's default.
+TASKS: dict[str, dict[str, Any]] = {
+    "chain_sum": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2},
+    "products": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2},
+    "basic_arithmetic": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigSpec:
+    """One column of the comparison: strategy, its config, reward (never a gold-answer one),
+    tools and budget."""
+
+    label: str
+    strategy: str
+    strategy_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reward: str | None = None
+    tools: tuple[str, ...] = ()
+    max_tokens: int = 1500
+    max_nodes: int = 32
+
+    def fingerprint(self) -> str:
+        """Short hash of everything that changes the result: resumed rows must match it."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+    def describe(self) -> str:
+        cfg = ", ".join(f"{k}={v}" for k, v in sorted(self.strategy_config.items()))
+        tools = "+".join(self.tools) or "none"
+        return (
+            f"strategy={self.strategy}({cfg}), reward={self.reward or 'none'}, tools={tools}, "
+            f"budget max_tokens={self.max_tokens}, max_nodes={self.max_nodes}"
+        )
+
+
+_CALC = ("calculator",)
+# Every config stops a path after 4 steps: two-term arithmetic needs one or two, and SmolLM2 left
+# alone repeats "4 * 1 = 4" until the depth limit, which only costs time.
+_DEPTH = {"max_depth": 4}
+# Search gets more tokens than greedy's 1500: the budget counts every call's whole prompt (reused
+# KV included), and three chains with the tool prompt spend ~500 a call.
+_SEARCH_TOKENS = 2500
+
+# Candidates for config (c); all verifiers use no gold answer. Compared on the dev seed only.
+SEARCH_CANDIDATES: dict[str, ConfigSpec] = {
+    # Self-consistency: 3 samples (the first greedy), the most frequent answer wins.
+    "bon3-majority": ConfigSpec(
+        "bon3-majority",
+        "best_of_n",
+        {**_DEPTH, "n": 3, "select_by": "majority"},
+        None,
+        _CALC,
+        max_tokens=_SEARCH_TOKENS,
+    ),
+    # Same samples, answers weighted by judge P(yes) (0.7) + token confidence (0.3).
+    "bon3-judge+confidence": ConfigSpec(
+        "bon3-judge+confidence",
+        "best_of_n",
+        {**_DEPTH, "n": 3, "select_by": "weighted_vote"},
+        "judge+confidence",
+        _CALC,
+        max_tokens=_SEARCH_TOKENS,
+    ),
+    # Step-level beam guided by the judge.
+    "beam2x2-judge": ConfigSpec(
+        "beam2x2-judge", "beam", {**_DEPTH, "width": 2, "k": 2}, "judge", _CALC, max_tokens=_SEARCH_TOKENS
+    ),
+}
+
+# The chosen candidate; see SEARCH_CHOICE for the dev-seed numbers behind the choice.
+SEARCH_CONFIG = "bon3-majority"
+SEARCH_CHOICE = (
+    "Config (c) is chosen on a separate dev set (dataset seed 1000, 6 items per task), never on the "
+    "reported items. (to be filled in from the dev run)"
+)
+
+BASE_CONFIGS: dict[str, ConfigSpec] = {
+    "greedy": ConfigSpec("greedy", "greedy", dict(_DEPTH)),
+    "greedy+calc": ConfigSpec("greedy+calc", "greedy", dict(_DEPTH), tools=_CALC),
+}
+
+
+def all_configs() -> dict[str, ConfigSpec]:
+    """Every runnable config by label: the two baselines, ``search+calc`` and the candidates."""
+    chosen = dataclasses.replace(SEARCH_CANDIDATES[SEARCH_CONFIG], label="search+calc")
+    return {**BASE_CONFIGS, "search+calc": chosen, **SEARCH_CANDIDATES}
+
+
+DEFAULT_CONFIGS = ("greedy", "greedy+calc", "search+calc")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def load_task(task: str, n: int, seed: int) -> tuple[Any, list[dict[str, Any]]]:
+    """``(dataset, first n items)`` of a task in ``TASKS`` at dataset seed ``seed``."""
+    import reasoning_gym
+
+    if task not in TASKS:
+        raise SystemExit(f"unknown task {task!r}: choose from {', '.join(TASKS)}")
+    ds = reasoning_gym.create_dataset(task, size=n, seed=seed, **TASKS[task])
+    return ds, [ds[i] for i in range(n)]
+
+
+def score_answer(dataset: Any, item: dict[str, Any], answer: str) -> float:
+    """The task's own checker on the final answer string; a checker crash scores 0."""
+    try:
+        return max(0.0, min(1.0, float(dataset.score_answer(answer, item) or 0.0)))
+    except Exception:
+        return 0.0
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str, int, int]:
+    return (row["task"], row["config"], row["fingerprint"], int(row["seed"]), int(row["index"]))
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; a torn last line (killed mid-write) is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+# -- solving ---------------------------------------------------------------------------------
+
+
+async def solve_item(
+    policy: Any, spec: ConfigSpec, task: str, dataset: Any, item: dict[str, Any], index: int, seed: int
+) -> dict[str, Any]:
+    """Solve one item under ``spec`` (the solver sees the question only), then score it."""
+    reasoner = Reasoner(
+        model=policy,
+        strategy=spec.strategy,
+        strategy_config=dict(spec.strategy_config) or None,
+        reward=spec.reward,
+        budget={"max_tokens": spec.max_tokens, "max_nodes": spec.max_nodes},
+        seed=seed,
+        tools=list(spec.tools) or None,
+    )
+    t0 = time.perf_counter()
+    result, error = None, None
+    try:
+        result = await reasoner.asolve(str(item["question"]))
+    except RunError as exc:
+        result, error = exc.partial, str(exc)
+    seconds = time.perf_counter() - t0
+    answer = (result.answer if result is not None else "") or ""
+    score = score_answer(dataset, item, answer)  # gold answer read here, after the solve
+    usage = result.usage if result is not None else None
+    return {
+        "task": task,
+        "config": spec.label,
+        "fingerprint": spec.fingerprint(),
+        "seed": seed,
+        "index": index,
+        "question": str(item["question"]),
+        "gold": str(item["answer"]),
+        "answer": answer,
+        "score": score,
+        "correct": score >= 1.0,
+        "tokens": usage.total_tokens if usage else 0,
+        "tool_calls": usage.tool_calls if usage else 0,
+        "nodes": usage.nodes if usage else 0,
+        "seconds": round(seconds, 3),
+        "budget_exhausted": bool(result.budget_exhausted) if result is not None else False,
+        "error": error,
+        "finished_at": round(time.time(), 3),
+    }
+
+
+async def run(
+    tasks: Sequence[str],
+    configs: Sequence[str],
+    *,
+    n: int,
+    seed: int,
+    jsonl: Path,
+    policy: Any = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every (task, config, item) not already in ``jsonl``; return all matching rows.
+
+    Rows are appended to ``jsonl`` as they finish. Order: task by task, config by config, so a
+    partial run has whole (task, config) cells early. ``policy`` defaults to the embedded model.
+    """
+    table = all_configs()
+    unknown = [c for c in configs if c not in table]
+    if unknown:
+        raise SystemExit(f"unknown config(s) {unknown}: choose from {', '.join(table)}")
+    if policy is None:
+        from o1agent.policies.llamacpp import LlamaCppPolicy
+
+        policy = LlamaCppPolicy("embedded", n_threads=2)
+    done = {row_key(r): r for r in read_rows(jsonl)}
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        dataset, items = load_task(task, n, seed)
+        for label in configs:
+            spec = table[label]
+            for i, item in enumerate(items):
+                key = (task, label, spec.fingerprint(), seed, i)
+                row = done.get(key)
+                if row is None:
+                    row = await solve_item(policy, spec, task, dataset, item, i, seed)
+                    append_row(jsonl, row)
+                    if on_row is not None:
+                        on_row(row)
+                rows.append(row)
+    return rows
+
+
+# -- aggregation and report ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Cell:
+    """One table line: a config on a task."""
+
+    task: str
+    config: str
+    n: int
+    correct: int
+    accuracy: float
+    lo: float
+    hi: float
+    mean_tokens: float
+    mean_seconds: float
+    mean_tool_calls: float
+
+
+def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
+    """Per (task, config) accuracy with a 95 % Wilson interval and per-item means, in the order
+    each (task, config) first appears."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["config"]), []).append(r)
+    cells = []
+    for (task, config), rs in groups.items():
+        n = len(rs)
+        k = sum(1 for r in rs if r["correct"])
+        lo, hi = wilson_interval(k, n)
+        cells.append(
+            Cell(
+                task=task,
+                config=config,
+                n=n,
+                correct=k,
+                accuracy=k / n,
+                lo=lo,
+                hi=hi,
+                mean_tokens=sum(r["tokens"] for r in rs) / n,
+                mean_seconds=sum(r["seconds"] for r in rs) / n,
+                mean_tool_calls=sum(r.get("tool_calls", 0) for r in rs) / n,
+            )
+        )
+    return cells
+
+
+def render_table(cells: Sequence[Cell]) -> str:
+    """Markdown table of ``cells``, one line each."""
+    lines = [
+        "| task | config | n | accuracy | 95% Wilson | tokens/item | s/item | calc calls/item |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c.task} | {c.config} | {c.n} | {c.accuracy:.2f} ({c.correct}/{c.n}) | "
+            f"[{c.lo:.2f}, {c.hi:.2f}] | {c.mean_tokens:.0f} | {c.mean_seconds:.1f} | {c.mean_tool_calls:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def render_report(
+    cells: Sequence[Cell],
+    *,
+    command: str,
+    date: str,
+    machine: str,
+    wall_seconds: float,
+    solve_seconds: float,
+    span_seconds: float,
+    configs: Sequence[str],
+    seed: int,
+) -> str:
+    """The results file: table, how it was produced, what each config is, the choice of (c)."""
+    table = all_configs()
+    described = "\n".join(f"- `{c}`: {table[c].describe()}" for c in configs if c in table)
+    return f"""# Does the calculator matter? (`examples/tools_lift.py`)
+
+{render_table(cells)}
+
+- Command: `{command}`
+- Date: {date}
+- Machine: {machine}
+- Run time: {span_seconds / 60:.1f} min wall from the first solve to the last (over resumed
+  invocations too); {solve_seconds / 60:.1f} min of solving summed over rows; this invocation
+  {wall_seconds / 60:.1f} min.
+- Model: embedded SmolLM2-135M-Instruct (llama.cpp, 2 threads), solver seed = dataset seed = {seed}.
+- Tasks: reasoning-gym {", ".join(f"`{t}` {TASKS[t]}" for t in TASKS)}.
+- Scoring: `dataset.score_answer(result.answer, item)` on the final answer string, after the
+  solve; correct means score 1.0. Gold answers are never seen by the solver or its verifier.
+- Intervals: 95 % Wilson score intervals; overlapping intervals are not a verdict either way.
+
+Configs:
+{described}
+
+{SEARCH_CHOICE}
+"""
+
+
+def wall_span(rows: Sequence[dict[str, Any]]) -> float:
+    """Seconds from the first row's start to the last row's end (rows carry ``finished_at``)."""
+    stamped = [r for r in rows if "finished_at" in r]
+    if not stamped:
+        return 0.0
+    return max(r["finished_at"] for r in stamped) - min(r["finished_at"] - r["seconds"] for r in stamped)
+
+
+def machine_line() -> str:
+    load = ""
+    with contextlib.suppress(OSError):
+        load = f", load average at start {os.getloadavg()[0]:.1f}"
+    return f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs{load}), CPU only"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=50, help="items per task (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="dataset and solver seed (default 0)")
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks")
+    p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="comma-separated configs")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown results file")
+    p.add_argument("--jsonl", type=Path, default=None, help="per-item rows (default: --out with .jsonl)")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        p.error("--n must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    jsonl = args.jsonl or args.out.with_suffix(".jsonl")
+    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv or sys.argv[1:])])
+    machine = machine_line()
+    start = time.perf_counter()
+    total = len(tasks) * len(configs) * args.n
+
+    def progress(row: dict[str, Any]) -> None:
+        mark = "ok " if row["correct"] else "no "
+        print(
+            f"[{time.perf_counter() - start:7.0f}s] {row['task']:<16} {row['config']:<22} #{row['index']:<3} "
+            f"{mark} answer={row['answer']!r:<10} gold={row['gold']!r:<6} tok={row['tokens']:<5} "
+            f"{row['seconds']:.1f}s",
+            flush=True,
+        )
+
+    print(f"{total} solves -> {jsonl}", flush=True)
+    rows = asyncio.run(run(tasks, configs, n=args.n, seed=args.seed, jsonl=jsonl, on_row=progress))
+    wall = time.perf_counter() - start
+    cells = aggregate(rows)
+    report = render_report(
+        cells,
+        command=command,
+        date=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        machine=machine,
+        wall_seconds=wall,
+        solve_seconds=sum(r["seconds"] for r in rows),
+        span_seconds=wall_span(rows),
+        configs=configs,
+        seed=args.seed,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report, encoding="utf-8")
+    print()
+    print(render_table(cells))
+    print(f"\nwrote {args.out} ({wall / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

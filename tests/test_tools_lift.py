@@ -1,0 +1,230 @@
+"""``examples/tools_lift.py``: aggregation and report on fake rows, the resumable loop on a scripted
+policy (gold answers reach the scorer only), and one slow run of all three configs on the real
+embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from o1agent.evaluation.stats import wilson_interval
+from o1agent.policies import ScriptedPolicy
+
+SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "tools_lift.py"
+
+
+def _load_module() -> Any:
+    spec = importlib.util.spec_from_file_location("tools_lift", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["tools_lift"] = mod  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+tl = _load_module()
+
+
+def _row(task: str, config: str, correct: bool, tokens: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "task": task,
+        "config": config,
+        "correct": correct,
+        "tokens": tokens,
+        "seconds": seconds,
+        **extra,
+    }
+
+
+def test_aggregate_and_table_on_fake_rows() -> None:
+    rows = [
+        _row("products", "greedy", True, 100, 1.0, tool_calls=0),
+        _row("products", "greedy", False, 300, 3.0, tool_calls=0),
+        _row("products", "greedy+calc", True, 200, 2.0, tool_calls=1),
+        _row("chain_sum", "greedy", False, 50, 0.5),  # old rows may lack tool_calls
+        _row("products", "greedy+calc", True, 400, 4.0, tool_calls=2),
+        _row("products", "greedy+calc", True, 600, 6.0, tool_calls=3),
+    ]
+    cells = tl.aggregate(rows)
+    assert [(c.task, c.config) for c in cells] == [
+        ("products", "greedy"),
+        ("products", "greedy+calc"),
+        ("chain_sum", "greedy"),
+    ]
+    g, calc, cs = cells
+    assert (g.n, g.correct, g.accuracy) == (2, 1, 0.5)
+    assert (g.lo, g.hi) == pytest.approx(wilson_interval(1, 2))
+    assert g.mean_tokens == 200 and g.mean_seconds == 2.0 and g.mean_tool_calls == 0
+    assert (calc.n, calc.correct, calc.accuracy) == (3, 3, 1.0)
+    assert calc.hi == 1.0 and 0.0 < calc.lo < 1.0
+    assert calc.mean_tokens == 400 and calc.mean_tool_calls == 2
+    assert (cs.correct, cs.lo) == (0, 0.0)
+
+    table = tl.render_table(cells)
+    lines = table.splitlines()
+    assert len(lines) == 2 + 3
+    assert lines[0].startswith("| task | config | n | accuracy | 95% Wilson")
+    assert "| products | greedy | 2 | 0.50 (1/2) |" in lines[2]
+    assert f"[{g.lo:.2f}, {g.hi:.2f}]" in lines[2]
+    assert "| products | greedy+calc | 3 | 1.00 (3/3) |" in lines[3] and "| 400 | 4.0 | 2.00 |" in lines[3]
+
+    report = tl.render_report(
+        cells,
+        command="python examples/tools_lift.py --n 2",
+        date="2026-11-23 22:00 UTC",
+        machine="x86_64, 2 cores",
+        wall_seconds=120.0,
+        solve_seconds=90.0,
+        span_seconds=600.0,
+        configs=["greedy", "greedy+calc", "search+calc"],
+        seed=0,
+    )
+    assert table in report
+    for needle in (
+        "python examples/tools_lift.py --n 2",
+        "2026-11-23 22:00 UTC",
+        "x86_64, 2 cores",
+        "10.0 min wall",
+    ):
+        assert needle in report
+    assert "`search+calc`: strategy=" in report and tl.SEARCH_CHOICE in report
+
+
+def test_wall_span_covers_resumed_invocations() -> None:
+    rows = [
+        {"seconds": 10.0, "finished_at": 1000.0},
+        {"seconds": 5.0, "finished_at": 1500.0},
+        {"seconds": 1.0},  # an unstamped row is ignored
+    ]
+    assert tl.wall_span(rows) == 510.0
+    assert tl.wall_span([]) == 0.0
+
+
+def test_read_rows_skips_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    tl.append_row(path, {"a": 1})
+    with path.open("a") as fh:
+        fh.write('{"a": 2, "b"')  # killed mid-write
+    assert tl.read_rows(path) == [{"a": 1}]
+    assert tl.read_rows(tmp_path / "missing.jsonl") == []
+
+
+def test_fingerprint_tracks_the_config() -> None:
+    configs = tl.all_configs()
+    assert set(tl.DEFAULT_CONFIGS) <= set(configs)
+    assert len({c.fingerprint() for c in configs.values() if c.label != "search+calc"}) == len(configs) - 1
+    chosen = configs["search+calc"]
+    assert chosen.tools == ("calculator",) and chosen.strategy != "greedy"
+    # Config (c) may use a judge, confidence or consistency, never a gold-answer reward.
+    assert chosen.reward in (
+        None,
+        "judge",
+        "confidence",
+        "consistency",
+        "judge+confidence",
+        "judge+consistency",
+    )
+
+
+def _scripted(req: Any) -> str:
+    # Always answers 645: right for "15 * 43" (item 0 of products at seed 0), wrong elsewhere.
+    if "```calc" not in req.messages[0].content:  # no tools in the prompt
+        return "Multiply 15 by 43.\nFinal answer: 645"
+    if req.assistant_prefix.rstrip().endswith("So"):
+        return " it is 645.\nFinal answer: 645"
+    return "Multiply\n```calc\n15*43\n```\n"
+
+
+def test_run_scores_after_the_solve_and_resumes(tmp_path: Path) -> None:
+    jsonl = tmp_path / "rows.jsonl"
+    policy = ScriptedPolicy(_scripted)
+    seen: list[dict[str, Any]] = []
+    rows = asyncio.run(
+        tl.run(
+            ["products"],
+            ["greedy", "greedy+calc"],
+            n=2,
+            seed=0,
+            jsonl=jsonl,
+            policy=policy,
+            on_row=seen.append,
+        )
+    )
+    assert len(rows) == len(seen) == 4
+    assert [(r["config"], r["index"]) for r in rows] == [
+        ("greedy", 0),
+        ("greedy", 1),
+        ("greedy+calc", 0),
+        ("greedy+calc", 1),
+    ]
+    assert rows[0]["question"].find("15 * 43") >= 0 and rows[0]["gold"] == "645"
+    assert [r["correct"] for r in rows] == [True, False, True, False]
+    assert all(r["answer"] == "645" and r["tokens"] > 0 for r in rows)
+    assert rows[0]["tool_calls"] == 0 and rows[2]["tool_calls"] >= 1
+    assert [json.loads(line)["index"] for line in jsonl.read_text().splitlines()] == [0, 1, 0, 1]
+
+    # A re-run finds every row in the JSONL and never calls the model.
+    calls = len(policy.requests)
+    again = asyncio.run(
+        tl.run(["products"], ["greedy", "greedy+calc"], n=2, seed=0, jsonl=jsonl, policy=policy)
+    )
+    assert len(policy.requests) == calls
+    assert [r["answer"] for r in again] == [r["answer"] for r in rows]
+    # A different seed is a different run: its rows are solved, not resumed.
+    asyncio.run(tl.run(["products"], ["greedy"], n=1, seed=1, jsonl=jsonl, policy=policy))
+    assert len(policy.requests) > calls
+
+
+class _SentinelDataset:
+    """A dataset whose gold answers are sentinels: any leak into a prompt is visible."""
+
+    def __init__(self) -> None:
+        self.items = [{"question": "What is 15 * 43?", "answer": "GOLD-SENTINEL-7", "metadata": {}}]
+        self.scored: list[str] = []
+
+    def score_answer(self, answer: str, entry: dict[str, Any]) -> float:
+        self.scored.append(answer)
+        return 1.0 if answer == "645" else 0.0
+
+
+def test_gold_answers_reach_the_scorer_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _SentinelDataset()
+    monkeypatch.setattr(tl, "load_task", lambda task, n, seed: (ds, ds.items[:n]))
+    policy = ScriptedPolicy(_scripted)
+    rows = asyncio.run(
+        tl.run(["products"], list(tl.DEFAULT_CONFIGS), n=1, seed=0, jsonl=tmp_path / "r.jsonl", policy=policy)
+    )
+    assert len(rows) == 3 and all(r["correct"] for r in rows)
+    assert ds.scored == ["645", "645", "645"]  # scored once per config, on the final answer string
+    texts = [m.content for r in policy.requests for m in r.messages] + [
+        r.assistant_prefix for r in policy.requests
+    ]
+    assert policy.requests and not any("GOLD-SENTINEL" in t for t in texts)
+
+
+def test_unknown_config_and_task_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown config"):
+        asyncio.run(tl.run(["products"], ["nope"], n=1, seed=0, jsonl=tmp_path / "r.jsonl", policy=object()))
+    with pytest.raises(SystemExit, match="unknown task"):
+        tl.load_task("nope", 1, 0)
+
+
+@pytest.mark.slow
+def test_all_three_configs_on_the_embedded_model(tmp_path: Path) -> None:
+    jsonl = tmp_path / "rows.jsonl"
+    rows = asyncio.run(tl.run(["products"], list(tl.DEFAULT_CONFIGS), n=2, seed=0, jsonl=jsonl))
+    assert len(rows) == 6 and len(tl.read_rows(jsonl)) == 6
+    cells = tl.aggregate(rows)
+    assert [c.config for c in cells] == list(tl.DEFAULT_CONFIGS)
+    for c in cells:
+        assert c.n == 2 and 0.0 <= c.accuracy <= 1.0 and 0.0 <= c.lo <= c.accuracy <= c.hi <= 1.0
+        assert c.mean_tokens > 0 and c.mean_seconds > 0
+    assert all(r["tokens"] > 0 and isinstance(r["answer"], str) for r in rows)
+    table = tl.render_table(cells)
+    assert table.count("| products |") == 3 and "search+calc" in table
