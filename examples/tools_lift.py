@@ -211,6 +211,9 @@ async def solve_item(
     answer = (result.answer if result is not None else "") or ""
     score = score_answer(dataset, item, answer)  # gold answer read here, after the solve
     usage = result.usage if result is not None else None
+    calls = [
+        c for node in (result.tree.nodes.values() if result is not None else ()) for c in node.step.tool_calls
+    ]
     return {
         "task": task,
         "config": spec.label,
@@ -224,6 +227,11 @@ async def solve_item(
         "correct": score >= 1.0,
         "tokens": usage.total_tokens if usage else 0,
         "tool_calls": usage.tool_calls if usage else 0,
+        # Calls that returned an error (e.g. "15 * 43 = 625" in a calc block is not an expression).
+        "tool_errors": sum(1 for c in calls if c.error is not None),
+        "path_tool_calls": sum(
+            len(n.step.tool_calls) for n in (result.best_path if result is not None else [])
+        ),
         "nodes": usage.nodes if usage else 0,
         "seconds": round(seconds, 3),
         "budget_exhausted": bool(result.budget_exhausted) if result is not None else False,
@@ -290,6 +298,13 @@ class Cell:
     mean_tokens: float
     mean_seconds: float
     mean_tool_calls: float
+    tool_error_rate: float | None  # share of calc calls that returned an error; None: no calls
+
+
+def _error_rate(rows: Sequence[dict[str, Any]]) -> float | None:
+    counted = [r for r in rows if "tool_errors" in r]
+    calls = sum(r.get("tool_calls", 0) for r in counted)
+    return sum(r["tool_errors"] for r in counted) / calls if calls else None
 
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
@@ -315,6 +330,7 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
                 mean_tokens=sum(r["tokens"] for r in rs) / n,
                 mean_seconds=sum(r["seconds"] for r in rs) / n,
                 mean_tool_calls=sum(r.get("tool_calls", 0) for r in rs) / n,
+                tool_error_rate=_error_rate(rs),
             )
         )
     return cells
@@ -323,13 +339,14 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
 def render_table(cells: Sequence[Cell]) -> str:
     """Markdown table of ``cells``, one line each."""
     lines = [
-        "| task | config | n | accuracy | 95% Wilson | tokens/item | s/item | calc calls/item |",
-        "|---|---|---:|---:|---|---:|---:|---:|",
+        "| task | config | n | accuracy | 95% Wilson | tokens/item | s/item | calc calls/item | calc errors |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for c in cells:
         lines.append(
             f"| {c.task} | {c.config} | {c.n} | {c.accuracy:.2f} ({c.correct}/{c.n}) | "
-            f"[{c.lo:.2f}, {c.hi:.2f}] | {c.mean_tokens:.0f} | {c.mean_seconds:.1f} | {c.mean_tool_calls:.2f} |"
+            f"[{c.lo:.2f}, {c.hi:.2f}] | {c.mean_tokens:.0f} | {c.mean_seconds:.1f} | {c.mean_tool_calls:.2f} | "
+            f"{'-' if c.tool_error_rate is None else f'{c.tool_error_rate:.0%}'} |"
         )
     return "\n".join(lines)
 

@@ -46,10 +46,10 @@ def test_aggregate_and_table_on_fake_rows() -> None:
     rows = [
         _row("products", "greedy", True, 100, 1.0, tool_calls=0),
         _row("products", "greedy", False, 300, 3.0, tool_calls=0),
-        _row("products", "greedy+calc", True, 200, 2.0, tool_calls=1),
+        _row("products", "greedy+calc", True, 200, 2.0, tool_calls=1, tool_errors=1),
         _row("chain_sum", "greedy", False, 50, 0.5),  # old rows may lack tool_calls
-        _row("products", "greedy+calc", True, 400, 4.0, tool_calls=2),
-        _row("products", "greedy+calc", True, 600, 6.0, tool_calls=3),
+        _row("products", "greedy+calc", True, 400, 4.0, tool_calls=2, tool_errors=0),
+        _row("products", "greedy+calc", True, 600, 6.0, tool_calls=3, tool_errors=2),
     ]
     cells = tl.aggregate(rows)
     assert [(c.task, c.config) for c in cells] == [
@@ -64,6 +64,7 @@ def test_aggregate_and_table_on_fake_rows() -> None:
     assert (calc.n, calc.correct, calc.accuracy) == (3, 3, 1.0)
     assert calc.hi == 1.0 and 0.0 < calc.lo < 1.0
     assert calc.mean_tokens == 400 and calc.mean_tool_calls == 2
+    assert calc.tool_error_rate == pytest.approx(3 / 6) and g.tool_error_rate is None
     assert (cs.correct, cs.lo) == (0, 0.0)
 
     table = tl.render_table(cells)
@@ -72,7 +73,9 @@ def test_aggregate_and_table_on_fake_rows() -> None:
     assert lines[0].startswith("| task | config | n | accuracy | 95% Wilson")
     assert "| products | greedy | 2 | 0.50 (1/2) |" in lines[2]
     assert f"[{g.lo:.2f}, {g.hi:.2f}]" in lines[2]
-    assert "| products | greedy+calc | 3 | 1.00 (3/3) |" in lines[3] and "| 400 | 4.0 | 2.00 |" in lines[3]
+    assert (
+        "| products | greedy+calc | 3 | 1.00 (3/3) |" in lines[3] and "| 400 | 4.0 | 2.00 | 50% |" in lines[3]
+    )
 
     report = tl.render_report(
         cells,
@@ -167,6 +170,7 @@ def test_run_scores_after_the_solve_and_resumes(tmp_path: Path) -> None:
     assert [r["correct"] for r in rows] == [True, False, True, False]
     assert all(r["answer"] == "645" and r["tokens"] > 0 for r in rows)
     assert rows[0]["tool_calls"] == 0 and rows[2]["tool_calls"] >= 1
+    assert rows[2]["tool_errors"] == 0 and rows[2]["path_tool_calls"] >= 1
     assert [json.loads(line)["index"] for line in jsonl.read_text().splitlines()] == [0, 1, 0, 1]
 
     # A re-run finds every row in the JSONL and never calls the model.
@@ -228,3 +232,24 @@ def test_all_three_configs_on_the_embedded_model(tmp_path: Path) -> None:
     assert all(r["tokens"] > 0 and isinstance(r["answer"], str) for r in rows)
     table = tl.render_table(cells)
     assert table.count("| products |") == 3 and "search+calc" in table
+
+
+def test_calculator_errors_are_counted(tmp_path: Path) -> None:
+    def claims_a_result(req: Any) -> str:
+        # SmolLM2's habit: the claimed result inside the calc block, which is not an expression.
+        if req.assistant_prefix.rstrip().endswith("So"):
+            return " it is 625.\nFinal answer: 625"
+        return "Multiply\n```calc\n15 * 43 = 625\n```\n"
+
+    rows = asyncio.run(
+        tl.run(
+            ["products"],
+            ["greedy+calc"],
+            n=1,
+            seed=0,
+            jsonl=tmp_path / "r.jsonl",
+            policy=ScriptedPolicy(claims_a_result),
+        )
+    )
+    assert rows[0]["tool_calls"] == 1 and rows[0]["tool_errors"] == 1 and not rows[0]["correct"]
+    assert tl.aggregate(rows)[0].tool_error_rate == 1.0
