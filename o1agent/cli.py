@@ -22,7 +22,9 @@ from rich.text import Text
 
 from .errors import O1AgentError, RunError, UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="o1-style slow thinking for any language model.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="o1-style slow thinking for any language model."
+)
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
@@ -64,7 +66,9 @@ class LiveSteps:
             title = ev.get("title") or ""
             text = (ev.get("text") or "").strip().replace("\n", " ")
             label = "revised" if kind == "revise" else "step"
-            line = Text(f"{indent}{label} {node} ", style="bold blue" if kind == "propose" else "bold magenta")
+            line = Text(
+                f"{indent}{label} {node} ", style="bold blue" if kind == "propose" else "bold magenta"
+            )
             line.append(title or text[:100])
             if title and text:
                 body = text[len(title) :].strip() if text.startswith(title) else text
@@ -76,17 +80,25 @@ class LiveSteps:
             self.console.print(line)
         elif kind == "tool":
             data = ev.get("data", {})
-            self.console.print(f"{indent}  🔧 {data.get('tool')}({data.get('input', '')}) → {data.get('output', '')}", style="cyan")
+            self.console.print(
+                f"{indent}  🔧 {data.get('tool')}({data.get('input', '')}) → {data.get('output', '')}",
+                style="cyan",
+            )
         elif kind == "verify":
             score = (ev.get("scores") or {}).get("score")
             s = "n/a" if score is None else f"{score:.2f}"
             self.console.print(Text(f"{indent}  score {node}: {s}", style=_score_style(score)))
         elif kind == "backtrack":
-            self.console.print(f"{indent}↩ backtrack from {ev.get('data', {}).get('from')} to {node}", style="yellow")
+            self.console.print(
+                f"{indent}↩ backtrack from {ev.get('data', {}).get('from')} to {node}", style="yellow"
+            )
         elif kind == "prune":
             self.console.print(f"{indent}  ✂ pruned {node}", style="dim")
         elif kind == "budget":
-            self.console.print(f"budget spent ({ev.get('data', {}).get('exhausted_by')}): answering with the best so far", style="yellow")
+            self.console.print(
+                f"budget spent ({ev.get('data', {}).get('exhausted_by')}): answering with the best so far",
+                style="yellow",
+            )
 
 
 def _parse_kv(items: list[str] | None) -> dict[str, Any]:
@@ -108,10 +120,16 @@ def _parse_kv(items: list[str] | None) -> dict[str, Any]:
 @app.command()
 def solve(
     question: Annotated[str, typer.Argument(help="The question to solve.")],
-    model: Annotated[str, typer.Option(help="'embedded', a .gguf path, or a LiteLLM model string.")] = "embedded",
+    model: Annotated[
+        str, typer.Option(help="'embedded', a .gguf path, or a LiteLLM model string.")
+    ] = "embedded",
     api_base: Annotated[str | None, typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")] = None,
-    strategy: Annotated[str, typer.Option(help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid).")] = "dfs",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option(help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid).")
+    ] = "dfs",
     reward: Annotated[str, typer.Option(help="Reward model name ('judge', 'none', ...).")] = "judge",
     prompts: Annotated[str, typer.Option(help="Prompt style name or a folder of templates.")] = "g1",
     max_tokens: Annotated[int | None, typer.Option(help="Token budget (prompt + completion).")] = 4000,
@@ -125,11 +143,15 @@ def solve(
     simulations: Annotated[int | None, typer.Option(help="MCTS simulations.")] = None,
     rounds: Annotated[int | None, typer.Option(help="Revision rounds (revision, hybrid).")] = None,
     max_depth: Annotated[int | None, typer.Option(help="Maximum steps on a path.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")
+    ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
     decompose: Annotated[bool, typer.Option(help="Ask for sub-goals first.")] = False,
     trace: Annotated[Path | None, typer.Option(help="Write the trace (JSONL) here.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON (no live steps).")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (no live steps).")
+    ] = False,
     show_tree: Annotated[bool, typer.Option(help="Print the final search tree.")] = False,
     checkpoint: Annotated[Path | None, typer.Option(help="SQLite checkpoint file (durable runs).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume the run with this thread id.")] = None,
@@ -155,7 +177,9 @@ def solve(
             if val is not None:
                 config[key] = val
         config.update(_parse_kv(set_))
-        budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars)
+        budget = Budget(
+            max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
+        )
         kwargs: dict[str, Any] = {}
         if tools:
             kwargs["tools"] = [t.strip() for t in tools.split(",") if t.strip()]
@@ -183,9 +207,17 @@ def solve(
 
             thread_id = resume or uuid.uuid4().hex[:12]
             if not json_out:
-                console.print(f"[dim]checkpoints: {checkpoint or 'runs.sqlite'} · thread {thread_id} (--resume {thread_id})[/]")
+                console.print(
+                    f"[dim]checkpoints: {checkpoint or 'runs.sqlite'} · thread {thread_id} (--resume {thread_id})[/]"
+                )
             result = asyncio.run(
-                arun_durable(question, store=checkpoint or Path("runs.sqlite"), thread_id=thread_id, on_event=on_event, **reasoner_kwargs)
+                arun_durable(
+                    question,
+                    store=checkpoint or Path("runs.sqlite"),
+                    thread_id=thread_id,
+                    on_event=on_event,
+                    **reasoner_kwargs,
+                )
             )
         else:
             result = Reasoner(**reasoner_kwargs).solve(question, on_event=on_event)

@@ -186,7 +186,9 @@ def build_reasoning_graph(
                 )
             )
             text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
-            subgoals = [ln.strip().lstrip("-*• ").strip() for ln in text.splitlines() if ln.strip().lstrip("-*• ")][:4]
+            subgoals = [
+                ln.strip().lstrip("-*• ").strip() for ln in text.splitlines() if ln.strip().lstrip("-*• ")
+            ][:4]
             usage = usage + _usage_of(outs)
             ev.add("decompose", output=text, data={"subgoals": subgoals}, seconds=time.perf_counter() - t0)
         return {
@@ -361,7 +363,12 @@ def build_reasoning_graph(
                     seconds=out.seconds or elapsed / max(1, len(outs)),
                 )
             )
-        new_parent = parent.model_copy(update={"children": child_ids, "status": "expanded" if not parent.step.is_final else parent.status})
+        new_parent = parent.model_copy(
+            update={
+                "children": child_ids,
+                "status": "expanded" if not parent.step.is_final else parent.status,
+            }
+        )
         usage = _usage_of(outs) + Usage(nodes=len(children), tool_calls=sum(len(r) for r in tool_records))
         return children, new_parent, usage
 
@@ -385,7 +392,12 @@ def build_reasoning_graph(
                         c,
                         output=call.output if call.error is None else f"error: {call.error}",
                         seconds=call.seconds,
-                        data={"tool": call.name, "input": next(iter(call.arguments.values()), ""), "output": call.output, "error": call.error},
+                        data={
+                            "tool": call.name,
+                            "input": next(iter(call.arguments.values()), ""),
+                            "output": call.output,
+                            "error": call.error,
+                        },
                     )
                 ev.add(
                     "propose",
@@ -393,7 +405,11 @@ def build_reasoning_graph(
                     prompt=c.prompt or None,
                     output=c.raw_output,
                     step=c.step,
-                    tokens={"prompt": c.prompt_tokens, "completion": c.completion_tokens, "reused": c.reused_tokens},
+                    tokens={
+                        "prompt": c.prompt_tokens,
+                        "completion": c.completion_tokens,
+                        "reused": c.reused_tokens,
+                    },
                     seconds=c.seconds,
                 )
         return {
@@ -413,7 +429,11 @@ def build_reasoning_graph(
             return {"events": ev.items}
         requests = []
         for n in todo:
-            siblings = [tree.get(s).step for s in (tree.get(n.parent_id).children if n.parent_id else []) if s != n.id and s in tree.nodes]
+            siblings = [
+                tree.get(s).step
+                for s in (tree.get(n.parent_id).children if n.parent_id else [])
+                if s != n.id and s in tree.nodes
+            ]
             requests.append(
                 ScoreRequest(
                     question=state["question"],
@@ -526,7 +546,11 @@ def build_reasoning_graph(
                 prompt=new.prompt,
                 output=new.raw_output,
                 step=new.step,
-                tokens={"prompt": new.prompt_tokens, "completion": new.completion_tokens, "reused": new.reused_tokens},
+                tokens={
+                    "prompt": new.prompt_tokens,
+                    "completion": new.completion_tokens,
+                    "reused": new.reused_tokens,
+                },
                 data={"revised_from": old.id, "critique": old.critique},
             )
         return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
@@ -542,7 +566,9 @@ def build_reasoning_graph(
         exhausted_by = state.get("exhausted_by") or _exhausted(state)
         if answer is None and path and not exhausted_by:
             # The chosen path stopped without a stated answer: ask for one, briefly.
-            messages, prefix = prompt_set.render("finalize", question=state["question"], steps=_steps_for_prompt(path))
+            messages, prefix = prompt_set.render(
+                "finalize", question=state["question"], steps=_steps_for_prompt(path)
+            )
             try:
                 outs = await _complete(
                     CompletionRequest(
@@ -581,7 +607,11 @@ def build_reasoning_graph(
             "finalize",
             best,
             output=answer,
-            data={"answer": answer, "path": [n.id for n in path], "budget_exhausted": exhausted_by is not None},
+            data={
+                "answer": answer,
+                "path": [n.id for n in path],
+                "budget_exhausted": exhausted_by is not None,
+            },
             scores={"score": result.score},
         )
         result = result.model_copy(update={"trace": Trace(events=[*state.get("events", []), *ev.items])})

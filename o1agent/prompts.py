@@ -58,7 +58,9 @@ class PromptSet:
         self.folder = path
         default = prompts_root() / "g1"
         self._env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(path)), jinja2.FileSystemLoader(str(default))]),
+            loader=jinja2.ChoiceLoader(
+                [jinja2.FileSystemLoader(str(path)), jinja2.FileSystemLoader(str(default))]
+            ),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

@@ -116,7 +116,11 @@ class Reasoner:
         return cfg
 
     async def astream(
-        self, question: str, *, thread_id: str | None = None, on_event: Callable[[dict[str, Any]], None] | None = None
+        self,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``."""
         q = validate_question(question)
@@ -148,7 +152,9 @@ class Reasoner:
                 exc.partial = partial_result(state, self)
             raise
         except Exception as exc:
-            raise RunError(f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, self)) from exc
+            raise RunError(
+                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, self)
+            ) from exc
         result = state.get("result")
         if result is None and thread_id is not None and getattr(self.graph, "checkpointer", None) is not None:
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -159,7 +165,13 @@ class Reasoner:
             raise RunError("the graph ended without a result", partial=partial_result(state, self))
         yield {"kind": "result", "result": result}
 
-    async def asolve(self, question: str, *, thread_id: str | None = None, on_event: Callable[[dict[str, Any]], None] | None = None) -> Result:
+    async def asolve(
+        self,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Result:
         result: Result | None = None
         async for ev in self.astream(question, thread_id=thread_id, on_event=on_event):
             if ev.get("kind") == "result":
@@ -188,7 +200,9 @@ def partial_result(state: dict[str, Any] | ReasoningState, reasoner: Reasoner) -
 
     best_id = reasoner.strategy.best(tree, state.get("search") or {})
     path = tree.path(best_id) if best_id else []
-    answer = (path[-1].step.answer if path else None) or lenient_answer("\n".join(n.step.raw for n in path)) or ""
+    answer = (
+        (path[-1].step.answer if path else None) or lenient_answer("\n".join(n.step.raw for n in path)) or ""
+    )
     return Result(
         question=state.get("question", ""),
         answer=answer,
@@ -224,7 +238,9 @@ async def asolve(
 ) -> Result:
     """Solve ``question`` with slow thinking. See ``Reasoner`` for every option."""
     validate_question(question)
-    reasoner = Reasoner(model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs)
+    reasoner = Reasoner(
+        model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs
+    )
     try:
         return await reasoner.asolve(question)
     finally:
@@ -242,4 +258,8 @@ def solve(
     **kwargs: Any,
 ) -> Result:
     """Synchronous ``asolve``."""
-    return _run_sync(asolve(question, model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs))
+    return _run_sync(
+        asolve(
+            question, model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs
+        )
+    )

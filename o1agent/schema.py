@@ -162,9 +162,13 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_tokens: int | None = Field(default=4000, description="prompt + completion tokens, as the backend reports them")
+    max_tokens: int | None = Field(
+        default=4000, description="prompt + completion tokens, as the backend reports them"
+    )
     max_dollars: float | None = Field(default=None, description="dollar cost as LiteLLM reports it")
-    max_seconds: float | None = Field(default=None, description="wall-clock seconds from the start of the run")
+    max_seconds: float | None = Field(
+        default=None, description="wall-clock seconds from the start of the run"
+    )
     max_nodes: int | None = Field(default=64, description="nodes created (the root excluded)")
 
     def __init__(self, **data: Any) -> None:
@@ -174,7 +178,9 @@ class Budget(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             errs = "; ".join(f"Budget.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid budget: {errs} (use a positive number, or None for no bound)") from None
+            raise ConfigError(
+                f"invalid budget: {errs} (use a positive number, or None for no bound)"
+            ) from None
 
     @model_validator(mode="after")
     def _positive(self) -> Budget:
@@ -238,7 +244,17 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
 
 
 TraceEventKind = Literal[
-    "start", "decompose", "select", "backtrack", "propose", "tool", "verify", "revise", "prune", "finalize", "budget"
+    "start",
+    "decompose",
+    "select",
+    "backtrack",
+    "propose",
+    "tool",
+    "verify",
+    "revise",
+    "prune",
+    "finalize",
+    "budget",
 ]
 
 

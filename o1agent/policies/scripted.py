@@ -95,7 +95,11 @@ class ScriptedPolicy:
                     top = self._top(request) if self._top else {}
                     words = text.split() or [text]
                     lps = [
-                        TokenLogprob(token=w, logprob=self._logprob if self._logprob is not None else -0.1, top=top if i == 0 else {})
+                        TokenLogprob(
+                            token=w,
+                            logprob=self._logprob if self._logprob is not None else -0.1,
+                            top=top if i == 0 else {},
+                        )
                         for i, w in enumerate(words)
                     ]
                 out.append(

@@ -90,13 +90,23 @@ class AnswerVerifier(Composable):
             return Verdict(score=0.0, kind="outcome", rationale="no answer could be extracted")
         try:
             if self.scorer is not None:
-                val: Any = await asyncio.wait_for(asyncio.to_thread(self.scorer, answer, req.question), self.timeout)
+                val: Any = await asyncio.wait_for(
+                    asyncio.to_thread(self.scorer, answer, req.question), self.timeout
+                )
                 score = float(val)
-                return Verdict(score=max(0.0, min(1.0, score)), kind="outcome", rationale=f"scorer gave {score:g} for {answer!r}")
+                return Verdict(
+                    score=max(0.0, min(1.0, score)),
+                    kind="outcome",
+                    rationale=f"scorer gave {score:g} for {answer!r}",
+                )
             assert self.reference is not None
-            ok = await asyncio.wait_for(asyncio.to_thread(answers_equivalent, self.reference, answer), self.timeout)
+            ok = await asyncio.wait_for(
+                asyncio.to_thread(answers_equivalent, self.reference, answer), self.timeout
+            )
         except TimeoutError:
-            return Verdict(score=0.0, kind="outcome", rationale=f"verification timed out after {self.timeout}s")
+            return Verdict(
+                score=0.0, kind="outcome", rationale=f"verification timed out after {self.timeout}s"
+            )
         except Exception as exc:  # a user scorer may raise on odd answers: grade low, keep going
             return Verdict(score=0.0, kind="outcome", rationale=f"scorer raised {type(exc).__name__}: {exc}")
         return Verdict(

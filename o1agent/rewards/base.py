@@ -28,16 +28,22 @@ class ScoreRequest(BaseModel):
     previous: list[Step] = Field(default_factory=list)
     candidate: Step
     siblings: list[Step] = Field(default_factory=list, description="other candidates of the same parent")
-    mean_logprob: float | None = Field(default=None, description="policy's mean token logprob of the candidate, if known")
+    mean_logprob: float | None = Field(
+        default=None, description="policy's mean token logprob of the candidate, if known"
+    )
     node_id: str | None = None
 
 
 class Verdict(BaseModel):
     """A grader's judgement of one candidate."""
 
-    score: float | None = Field(description="in [0, 1]; None means no opinion (e.g. outcome grader, open step)")
+    score: float | None = Field(
+        description="in [0, 1]; None means no opinion (e.g. outcome grader, open step)"
+    )
     kind: RewardKind = "process"
-    step_scores: list[float] = Field(default_factory=list, description="per-step scores along the path, if computed")
+    step_scores: list[float] = Field(
+        default_factory=list, description="per-step scores along the path, if computed"
+    )
     rationale: str = ""
     usage: Usage = Field(default_factory=Usage)
 

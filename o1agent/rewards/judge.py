@@ -86,7 +86,9 @@ class LLMJudge(Composable):
             try:
                 outs = await self.policy.complete(self._request(req, logprobs=use_lp))
             except Exception as exc:  # the judge failing must not lose the search: score low, say why
-                return Verdict(score=self.unparsed_score, rationale=f"judge call failed: {type(exc).__name__}: {exc}")
+                return Verdict(
+                    score=self.unparsed_score, rationale=f"judge call failed: {type(exc).__name__}: {exc}"
+                )
         out = outs[0]
         usage = Usage(
             prompt_tokens=out.prompt_tokens,
@@ -101,7 +103,9 @@ class LLMJudge(Composable):
             p = yes_probability(top)
             if p is not None:
                 verdict = "looks correct" if p >= 0.5 else "may be wrong"
-                return Verdict(score=p, rationale=f"the judge thinks this step {verdict} (P(yes)={p:.2f})", usage=usage)
+                return Verdict(
+                    score=p, rationale=f"the judge thinks this step {verdict} (P(yes)={p:.2f})", usage=usage
+                )
         score, why = parse_verdict(out.text)
         if score is None:
             return Verdict(score=self.unparsed_score, rationale=f"{why}; scored low", usage=usage)

@@ -29,13 +29,21 @@ class StrategyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    max_depth: int = Field(default=6, ge=1, le=64, description="steps on one path before the solution must finish")
+    max_depth: int = Field(
+        default=6, ge=1, le=64, description="steps on one path before the solution must finish"
+    )
     revise_below: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="revise a step whose score is below this; None disables revision"
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="revise a step whose score is below this; None disables revision",
     )
     max_revisions: int = Field(default=1, ge=0, le=8, description="revisions allowed per step")
     temperature: float = Field(
-        default=0.7, ge=0.0, le=2.0, description="sampling temperature when several candidates are proposed at once"
+        default=0.7,
+        ge=0.0,
+        le=2.0,
+        description="sampling temperature when several candidates are proposed at once",
     )
     step_tokens: int = Field(default=96, ge=8, le=4096, description="max new tokens per proposed step")
     greedy_first: bool = Field(
@@ -124,7 +132,9 @@ StrategyFactory = Callable[..., SearchStrategy]
 _REGISTRY: dict[str, tuple[StrategyFactory, type[StrategyConfig]]] = {}
 
 
-def register_strategy(name: str, config_cls: type[StrategyConfig]) -> Callable[[StrategyFactory], StrategyFactory]:
+def register_strategy(
+    name: str, config_cls: type[StrategyConfig]
+) -> Callable[[StrategyFactory], StrategyFactory]:
     def deco(factory: StrategyFactory) -> StrategyFactory:
         _REGISTRY[name] = (factory, config_cls)
         return factory

@@ -18,9 +18,14 @@ from .base import Expansion, Selection, StrategyConfig, Update, default_best, re
 
 class DFSConfig(StrategyConfig):
     k: int = Field(default=2, ge=1, le=16, description="candidates proposed per expansion")
-    threshold: float = Field(default=0.2, ge=0.0, le=1.0, description="children scoring below this are pruned")
+    threshold: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="children scoring below this are pruned"
+    )
     accept: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="a final step scoring at least this ends the search (default: threshold)"
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="a final step scoring at least this ends the search (default: threshold)",
     )
 
 
@@ -40,10 +45,17 @@ class DFS:
         while stack:
             top = stack[-1]
             node = tree.get(top)
-            if top in expanded or node.step.is_final or node.depth >= self.config.max_depth or node.status == "pruned":
+            if (
+                top in expanded
+                or node.step.is_final
+                or node.depth >= self.config.max_depth
+                or node.status == "pruned"
+            ):
                 stack.pop()
                 continue
-            backtrack = last if (last is not None and node.parent_id != last and top != tree.root_id) else None
+            backtrack = (
+                last if (last is not None and node.parent_id != last and top != tree.root_id) else None
+            )
             new_state = {**state, "stack": stack, "last": top}
             return Selection(
                 [Expansion(top, k=self.config.k, greedy=self.config.k == 1)],

@@ -29,7 +29,9 @@ class Greedy:
 
     def _finished(self, tree: Tree, state: dict[str, Any]) -> bool:
         node = tree.get(state["current"])
-        return node.step.is_final or node.depth >= self.config.max_depth or node.status in ("failed", "pruned")
+        return (
+            node.step.is_final or node.depth >= self.config.max_depth or node.status in ("failed", "pruned")
+        )
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if self._finished(tree, state):
