@@ -204,8 +204,9 @@ def test_gold_answers_reach_the_scorer_only(tmp_path: Path, monkeypatch: pytest.
     rows = asyncio.run(
         tl.run(["products"], list(tl.DEFAULT_CONFIGS), n=1, seed=0, jsonl=tmp_path / "r.jsonl", policy=policy)
     )
-    assert len(rows) == 3 and all(r["correct"] for r in rows)
-    assert ds.scored == ["645", "645", "645"]  # scored once per config, on the final answer string
+    k = len(tl.DEFAULT_CONFIGS)
+    assert len(rows) == k and all(r["correct"] for r in rows)
+    assert ds.scored == ["645"] * k  # scored once per config, on the final answer string
     texts = [m.content for r in policy.requests for m in r.messages] + [
         r.assistant_prefix for r in policy.requests
     ]
@@ -220,10 +221,11 @@ def test_unknown_config_and_task_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_all_three_configs_on_the_embedded_model(tmp_path: Path) -> None:
+def test_all_default_configs_on_the_embedded_model(tmp_path: Path) -> None:
     jsonl = tmp_path / "rows.jsonl"
     rows = asyncio.run(tl.run(["products"], list(tl.DEFAULT_CONFIGS), n=2, seed=0, jsonl=jsonl))
-    assert len(rows) == 6 and len(tl.read_rows(jsonl)) == 6
+    k = len(tl.DEFAULT_CONFIGS)
+    assert len(rows) == 2 * k and len(tl.read_rows(jsonl)) == 2 * k
     cells = tl.aggregate(rows)
     assert [c.config for c in cells] == list(tl.DEFAULT_CONFIGS)
     for c in cells:
@@ -231,7 +233,7 @@ def test_all_three_configs_on_the_embedded_model(tmp_path: Path) -> None:
         assert c.mean_tokens > 0 and c.mean_seconds > 0
     assert all(r["tokens"] > 0 and isinstance(r["answer"], str) for r in rows)
     table = tl.render_table(cells)
-    assert table.count("| products |") == 3 and "search+calc" in table
+    assert table.count("| products |") == k and "search+calc" in table
 
 
 def test_calculator_errors_are_counted(tmp_path: Path) -> None:
@@ -253,3 +255,34 @@ def test_calculator_errors_are_counted(tmp_path: Path) -> None:
     )
     assert rows[0]["tool_calls"] == 1 and rows[0]["tool_errors"] == 1 and not rows[0]["correct"]
     assert tl.aggregate(rows)[0].tool_error_rate == 1.0
+
+
+def test_lhs_calculator_evaluates_the_expression_not_the_claim() -> None:
+    assert tl.calculate_lhs("15 * 43 = 625") == "645"
+    assert tl.calculate_lhs("x = 15*43") == "645"
+    assert tl.calculate_lhs("98 + 93") == "191"
+    with pytest.raises(tl.CalculatorError):
+        tl.calculate_lhs("a = b")
+    tools = tl.resolve_tools(["calc-lhs"])
+    assert tools is not None and tools[0].name == "calc" and "calculator" in tools[0].labels
+    assert asyncio.run(tools[0].run("15 * 43 = 625")) == "645"
+    assert tl.resolve_tools(["calculator"]) == ["calculator"] and tl.resolve_tools([]) is None
+
+
+def test_the_lhs_calculator_runs_inside_a_solve(tmp_path: Path) -> None:
+    def claims_a_result(req: Any) -> str:
+        if req.assistant_prefix.rstrip().endswith("So"):
+            return " it is 645.\nFinal answer: 645"
+        return "Multiply\n```calc\n15 * 43 = 625\n```\n"
+
+    rows = asyncio.run(
+        tl.run(
+            ["products"],
+            ["greedy+calc-lhs"],
+            n=1,
+            seed=0,
+            jsonl=tmp_path / "r.jsonl",
+            policy=ScriptedPolicy(claims_a_result),
+        )
+    )
+    assert rows[0]["tool_calls"] == 1 and rows[0]["tool_errors"] == 0 and rows[0]["correct"]
