@@ -41,7 +41,19 @@ from .parsing import lenient_answer, parse_step
 from .policies.base import Completion, CompletionRequest, Policy, derive_seed
 from .prompts import PromptSet, load_prompts
 from .rewards.base import RewardModel, ScoreRequest, Verdict
-from .schema import Budget, Node, Result, ToolCall, Trace, TraceEvent, Tree, Usage, add_usage, merge_tree
+from .schema import (
+    Budget,
+    Node,
+    Result,
+    Step,
+    ToolCall,
+    Trace,
+    TraceEvent,
+    Tree,
+    Usage,
+    add_usage,
+    merge_tree,
+)
 from .search.base import Expansion, SearchStrategy, make_strategy
 
 logger = logging.getLogger(__name__)
@@ -71,6 +83,18 @@ class ReasoningState(TypedDict, total=False):
 
 def _steps_for_prompt(path: list[Node]) -> list[dict[str, Any]]:
     return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _end_if_repeated(step: Step, parent: Node) -> Step:
+    """A step that repeats its parent word for word means the model is looping: more steps would
+    repeat it again. End the chain there, with the answer the repeated step states."""
+    if step.is_final or not step.raw.strip() or _normalised(step.raw) != _normalised(parent.step.raw):
+        return step
+    return step.model_copy(update={"is_final": True, "answer": step.answer or lenient_answer(step.raw)})
 
 
 def _usage_of(outs: list[Completion]) -> Usage:
@@ -339,6 +363,7 @@ def build_reasoning_graph(
             step = parse_step(out.text, finish_reason=out.finish_reason)
             if tool_records:
                 step = step.model_copy(update={"tool_calls": tool_records[i]})
+            step = _end_if_repeated(step, parent)
             nid = f"{parent.id}.{len(child_ids)}"
             child_ids.append(nid)
             empty = not step.raw.strip()

@@ -116,7 +116,7 @@ async def test_budget_of_nodes_stops_and_still_answers():
 
 async def test_budget_of_tokens_is_checked_before_each_expansion():
     r = Reasoner(
-        model=ScriptedPolicy(["a b c d e f g h i j"], cycle=True),
+        model=ScriptedPolicy([f"a b c d e f g h i {i}" for i in range(100)]),
         strategy="greedy",
         strategy_config={"max_depth": 50},
         reward=None,

@@ -41,9 +41,11 @@ def _never_finishes(req: CompletionRequest) -> list[str]:
     purpose = req.metadata.get("purpose")
     if purpose == "finalize":
         return ["3"] * req.n
+    # Each step differs from its parent (the graph ends a chain whose step repeats its parent).
+    depth = req.assistant_prefix.count("Step ")
     if purpose == "revise":
-        return ["Rethink\nso x = 3"] * req.n
-    return ["Think\nso x = 3"] * req.n
+        return [f"Rethink {depth}\nso x = 3"] * req.n
+    return [f"Think {depth}\nso x = 3"] * req.n
 
 
 def _run(case: str, budget: Budget) -> Result:

@@ -1,6 +1,7 @@
 """Reward models: graders that score steps (process) and answers (outcome), and their composition."""
 
 from .answer import AnswerVerifier, answers_equivalent
+from .arith import ArithmeticCheck, check_claims, find_claims
 from .base import RewardModel, ScoreRequest, Verdict
 from .code import CodeTests, extract_program
 from .compose import Composable, PotentialShaping, Weighted, aggregate, reward
@@ -13,6 +14,7 @@ from .task import TaskScorer, task_items
 
 __all__ = [
     "AnswerVerifier",
+    "ArithmeticCheck",
     "CodeTests",
     "Composable",
     "Confidence",
@@ -28,8 +30,10 @@ __all__ = [
     "aggregate",
     "answers_equivalent",
     "available_rewards",
+    "check_claims",
     "extract_program",
     "final_answer",
+    "find_claims",
     "format_prm_input",
     "geometric_confidence",
     "make_reward",

@@ -51,6 +51,23 @@ def _judge_confidence(policy: Policy) -> RewardModel:
     return Weighted([(LLMJudge(policy), 0.7), (Confidence(), 0.3)], name="judge+confidence")
 
 
+@register_reward("arith")
+def _arith(policy: Policy) -> RewardModel:
+    # Grounded: re-computes the step's own arithmetic claims; needs no model and no gold answer.
+    from .arith import ArithmeticCheck
+
+    return ArithmeticCheck()
+
+
+@register_reward("arith+confidence")
+def _arith_confidence(policy: Policy) -> RewardModel:
+    # The calculator vetoes wrong claims; token confidence ranks steps that make none.
+    from .arith import ArithmeticCheck
+    from .confidence import Confidence
+
+    return Weighted([(ArithmeticCheck(), 0.7), (Confidence(), 0.3)], name="arith+confidence")
+
+
 @register_reward("judge+consistency")
 def _judge_consistency(policy: Policy) -> RewardModel:
     # Open steps: the judge alone (consistency has no opinion); final answers: half agreement.

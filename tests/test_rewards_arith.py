@@ -1,0 +1,46 @@
+"""ArithmeticCheck: a grounded process reward that re-computes a step's own arithmetic claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from o1agent.rewards import ArithmeticCheck, check_claims, find_claims, make_reward
+from o1agent.rewards.base import ScoreRequest
+from o1agent.schema import Step
+
+
+@pytest.mark.parametrize(
+    ("text", "claims"),
+    [
+        ("3 * 4 = 12", [("3 * 4", "12")]),
+        ("so 37×48 + 12 = 1,788 sheep", [("37×48 + 12", "1788")]),
+        ("7 x 8 = 54", [("7*8", "54")]),
+        ("There are 3 pens and 12 sheep.", []),
+        ("(2 + 3) * 4 = 20", [("(2 + 3) * 4", "20")]),
+    ],
+)
+def test_find_claims(text, claims):
+    assert find_claims(text) == claims
+
+
+def test_check_claims_counts_right_and_wrong():
+    correct, total, notes = check_claims("3*4 = 12 and 7*8 = 54 and 10/4 = 2.5")
+    assert (correct, total) == (2, 3)
+    assert notes == ["7*8 = 56, not 54"]
+
+
+async def test_scores_steps_strictly_or_by_fraction():
+    strict, soft = ArithmeticCheck(), ArithmeticCheck(strict=False)
+    req = lambda raw: ScoreRequest(question="q", candidate=Step(raw=raw))  # noqa: E731
+    good, bad, mixed, prose = req("3*4 = 12"), req("3*4 = 13"), req("3*4 = 12, 2+2 = 5"), req("Count the pens.")
+    s = [v.score for v in await strict.score([good, bad, mixed, prose])]
+    assert s == [1.0, 0.0, 0.0, 0.5]
+    assert (await soft.score([mixed]))[0].score == 0.5
+    v = (await strict.score([bad]))[0]
+    assert "3*4 = 12, not 13" in v.rationale
+
+
+async def test_registered_and_composable():
+    rm = make_reward("arith+confidence", policy=None)  # type: ignore[arg-type]
+    out = await rm.score([ScoreRequest(question="q", candidate=Step(raw="2+2 = 5"), mean_logprob=-0.1)])
+    assert out[0].score is not None and out[0].score < 0.5
