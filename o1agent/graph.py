@@ -142,6 +142,31 @@ class _Events:
             self._writer(payload)
 
 
+def step_text(ev: dict[str, Any]) -> str | None:
+    """One line of reasoning for a custom stream event, or ``None`` for events not worth showing.
+
+    The shared rendering of live reasoning for the OpenAI-compatible server's
+    ``reasoning_content`` deltas and the LangChain model's streamed chunks.
+    """
+    kind = ev.get("kind")
+    node = ev.get("node_id") or ""
+    if kind in ("propose", "revise"):
+        label = "Revised step" if kind == "revise" else "Step"
+        return f"[{label} {node}] {(ev.get('text') or ev.get('title') or '').strip()}\n"
+    if kind == "tool":
+        data = ev.get("data") or {}
+        out = data.get("output") if data.get("error") is None else f"error: {data.get('error')}"
+        return f"[tool {data.get('tool')}({data.get('input', '')}) → {out}]\n"
+    if kind == "verify":
+        score = (ev.get("scores") or {}).get("score")
+        return None if score is None else f"[score {node}: {score:.2f}]\n"
+    if kind == "backtrack":
+        return f"[backtrack from {(ev.get('data') or {}).get('from')} to {node}]\n"
+    if kind == "budget":
+        return f"[budget spent: {(ev.get('data') or {}).get('exhausted_by')}]\n"
+    return None
+
+
 def build_reasoning_graph(
     policy: Policy,
     reward_model: RewardModel | None = None,

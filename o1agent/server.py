@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import O1AgentError, RunError, UserError
+from .graph import step_text
 from .reasoner import Reasoner
 from .schema import Budget, Result
 
@@ -132,24 +133,6 @@ def question_from_messages(messages: list[ChatMessage]) -> str:
     if context:
         return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
     return question
-
-
-def step_text(ev: dict[str, Any]) -> str | None:
-    """One streamed line of reasoning for a custom graph event, or ``None`` to send nothing."""
-    kind = ev.get("kind")
-    node = ev.get("node_id") or ""
-    if kind in ("propose", "revise"):
-        text = (ev.get("text") or ev.get("title") or "").strip()
-        label = "Revised step" if kind == "revise" else "Step"
-        return f"[{label} {node}] {text}\n"
-    if kind == "verify":
-        score = (ev.get("scores") or {}).get("score")
-        return None if score is None else f"[score {node}: {score:.2f}]\n"
-    if kind == "backtrack":
-        return f"[backtrack from {(ev.get('data') or {}).get('from')} to {node}]\n"
-    if kind == "budget":
-        return f"[budget spent: {(ev.get('data') or {}).get('exhausted_by')}]\n"
-    return None
 
 
 def usage_body(result: Result) -> dict[str, Any]:

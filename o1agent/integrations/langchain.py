@@ -38,6 +38,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ..errors import InvalidQuestionError
+from ..graph import step_text
 from ..reasoner import Reasoner
 from ..schema import Budget, Result
 
@@ -131,23 +132,6 @@ def question_from_messages(messages: list[BaseMessage]) -> str:
     if context:
         return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
     return question
-
-
-def step_text(ev: dict[str, Any]) -> str | None:
-    """A line of reasoning for a streamed graph event (``None``: not worth a chunk)."""
-    kind = ev.get("kind")
-    node = ev.get("node_id") or ""
-    if kind in ("propose", "revise"):
-        label = "Revised step" if kind == "revise" else "Step"
-        return f"[{label} {node}] {(ev.get('text') or ev.get('title') or '').strip()}\n"
-    if kind == "verify":
-        score = (ev.get("scores") or {}).get("score")
-        return None if score is None else f"[score {node}: {score:.2f}]\n"
-    if kind == "backtrack":
-        return f"[backtrack from {(ev.get('data') or {}).get('from')} to {node}]\n"
-    if kind == "budget":
-        return f"[budget spent: {(ev.get('data') or {}).get('exhausted_by')}]\n"
-    return None
 
 
 def response_metadata(result: Result) -> dict[str, Any]:
