@@ -363,9 +363,11 @@ def _error_rate(rows: Sequence[dict[str, Any]]) -> float | None:
     return sum(r["tool_errors"] for r in counted) / calls if calls else None
 
 
-def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
-    """Per (task, config) accuracy with a 95 % Wilson interval and per-item means, in the order
-    each (task, config) first appears."""
+def aggregate(
+    rows: Iterable[dict[str, Any]], *, tasks: Sequence[str] = (), configs: Sequence[str] = ()
+) -> list[Cell]:
+    """Per (task, config) accuracy with a 95 % Wilson interval and per-item means, ordered by
+    ``tasks`` then ``configs`` (names not listed follow, in the order they first appear)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["task"], r["config"]), []).append(r)
@@ -389,7 +391,39 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[Cell]:
                 tool_error_rate=_error_rate(rs),
             )
         )
-    return cells
+
+    def rank(names: Sequence[str], name: str) -> int:
+        return names.index(name) if name in names else len(names)
+
+    # sorted() is stable: unlisted names keep their first-appearance order.
+    return sorted(cells, key=lambda c: (rank(tasks, c.task), rank(configs, c.config)))
+
+
+def difference_interval(a: Cell, b: Cell) -> tuple[float, float, float]:
+    """``(d, lo, hi)``: accuracy of ``a`` minus ``b`` with Newcombe's 95 % interval (method 10,
+    from the two Wilson intervals). It treats the two cells as independent samples; on the same
+    items the true interval is narrower, so this errs on the cautious side."""
+    d = a.accuracy - b.accuracy
+    lo = d - ((a.accuracy - a.lo) ** 2 + (b.hi - b.accuracy) ** 2) ** 0.5
+    hi = d + ((a.hi - a.accuracy) ** 2 + (b.accuracy - b.lo) ** 2) ** 0.5
+    return d, lo, hi
+
+
+def render_lift(cells: Sequence[Cell], baseline: str = "greedy") -> str:
+    """Markdown table: each config's accuracy minus the baseline's on the same task."""
+    base = {c.task: c for c in cells if c.config == baseline}
+    lines = [
+        f"| task | config | accuracy − {baseline} | 95% interval (Newcombe) | tokens × {baseline} |",
+        "|---|---|---:|---|---:|",
+    ]
+    for c in cells:
+        b = base.get(c.task)
+        if b is None or c.config == baseline:
+            continue
+        d, lo, hi = difference_interval(c, b)
+        ratio = f"{c.mean_tokens / b.mean_tokens:.1f}" if b.mean_tokens else "-"
+        lines.append(f"| {c.task} | {c.config} | {d:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {ratio} |")
+    return "\n".join(lines)
 
 
 def render_table(cells: Sequence[Cell]) -> str:
@@ -426,6 +460,8 @@ def render_report(
 
 {render_table(cells)}
 
+{render_lift(cells)}
+
 - Command: `{command}`
 - Date: {date}
 - Machine: {machine}
@@ -436,7 +472,9 @@ def render_report(
 - Tasks: reasoning-gym {", ".join(f"`{t}` {TASKS[t]}" for t in TASKS)}.
 - Scoring: `dataset.score_answer(result.answer, item)` on the final answer string, after the
   solve; correct means score 1.0. Gold answers are never seen by the solver or its verifier.
-- Intervals: 95 % Wilson score intervals; overlapping intervals are not a verdict either way.
+- Intervals: 95 % Wilson score intervals; differences with Newcombe's interval from them
+  (independent-samples, so cautious: every config ran on the same items).
+- "calc errors": share of calculator calls (all nodes of the tree) that returned an error.
 
 Configs:
 {described}
@@ -496,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{total} solves -> {jsonl}", flush=True)
     rows = asyncio.run(run(tasks, configs, n=args.n, seed=args.seed, jsonl=jsonl, on_row=progress))
     wall = time.perf_counter() - start
-    cells = aggregate(rows)
+    cells = aggregate(rows, tasks=tasks, configs=configs)
     report = render_report(
         cells,
         command=command,

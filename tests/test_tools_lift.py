@@ -286,3 +286,26 @@ def test_the_lhs_calculator_runs_inside_a_solve(tmp_path: Path) -> None:
         )
     )
     assert rows[0]["tool_calls"] == 1 and rows[0]["tool_errors"] == 0 and rows[0]["correct"]
+
+
+def test_cells_are_ordered_and_lift_is_against_greedy() -> None:
+    rows = [
+        *[_row("products", "greedy+calc", i < 8, 300, 1.0) for i in range(10)],
+        *[_row("chain_sum", "greedy", i < 2, 100, 1.0) for i in range(10)],
+        *[_row("products", "greedy", i < 2, 100, 1.0) for i in range(10)],
+        *[_row("products", "extra", True, 100, 1.0) for i in range(10)],
+    ]
+    cells = tl.aggregate(rows, tasks=["chain_sum", "products"], configs=["greedy", "greedy+calc"])
+    assert [(c.task, c.config) for c in cells] == [
+        ("chain_sum", "greedy"),
+        ("products", "greedy"),
+        ("products", "greedy+calc"),
+        ("products", "extra"),  # not listed: after the listed ones
+    ]
+    d, lo, hi = tl.difference_interval(cells[2], cells[1])
+    assert d == pytest.approx(0.6) and 0.0 < lo < d < hi < 1.0
+    d0, lo0, hi0 = tl.difference_interval(cells[1], cells[1])
+    assert d0 == 0.0 and lo0 < 0.0 < hi0
+    lift = tl.render_lift(cells).splitlines()
+    assert len(lift) == 2 + 2  # greedy+calc and extra on products; chain_sum has only greedy
+    assert lift[2].startswith("| products | greedy+calc | +0.60 | [+") and lift[2].endswith("| 3.0 |")
