@@ -54,6 +54,7 @@ def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     state = Iteration(cfg, tmp_path, progress=msgs.append).run()
     r0, r1 = state.rounds
     assert r0.total == 4 and r1.total == 4 and 0.0 <= r1.accuracy <= 1.0
+    assert r1.unseen_total is not None and 0 <= r1.unseen_correct <= r1.unseen_total <= 4
     assert r0.search_items == 6 and r0.search_solved >= 1
     assert r1.sft_rows >= 1 and r1.train_loss is not None
     assert (tmp_path / "round_1" / "policy.gguf").stat().st_size > 100_000_000

@@ -288,7 +288,15 @@ def iterate_cmd(
     except (O1AgentError, json.JSONDecodeError) as exc:
         _fail(exc)
     table = Table(title=f"{task}: held-out greedy accuracy")
-    for col in ("round", "accuracy", "95% Wilson", "solved in search", "SFT rows", "CPU min"):
+    for col in (
+        "round",
+        "accuracy",
+        "95% Wilson",
+        "unseen questions",
+        "solved in search",
+        "SFT rows",
+        "CPU min",
+    ):
         table.add_column(col)
     for rr in state.rounds:
         lo, hi = rr.wilson or (float("nan"), float("nan"))
@@ -296,6 +304,7 @@ def iterate_cmd(
             str(rr.round),
             f"{rr.correct}/{rr.total} = {rr.accuracy:.3f}" if rr.accuracy is not None else "-",
             f"[{lo:.3f}, {hi:.3f}]",
+            f"{rr.unseen_correct}/{rr.unseen_total}" if rr.unseen_total else "-",
             f"{rr.search_solved}/{rr.search_items}" if rr.search_items else "-",
             str(rr.sft_rows or "-"),
             f"{sum(rr.cpu_minutes.values()):.1f}",

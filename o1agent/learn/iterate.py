@@ -84,6 +84,10 @@ class RoundResult(BaseModel):
     correct: int | None = None
     total: int | None = None
     wilson: tuple[float, float] | None = None
+    unseen_correct: int | None = Field(
+        default=None, description="correct among items whose question was not trained on"
+    )
+    unseen_total: int | None = None
     search_solved: int | None = None
     search_items: int | None = None
     sft_rows: int | None = None
@@ -220,20 +224,28 @@ class Iteration:
         )
         # One event loop for all items: the policy's asyncio.Lock must not hop between loops.
         results = asyncio.run(self._solve_all(reasoner, items, "eval"))
+        # Small procedural spaces repeat questions across seeds (1-digit a±b has ~200): report the
+        # accuracy on questions never used for training too, so memorisation cannot pass for learning.
+        seen = {it["question"] for it in self.task.items(self.config.train_items, self.config.train_seed)}
         correct = 0
+        unseen = unseen_ok = 0
         rows = []
         for item, res in zip(items, results, strict=True):
             ok = self.task.score(res.answer, item) >= 1.0
             correct += int(ok)
-            rows.append(
-                {"question": item["question"], "gold": item["answer"], "answer": res.answer, "correct": ok}
-            )
+            in_train = item["question"] in seen
+            if not in_train:
+                unseen += 1
+                unseen_ok += int(ok)
+            row = {"question": item["question"], "gold": item["answer"], "answer": res.answer, "correct": ok}
+            rows.append({**row, "question_in_train": in_train})
         out = self.workdir / f"round_{rr.round}" / "eval.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps(r) + "\n" for r in rows))
         rr.correct, rr.total = correct, len(items)
         rr.accuracy = correct / len(items)
         rr.wilson = wilson_interval(correct, len(items))
+        rr.unseen_correct, rr.unseen_total = unseen_ok, unseen
 
     async def _solve_all(self, reasoner: Any, items: list[dict[str, Any]], what: str) -> list[Any]:
         out = []
