@@ -46,9 +46,11 @@ def make_policy(
 
         return LlamaCppPolicy(name, **kwargs)
     if name.startswith("local:"):
-        raise UnknownModelError(
-            f"{name!r}: local trained checkpoints need the learning extra (pip install 'o1agent[train]')"
-        )
+        # A checkpoint trained by `o1agent train`; torch/transformers are imported only here and
+        # TransformersPolicy raises UnknownModelError when they or the folder are missing.
+        from ..learn.model import TransformersPolicy
+
+        return TransformersPolicy(name, **kwargs)
     if "/" in name:
         from .litellm import LiteLLMPolicy
 
