@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -315,7 +315,7 @@ def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cf
     tok.padding_side = "left"
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=list(reward_funcs),
+        reward_funcs=cast(Any, list(reward_funcs)),
         args=args,
         train_dataset=ds,
         processing_class=tok,
