@@ -15,7 +15,9 @@ from o1agent.policies import make_policy
 from o1agent.reasoner import make_reward
 from o1agent.schema import Budget
 
-_policy = make_policy(os.environ.get("O1AGENT_MODEL", "embedded"), api_base=os.environ.get("O1AGENT_API_BASE"))
+_policy = make_policy(
+    os.environ.get("O1AGENT_MODEL", "embedded"), api_base=os.environ.get("O1AGENT_API_BASE")
+)
 
 graph = build_reasoning_graph(
     _policy,
