@@ -212,6 +212,14 @@ def _normalise(expr: str) -> str:
     if not re.search(r"[A-Za-z]", expr):  # "1,234" is a number; in "max(3,100)" the comma separates
         expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr)
     expr = re.sub(r"=\s*\??\s*$", "", expr).strip()
+    # "15 * 43 = 625": small models write the result they expect inside the call. Evaluate the
+    # expression and ignore the claim; the observation then shows the true value.
+    if expr.count("=") == 1 and "==" not in expr:
+        lhs, rhs = (side.strip() for side in expr.split("="))
+        if lhs and re.search(r"[-+*/%]|\*\*", lhs.lstrip("-")):
+            expr = lhs
+        elif rhs:
+            expr = rhs
     return expr
 
 
