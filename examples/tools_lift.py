@@ -8,9 +8,9 @@ reasoning-gym arithmetic tasks (``chain_sum``, ``products``, ``basic_arithmetic`
 * ``greedy+calc``  — the same, with ``tools=["calculator"]`` (```` ```calc ```` blocks run);
 * ``search+calc``  — search with the calculator and a verifier that never sees a gold answer
   (see ``SEARCH_CHOICE`` for which one and how it was chosen).
-* ``greedy+calc-lhs`` — a diagnostic beside the three: greedy with a calculator that evaluates
-  ``15 * 43`` in a block ``15 * 43 = 625`` (SmolLM2 writes its guess into nearly every call,
-  which the built-in calculator rejects as not an expression).
+* ``greedy+calc-lhs`` — a diagnostic, not run by default: greedy with a calculator that
+  evaluates ``15 * 43`` in a block ``15 * 43 = 625``. SmolLM2 writes its guess into nearly every
+  call; the built-in calculator rejected that until o1agent commit 2bb2305 and accepts it since.
 
 For each (task, config) it reports accuracy with a 95 % Wilson interval, mean tokens per item and
 mean seconds per item, prints a markdown table and writes it, with the command, date, machine and
@@ -61,6 +61,14 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 
+def tools_version() -> str:
+    """Hash of the source of o1agent's calculator, tool registry and tool protocol."""
+    from o1agent.tools import calculator, protocol, registry
+
+    code = b"".join(Path(m.__file__).read_bytes() for m in (calculator, protocol, registry) if m.__file__)
+    return hashlib.sha256(code).hexdigest()[:10]
+
+
 @dataclasses.dataclass(frozen=True)
 class ConfigSpec:
     """One column of the comparison: strategy, its config, reward (never a gold-answer one),
@@ -75,8 +83,11 @@ class ConfigSpec:
     max_nodes: int = 32
 
     def fingerprint(self) -> str:
-        """Short hash of everything that changes the result: resumed rows must match it."""
+        """Short hash of everything that changes the result: resumed rows must match it. With
+        tools, that includes the tool code (the calculator changed once mid-study)."""
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        if self.tools:
+            blob += tools_version()
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
     def describe(self) -> str:
@@ -180,8 +191,10 @@ def resolve_tools(names: Sequence[str]) -> list[Any] | None:
 BASE_CONFIGS: dict[str, ConfigSpec] = {
     "greedy": ConfigSpec("greedy", "greedy", dict(_DEPTH)),
     "greedy+calc": ConfigSpec("greedy+calc", "greedy", dict(_DEPTH), tools=_CALC),
-    # Diagnostic, not one of the three asked-for configs: the built-in calculator rejects
-    # "15 * 43 = 625", which is how SmolLM2 writes nearly every call; this one evaluates "15 * 43".
+    # Diagnostic, not one of the three asked-for configs: before o1agent commit 2bb2305 the built-in
+    # calculator rejected "15 * 43 = 625", which is how SmolLM2 writes nearly every call; this one
+    # evaluates "15 * 43". Since 2bb2305 the built-in does the same for one "=", so it is no
+    # longer run by default.
     "greedy+calc-lhs": ConfigSpec("greedy+calc-lhs", "greedy", dict(_DEPTH), tools=("calc-lhs",)),
 }
 
@@ -192,7 +205,7 @@ def all_configs() -> dict[str, ConfigSpec]:
     return {**BASE_CONFIGS, "search+calc": chosen, **SEARCH_CANDIDATES}
 
 
-DEFAULT_CONFIGS = ("greedy", "greedy+calc", "search+calc", "greedy+calc-lhs")
+DEFAULT_CONFIGS = ("greedy", "greedy+calc", "search+calc")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -491,10 +504,10 @@ def wall_span(rows: Sequence[dict[str, Any]]) -> float:
     return max(r["finished_at"] for r in stamped) - min(r["finished_at"] - r["seconds"] for r in stamped)
 
 
-def machine_line() -> str:
-    load = ""
-    with contextlib.suppress(OSError):
-        load = f", load average at start {os.getloadavg()[0]:.1f}"
+def machine_line(load_at_start: float | None) -> str:
+    """The machine, and the load when this invocation started (``None``: it only resumed rows,
+    so its load says nothing about theirs)."""
+    load = "" if load_at_start is None else f", load average {load_at_start:.1f} at the start"
     return f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs{load}), CPU only"
 
 
@@ -518,11 +531,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     jsonl = args.jsonl or args.out.with_suffix(".jsonl")
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv or sys.argv[1:])])
-    machine = machine_line()
+    load_at_start: float | None = None
+    with contextlib.suppress(OSError):
+        load_at_start = os.getloadavg()[0]
+    solved = 0
     start = time.perf_counter()
     total = len(tasks) * len(configs) * args.n
 
     def progress(row: dict[str, Any]) -> None:
+        nonlocal solved
+        solved += 1
         mark = "ok " if row["correct"] else "no "
         print(
             f"[{time.perf_counter() - start:7.0f}s] {row['task']:<16} {row['config']:<22} #{row['index']:<3} "
@@ -539,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells,
         command=command,
         date=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        machine=machine,
+        machine=machine_line(load_at_start if solved else None),
         wall_seconds=wall,
         solve_seconds=sum(r["seconds"] for r in rows),
         span_seconds=wall_span(rows),

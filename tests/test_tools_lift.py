@@ -118,6 +118,15 @@ def test_read_rows_skips_a_torn_line(tmp_path: Path) -> None:
     assert tl.read_rows(tmp_path / "missing.jsonl") == []
 
 
+def test_fingerprint_tracks_the_tool_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    configs = tl.all_configs()
+    before = {k: c.fingerprint() for k, c in configs.items()}
+    monkeypatch.setattr(tl, "tools_version", lambda: "changed")
+    after = {k: c.fingerprint() for k, c in configs.items()}
+    assert after["greedy"] == before["greedy"]  # no tools: tool code is irrelevant
+    assert after["greedy+calc"] != before["greedy+calc"] and after["search+calc"] != before["search+calc"]
+
+
 def test_fingerprint_tracks_the_config() -> None:
     configs = tl.all_configs()
     assert set(tl.DEFAULT_CONFIGS) <= set(configs)
@@ -238,10 +247,10 @@ def test_all_default_configs_on_the_embedded_model(tmp_path: Path) -> None:
 
 def test_calculator_errors_are_counted(tmp_path: Path) -> None:
     def claims_a_result(req: Any) -> str:
-        # SmolLM2's habit: the claimed result inside the calc block, which is not an expression.
+        # Words in the block: not an expression, so the calculator answers with an error.
         if req.assistant_prefix.rstrip().endswith("So"):
             return " it is 625.\nFinal answer: 625"
-        return "Multiply\n```calc\n15 * 43 = 625\n```\n"
+        return "Multiply\n```calc\n15 apples * 43\n```\n"
 
     rows = asyncio.run(
         tl.run(
