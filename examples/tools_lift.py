@@ -140,17 +140,18 @@ How config (c) was chosen: on a separate dev set (dataset seed 1000, the first 6
 task, 18 in all; one basic_arithmetic dev question, "Calculate 5 + 8.", is also among the reported
 items, the others are not), never on the reported items. Command:
 `python examples/tools_lift.py --n 6 --seed 1000 --configs bon3-majority,bon3-judge+confidence,beam2x2-judge`.
+It was run twice: with the calculator before o1agent commit 2bb2305 (which rejected SmolLM2's
+`15 * 43 = 625` calls) and with the fixed one that the table above uses.
 
-| dev candidate (all with the built-in calculator) | correct | tokens/item | s/item |
-|---|---:|---:|---:|
-| bon3-majority: best_of_n n=3, majority vote (self-consistency), no reward model | 5/18 | 2524 | 15.6* |
-| bon3-judge+confidence: best_of_n n=3, weighted vote by 0.7 LLMJudge + 0.3 Confidence | 5/18 | 2714 | 19.9 |
-| beam2x2-judge: step-level beam, width 2, k 2, LLMJudge | 5/18 | 2946 | 19.1 |
+| dev candidate (built-in calculator) | correct, fixed calc | tokens/item | correct, old calc | tokens/item |
+|---|---:|---:|---:|---:|
+| bon3-majority: best_of_n n=3, majority vote (self-consistency), no reward model | 14/18 | 1865 | 5/18 | 2524 |
+| bon3-judge+confidence: best_of_n n=3, weighted vote by 0.7 LLMJudge + 0.3 Confidence | 11/18 | 2191 | 5/18 | 2714 |
+| beam2x2-judge: step-level beam, width 2, k 2, LLMJudge | 10/18 | 1912 | 5/18 | 2946 |
 
-*excluding the first item, which paid the model load under heavy load (176 s).
-
-All three tied at 5/18, so the cheapest won: `bon3-majority` spends no judge calls and the fewest
-tokens. With 18 dev items a tie says only that none of them is clearly better.
+With the old calculator all three tied, and the cheapest (no judge calls, fewest tokens) was
+picked; with the fixed one `bon3-majority` is also the most accurate, so the choice stands. With
+18 dev items these differences are suggestive, not significant.
 """
 
 
