@@ -1,6 +1,6 @@
 """Does the calculator tool matter? Greedy vs greedy + calculator vs search + calculator.
 
-Run: ``python examples/tools_lift.py --n 50`` (about 40 minutes on 2 loaded cores). On three
+Run: ``python examples/tools_lift.py --n 50`` (~50 min of solving on 2 shared cores). On three
 reasoning-gym arithmetic tasks (``chain_sum``, ``products``, ``basic_arithmetic``; 2 terms of
 1–2 digits, fixed seed) the embedded model (SmolLM2-135M) is run in these configurations:
 
@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -61,12 +62,40 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 
-def tools_version() -> str:
-    """Hash of the source of o1agent's calculator, tool registry and tool protocol."""
-    from o1agent.tools import calculator, protocol, registry
+@functools.cache
+def code_version() -> str:
+    """Hash of o1agent's source and prompt templates as imported by this process: a row solved by
+    other library code is not resumed (the library changed twice while this study ran)."""
+    import o1agent
 
-    code = b"".join(Path(m.__file__).read_bytes() for m in (calculator, protocol, registry) if m.__file__)
-    return hashlib.sha256(code).hexdigest()[:10]
+    root = Path(o1agent.__file__).resolve().parent
+    files = sorted([*root.rglob("*.py"), *(root.parent / "prompts").rglob("*")])
+    h = hashlib.sha256()
+    for f in files:
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(root.parent)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def git_commit() -> str:
+    """``git describe``-style HEAD of the checkout the script runs in, ``+dirty`` when o1agent/ or
+    prompts/ has uncommitted changes; ``unknown`` outside a git checkout."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "../o1agent", "../prompts"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +112,9 @@ class ConfigSpec:
     max_nodes: int = 32
 
     def fingerprint(self) -> str:
-        """Short hash of everything that changes the result: resumed rows must match it. With
-        tools, that includes the tool code (the calculator changed once mid-study)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
-        if self.tools:
-            blob += tools_version()
+        """Short hash of everything that changes the result, the library code included: resumed
+        rows must match it."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str) + code_version()
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
     def describe(self) -> str:
@@ -230,6 +257,9 @@ def score_answer(dataset: Any, item: dict[str, Any], answer: str) -> float:
         return 0.0
 
 
+_COMMIT: dict[str, str] = {}  # git_commit() once per process (the code was imported once too)
+
+
 def row_key(row: dict[str, Any]) -> tuple[str, str, str, int, int]:
     return (row["task"], row["config"], row["fingerprint"], int(row["seed"]), int(row["index"]))
 
@@ -307,6 +337,8 @@ async def solve_item(
         "budget_exhausted": bool(result.budget_exhausted) if result is not None else False,
         "error": error,
         "finished_at": round(time.time(), 3),
+        "code_version": code_version(),
+        "commit": _COMMIT.get("value") or git_commit(),
     }
 
 
@@ -334,6 +366,7 @@ async def run(
 
         policy = LlamaCppPolicy("embedded", n_threads=2)
     done = {row_key(r): r for r in read_rows(jsonl)}
+    _COMMIT.setdefault("value", git_commit())
     rows: list[dict[str, Any]] = []
     for task in tasks:
         dataset, items = load_task(task, n, seed)
@@ -466,6 +499,7 @@ def render_report(
     span_seconds: float,
     configs: Sequence[str],
     seed: int,
+    commits: str = "unknown",
 ) -> str:
     """The results file: table, how it was produced, what each config is, the choice of (c)."""
     table = all_configs()
@@ -479,9 +513,11 @@ def render_report(
 - Command: `{command}`
 - Date: {date}
 - Machine: {machine}
-- Run time: {span_seconds / 60:.1f} min wall from the first solve to the last (over resumed
-  invocations too); {solve_seconds / 60:.1f} min of solving summed over rows; this invocation
-  {wall_seconds / 60:.1f} min.
+- Run time: {solve_seconds / 60:.1f} min of solving summed over the rows (what one sequential
+  run takes); {span_seconds / 60:.1f} min of wall time in which some row was being solved
+  (invocations that ran side by side count once, gaps between resumed ones are left out); this
+  invocation {wall_seconds / 60:.1f} min.
+- o1agent: {commits}
 - Model: embedded SmolLM2-135M-Instruct (llama.cpp, 2 threads), solver seed = dataset seed = {seed}.
 - Tasks: reasoning-gym {", ".join(f"`{t}` {TASKS[t]}" for t in TASKS)}.
 - Scoring: `dataset.score_answer(result.answer, item)` on the final answer string, after the
@@ -498,11 +534,21 @@ Configs:
 
 
 def wall_span(rows: Sequence[dict[str, Any]]) -> float:
-    """Seconds from the first row's start to the last row's end (rows carry ``finished_at``)."""
-    stamped = [r for r in rows if "finished_at" in r]
-    if not stamped:
-        return 0.0
-    return max(r["finished_at"] for r in stamped) - min(r["finished_at"] - r["seconds"] for r in stamped)
+    """Wall seconds during which some row was being solved: the union of the rows' intervals
+    ``[finished_at - seconds, finished_at]``. Gaps between resumed invocations are left out and
+    invocations that ran side by side count once."""
+    spans = sorted((r["finished_at"] - r["seconds"], r["finished_at"]) for r in rows if "finished_at" in r)
+    total, cur_start, cur_end = 0.0, None, None
+    for a, b in spans:
+        if cur_end is None or a > cur_end:
+            if cur_end is not None and cur_start is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = a, b
+        else:
+            cur_end = max(cur_end, b)
+    if cur_end is not None and cur_start is not None:
+        total += cur_end - cur_start
+    return total
 
 
 def machine_line(load_at_start: float | None) -> str:
@@ -562,6 +608,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         wall_seconds=wall,
         solve_seconds=sum(r["seconds"] for r in rows),
         span_seconds=wall_span(rows),
+        commits=", ".join(
+            sorted(
+                {f"commit {r.get('commit', '?')} (source hash {r.get('code_version', '?')})" for r in rows}
+            )
+        ),
         configs=configs,
         seed=args.seed,
     )

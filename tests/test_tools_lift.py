@@ -93,7 +93,7 @@ def test_aggregate_and_table_on_fake_rows() -> None:
         "python examples/tools_lift.py --n 2",
         "2026-11-23 22:00 UTC",
         "x86_64, 2 cores",
-        "10.0 min wall",
+        "10.0 min of wall time",
     ):
         assert needle in report
     assert "`search+calc`: strategy=" in report and tl.SEARCH_CHOICE in report
@@ -101,11 +101,13 @@ def test_aggregate_and_table_on_fake_rows() -> None:
 
 def test_wall_span_covers_resumed_invocations() -> None:
     rows = [
-        {"seconds": 10.0, "finished_at": 1000.0},
-        {"seconds": 5.0, "finished_at": 1500.0},
+        {"seconds": 10.0, "finished_at": 1000.0},  # [990, 1000]
+        {"seconds": 4.0, "finished_at": 998.0},  # [994, 998]: a parallel run, counted once
+        {"seconds": 5.0, "finished_at": 1003.0},  # [998, 1003]: overlaps, extends to 1003
+        {"seconds": 5.0, "finished_at": 1500.0},  # [1495, 1500], after a gap that is left out
         {"seconds": 1.0},  # an unstamped row is ignored
     ]
-    assert tl.wall_span(rows) == 510.0
+    assert tl.wall_span(rows) == pytest.approx(13.0 + 5.0)
     assert tl.wall_span([]) == 0.0
 
 
@@ -118,13 +120,13 @@ def test_read_rows_skips_a_torn_line(tmp_path: Path) -> None:
     assert tl.read_rows(tmp_path / "missing.jsonl") == []
 
 
-def test_fingerprint_tracks_the_tool_code(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fingerprint_tracks_the_library_code(monkeypatch: pytest.MonkeyPatch) -> None:
     configs = tl.all_configs()
     before = {k: c.fingerprint() for k, c in configs.items()}
-    monkeypatch.setattr(tl, "tools_version", lambda: "changed")
+    assert len(tl.code_version()) == 10
+    monkeypatch.setattr(tl, "code_version", lambda: "changed")
     after = {k: c.fingerprint() for k, c in configs.items()}
-    assert after["greedy"] == before["greedy"]  # no tools: tool code is irrelevant
-    assert after["greedy+calc"] != before["greedy+calc"] and after["search+calc"] != before["search+calc"]
+    assert all(after[k] != before[k] for k in configs)
 
 
 def test_fingerprint_tracks_the_config() -> None:
@@ -180,6 +182,7 @@ def test_run_scores_after_the_solve_and_resumes(tmp_path: Path) -> None:
     assert all(r["answer"] == "645" and r["tokens"] > 0 for r in rows)
     assert rows[0]["tool_calls"] == 0 and rows[2]["tool_calls"] >= 1
     assert rows[2]["tool_errors"] == 0 and rows[2]["path_tool_calls"] >= 1
+    assert all(r["code_version"] == tl.code_version() and r["commit"] for r in rows)
     assert [json.loads(line)["index"] for line in jsonl.read_text().splitlines()] == [0, 1, 0, 1]
 
     # A re-run finds every row in the JSONL and never calls the model.
