@@ -533,6 +533,17 @@ Configs:
 """
 
 
+NOTES_MARKER = "<!-- notes: everything below this line is kept when the script rewrites the file -->"
+
+
+def keep_notes(report: str, previous: str) -> str:
+    """``report`` followed by the hand-written notes of ``previous`` (what follows
+    ``NOTES_MARKER``), so re-running the script does not erase them."""
+    if NOTES_MARKER not in previous:
+        return report
+    return report.rstrip("\n") + "\n\n" + NOTES_MARKER + previous.split(NOTES_MARKER, 1)[1]
+
+
 def wall_span(rows: Sequence[dict[str, Any]]) -> float:
     """Wall seconds during which some row was being solved: the union of the rows' intervals
     ``[finished_at - seconds, finished_at]``. Gaps between resumed invocations are left out and
@@ -617,7 +628,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report, encoding="utf-8")
+    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    args.out.write_text(keep_notes(report, old), encoding="utf-8")
     print()
     print(render_table(cells))
     print(f"\nwrote {args.out} ({wall / 60:.1f} min)")

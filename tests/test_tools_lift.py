@@ -321,3 +321,11 @@ def test_cells_are_ordered_and_lift_is_against_greedy() -> None:
     lift = tl.render_lift(cells).splitlines()
     assert len(lift) == 2 + 2  # greedy+calc and extra on products; chain_sum has only greedy
     assert lift[2].startswith("| products | greedy+calc | +0.60 | [+") and lift[2].endswith("| 3.0 |")
+
+
+def test_hand_written_notes_survive_a_rewrite() -> None:
+    previous = "# old table\n\n" + tl.NOTES_MARKER + "\n\n## Findings\nby hand\n"
+    out = tl.keep_notes("# new table\n", previous)
+    assert out.startswith("# new table") and "# old table" not in out
+    assert out.endswith(tl.NOTES_MARKER + "\n\n## Findings\nby hand\n")
+    assert tl.keep_notes("# new table\n", "# no notes\n") == "# new table\n"
