@@ -37,7 +37,7 @@ from langgraph.graph import END, START, StateGraph
 
 from ._aio import PerLoop
 from .errors import ConfigError
-from .parsing import lenient_answer, parse_step
+from .parsing import extract_answer, last_number, lenient_answer, parse_step
 from .policies.base import Completion, CompletionRequest, Policy, derive_seed
 from .prompts import PromptSet, load_prompts
 from .rewards.base import RewardModel, ScoreRequest, Verdict
@@ -95,6 +95,23 @@ def _end_if_repeated(step: Step, parent: Node) -> Step:
     if step.is_final or not step.raw.strip() or _normalised(step.raw) != _normalised(parent.step.raw):
         return step
     return step.model_copy(update={"is_final": True, "answer": step.answer or lenient_answer(step.raw)})
+
+
+def _answer_from_path(step: Step, path: Sequence[Node]) -> Step:
+    """A final step that states no number of its own ("Provide the final answer", a repeated title)
+    takes the last number its path worked out, e.g. the calculator's output two steps up.
+
+    Why: SmolLM2 often ends a chain with a bare step title after the work is done; reading that
+    title as the answer threw away a correct result already on the path. Explicitly stated
+    answers are never overridden, and the question (the root) is not read.
+    """
+    if not step.is_final or extract_answer(step.raw) is not None:
+        return step
+    if step.answer is not None and last_number(step.answer) is not None:
+        return step
+    text = "\n".join([*(n.step.raw for n in path if n.depth > 0), step.raw])
+    num = last_number(text)
+    return step if num is None else step.model_copy(update={"answer": num})
 
 
 def _usage_of(outs: list[Completion]) -> Usage:
@@ -388,7 +405,7 @@ def build_reasoning_graph(
             step = parse_step(out.text, finish_reason=out.finish_reason)
             if tool_records:
                 step = step.model_copy(update={"tool_calls": tool_records[i]})
-            step = _end_if_repeated(step, parent)
+            step = _answer_from_path(_end_if_repeated(step, parent), path)
             nid = f"{parent.id}.{len(child_ids)}"
             child_ids.append(nid)
             empty = not step.raw.strip()
@@ -549,7 +566,7 @@ def build_reasoning_graph(
             )
         )
         out = outs[0]
-        step = parse_step(out.text, finish_reason=out.finish_reason)
+        step = _answer_from_path(parse_step(out.text, finish_reason=out.finish_reason), path)
         return (
             Node(
                 id="",  # assigned by the caller, which owns the parent's child numbering

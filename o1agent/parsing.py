@@ -21,7 +21,8 @@ _STEP_LABEL = re.compile(r"^\s*(?:step\s*\d+\s*[:.)-]\s*)", re.IGNORECASE)
 
 
 def _clean_answer(ans: str) -> str:
-    ans = ans.strip().strip("*").strip()
+    # "```" after "final answer" opens a code block, it is not the answer.
+    ans = ans.strip().strip("*`").strip()
     ans = re.sub(r"^[\s:=]+", "", ans)
     ans = ans.rstrip(" .;,")
     # "$12$" / "**12**" / "12 sheep." -> keep the text, the verifier compares leniently.

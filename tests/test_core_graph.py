@@ -195,3 +195,24 @@ async def test_user_prompt_folder_overrides_one_template(tmp_path):
     p = ScriptedPolicy(["Final answer: 1"], cycle=True)
     await Reasoner(model=p, strategy="greedy", reward=None, prompts=str(tmp_path)).asolve("q?")
     assert p.requests[0].messages[-1].content == "CUSTOM q?"
+
+
+async def test_a_bare_closing_step_takes_the_answer_its_path_worked_out():
+    # SmolLM2 often ends with a step title ("Provide the final answer") repeated after the work:
+    # the answer is the path's last number, not the title, and never a number from the question.
+    script = {
+        "0": ["Compute the product\n6 * 8 = 48\nSo the result is 48."],
+        "0.0": ["Provide the final answer"],
+        "0.0.0": ["Provide the final answer"],
+    }
+    r = Reasoner(model=ScriptedPolicy(step_responder(script)), strategy="greedy", reward=None)
+    res = await r.asolve("What is 6 * 8 + 0?")
+    assert res.answer == "48"
+    assert res.best_path[-1].step.answer == "48"
+
+
+async def test_an_explicit_answer_is_never_replaced_by_the_path():
+    script = {"0": ["Compute\n6 * 8 = 48"], "0.0": ["Final answer: forty-eight"]}
+    r = Reasoner(model=ScriptedPolicy(step_responder(script)), strategy="greedy", reward=None)
+    res = await r.asolve("What is 6 * 8?")
+    assert res.answer == "forty-eight"

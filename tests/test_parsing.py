@@ -17,6 +17,9 @@ from o1agent.parsing import extract_answer, lenient_answer, parse_step, parse_ve
         ("Answer: \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
         ("**Final Answer:** 1,788", "1788"),
         ("we get 7 then 9", "9"),
+        # A code fence after "final answer" is not the answer: the number inside it is.
+        ("Provide the final answer\n```\n5893", "5893"),
+        ("Final answer: `42`", "42"),
     ],
 )
 def test_lenient_answer(text, answer):
