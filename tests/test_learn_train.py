@@ -141,3 +141,37 @@ def test_prm_head_fits_labels(tmp_path):
     preds = again.predict([lab.prompt + lab.step for lab in labels[:2]])
     assert len(preds) == 2 and all(0.0 <= p <= 1.0 for p in preds)
     assert LearnedPRM(out).kind == "process"
+    _check_prm_as_reward(out)
+
+
+def _check_prm_as_reward(out):
+    """The trained head is a reward by name ("prm:PATH"): it scores steps, counts the tokens it
+    reads, and guides a beam search through the graph."""
+    import asyncio
+
+    from helpers import step_responder
+
+    from o1agent import Reasoner
+    from o1agent.policies import ScriptedPolicy
+    from o1agent.rewards import make_reward
+    from o1agent.rewards.base import ScoreRequest
+    from o1agent.schema import Step
+
+    reward = make_reward(f"prm:{out}", ScriptedPolicy(["x"]))
+    reqs = [
+        ScoreRequest(question="What is 2 + 3?", previous=[], candidate=Step(raw=f"Add\n2 + 3 = {v}"))
+        for v in (5, 6)
+    ]
+    verdicts = asyncio.run(reward.score(reqs))
+    assert [v.kind for v in verdicts] == ["process", "process"]
+    assert all(0.0 <= (v.score or 0.0) <= 1.0 for v in verdicts)
+    assert all(v.usage.prompt_tokens > 10 and v.usage.calls == 1 for v in verdicts)
+    script = {"0": ["Add\n2 + 3 = 5\nFinal answer: 5", "Add\n2 + 3 = 6\nFinal answer: 6"]}
+    res = Reasoner(
+        model=ScriptedPolicy(step_responder(script)),
+        strategy="beam",
+        strategy_config={"width": 1, "k": 2, "greedy_first": False},
+        reward=f"prm:{out}",
+    ).solve("What is 2 + 3?")
+    assert res.answer in ("5", "6")
+    assert res.usage.prompt_tokens >= sum(v.usage.prompt_tokens for v in verdicts)

@@ -126,3 +126,28 @@ async def test_callable_tokenizer_and_value_head(tmp_path: Path) -> None:
         TrainedPRM(tmp_path, tokenizer=tok, positive_label=3)
     with pytest.raises(ConfigError, match="no usable tokenizer"):
         TrainedPRM(tmp_path)  # saved without a tokenizer and none given
+
+
+def test_prm_reward_name_fails_clearly_on_a_bad_path(tmp_path: Path) -> None:
+    from o1agent.policies import ScriptedPolicy
+    from o1agent.rewards import available_rewards, make_reward
+
+    policy = ScriptedPolicy(["x"])
+    assert "prm:PATH" in available_rewards()
+    with pytest.raises(ConfigError, match="needs a path"):
+        make_reward("prm:", policy)
+    with pytest.raises(ConfigError, match="not found"):
+        make_reward(f"prm:{tmp_path / 'missing'}", policy)
+    with pytest.raises(ConfigError, match="not a transformers checkpoint"):
+        make_reward(f"prm:{tmp_path}", policy)  # an empty folder
+
+
+@pytest.mark.slow
+async def test_prm_reward_name_loads_a_classifier_checkpoint(tiny_checkpoint: Path) -> None:
+    from o1agent.policies import ScriptedPolicy
+    from o1agent.rewards import make_reward
+
+    reward = make_reward(f"prm:{tiny_checkpoint}", ScriptedPolicy(["x"]))
+    assert isinstance(reward, TrainedPRM)
+    (v,) = await reward.score([ScoreRequest(question="what is 2+2?", candidate=Step(raw="2+2=4"))])
+    assert 0.0 < (v.score or 0.0) < 1.0

@@ -376,6 +376,11 @@ class PRMHead:
             hidden = self.lm(**enc).last_hidden_state
         return hidden[:, -1, :].clone()
 
+    def token_counts(self, texts: list[str], max_length: int = 384) -> list[int]:
+        """Tokens ``features`` reads per text (after its truncation)."""
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [min(len(x), max_length) for x in ids]
+
     def predict(self, texts: list[str]) -> list[float]:
         import torch
 
@@ -455,15 +460,27 @@ class LearnedPRM:
         from ..rewards.base import Verdict
         from ..schema import Node
 
-        def run() -> list[float]:
+        from ..schema import Usage
+
+        def run() -> tuple[list[float], list[int]]:
             texts = []
             for r in requests:
                 path = [Node(id=str(i), step=s) for i, s in enumerate(r.previous)]
                 texts.append(self.renderer.prompt(r.question, path) + " " + r.candidate.raw)
-            return self.prm.predict(texts)
+            return self.prm.predict(texts), self.prm.token_counts(texts)
 
-        vals = await asyncio.to_thread(run)
-        return [Verdict(score=v, kind="process", rationale=f"learned PRM: {v:.2f}") for v in vals]
+        vals, counts = await asyncio.to_thread(run)
+        # The PRM reads every token of its input: counted as prompt tokens, so a token budget
+        # bounds PRM-guided search the same way it bounds a judge that reads the same text.
+        return [
+            Verdict(
+                score=v,
+                kind="process",
+                rationale=f"learned PRM: {v:.2f}",
+                usage=Usage(prompt_tokens=n, calls=1),
+            )
+            for v, n in zip(vals, counts, strict=True)
+        ]
 
 
 TRAINERS: dict[str, Callable[..., RunReport]] = {"sft": train_sft, "dpo": train_dpo, "prm": train_prm}

@@ -1,10 +1,17 @@
-"""Reward names for ``solve(reward="...")`` and the CLI's ``--reward``: one table, one resolver."""
+"""Reward names for ``solve(reward="...")`` and the CLI's ``--reward``: one table, one resolver.
+
+Besides the fixed names, ``"prm:PATH"`` loads a trained process reward model from a folder:
+``o1agent train prm`` output (``prm_config.json``: a value head on the frozen base LM, served by
+``LearnedPRM``) or any transformers sequence-classification checkpoint (``config.json``, served
+by ``TrainedPRM``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from ..errors import UnknownRewardError
+from ..errors import ConfigError, UnknownRewardError
 from ..policies.base import Policy
 from .base import RewardModel
 from .compose import Weighted
@@ -77,11 +84,34 @@ def _judge_consistency(policy: Policy) -> RewardModel:
     return Weighted([(LLMJudge(policy), 0.5), (SelfConsistency(), 0.5)], name="judge+consistency")
 
 
+def prm_reward(path: str | Path) -> RewardModel:
+    """The trained PRM in ``path`` (see the module docstring); ``ConfigError`` if it is not one."""
+    folder = Path(path).expanduser()
+    if not str(path).strip():
+        raise ConfigError("reward 'prm:PATH' needs a path, e.g. prm:runs/prm")
+    if not folder.is_dir():
+        raise ConfigError(f"PRM folder not found: {folder} (train one with `o1agent train prm`)")
+    if (folder / "prm_config.json").exists():
+        try:
+            from ..learn.train import LearnedPRM
+        except ImportError as exc:
+            raise ConfigError(
+                f"a trained PRM needs torch and transformers ({exc.name} is missing): "
+                "pip install 'o1agent[train]'"
+            ) from None
+        return LearnedPRM(folder)
+    from .prm import TrainedPRM
+
+    return TrainedPRM(folder)
+
+
 def available_rewards() -> list[str]:
-    return sorted([*_REWARDS, "none"])
+    return sorted([*_REWARDS, "none", "prm:PATH"])
 
 
 def make_reward(name: str, policy: Policy) -> RewardModel:
+    if name.startswith("prm:"):
+        return prm_reward(name[len("prm:") :])
     if name not in _REWARDS:
         raise UnknownRewardError(f"unknown reward {name!r}: choose one of {available_rewards()}")
     return _REWARDS[name](policy)
