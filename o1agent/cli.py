@@ -130,7 +130,12 @@ def solve(
     strategy: Annotated[
         str, typer.Option(help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid).")
     ] = "dfs",
-    reward: Annotated[str, typer.Option(help="Reward: a name ('judge', 'arith', 'arith+confidence', 'none', ...) or 'prm:PATH' for a trained PRM.")] = "judge",
+    reward: Annotated[
+        str,
+        typer.Option(
+            help="Reward: a name ('judge', 'arith', 'arith+confidence', 'none', ...) or 'prm:PATH' for a trained PRM."
+        ),
+    ] = "judge",
     prompts: Annotated[str, typer.Option(help="Prompt style name or a folder of templates.")] = "g1",
     max_tokens: Annotated[int | None, typer.Option(help="Token budget (prompt + completion).")] = 4000,
     max_nodes: Annotated[int | None, typer.Option(help="Node budget.")] = 64,

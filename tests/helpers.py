@@ -8,7 +8,9 @@ from o1agent.policies.base import CompletionRequest
 from o1agent.rewards.base import ScoreRequest, Verdict
 
 
-def step_responder(script: dict[str, list[str]], default: str = "Final answer: 0") -> Callable[[CompletionRequest], list[str]]:
+def step_responder(
+    script: dict[str, list[str]], default: str = "Final answer: 0"
+) -> Callable[[CompletionRequest], list[str]]:
     """Answer propose/revise requests from ``script[node_id]`` (one entry per candidate, in order).
 
     The node id comes from the request metadata the graph sets; revise requests use the key

@@ -91,7 +91,11 @@ async def test_revision_rewrites_a_weak_step():
 
 
 async def test_revision_is_bounded_by_max_revisions():
-    script = {"0": ["Guess\nFinal answer: 7"], "revise:0.0": ["Guess again\nFinal answer: 8"], "revise:0.1": ["Guess more\nFinal answer: 9"]}
+    script = {
+        "0": ["Guess\nFinal answer: 7"],
+        "revise:0.0": ["Guess again\nFinal answer: 8"],
+        "revise:0.1": ["Guess more\nFinal answer: 9"],
+    }
     reward = TableReward({"Guess": 0.1})
     r = Reasoner(
         model=ScriptedPolicy(step_responder(script)),
@@ -107,7 +111,12 @@ async def test_revision_is_bounded_by_max_revisions():
 
 async def test_budget_of_nodes_stops_and_still_answers():
     script = {"0": ["Step\nthinking 1"], "0.0": ["Step\nthinking 2 so 5"], "0.0.0": ["Step\nthinking 3"]}
-    r = Reasoner(model=ScriptedPolicy(step_responder(script)), strategy="greedy", reward=None, budget=Budget(max_nodes=2))
+    r = Reasoner(
+        model=ScriptedPolicy(step_responder(script)),
+        strategy="greedy",
+        reward=None,
+        budget=Budget(max_nodes=2),
+    )
     res = await r.asolve("q?")
     assert res.budget_exhausted and res.exhausted_by == "nodes"
     assert res.usage.nodes == 2
@@ -191,7 +200,9 @@ async def test_prompt_styles_render_and_differ():
 
 
 async def test_user_prompt_folder_overrides_one_template(tmp_path):
-    (tmp_path / "propose.md.j2").write_text("<<user>>\nCUSTOM {{ question }}\n<<assistant>>\nStep {{ steps|length + 1 }}:")
+    (tmp_path / "propose.md.j2").write_text(
+        "<<user>>\nCUSTOM {{ question }}\n<<assistant>>\nStep {{ steps|length + 1 }}:"
+    )
     p = ScriptedPolicy(["Final answer: 1"], cycle=True)
     await Reasoner(model=p, strategy="greedy", reward=None, prompts=str(tmp_path)).asolve("q?")
     assert p.requests[0].messages[-1].content == "CUSTOM q?"

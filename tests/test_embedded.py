@@ -39,7 +39,9 @@ async def test_completion_usage_and_prefix_reuse(fresh_embedded):
 
 async def test_snapshot_cache_restores_an_older_prefix(fresh_embedded):
     a = _req(max_tokens=4)
-    b = CompletionRequest(messages=[Message(role="user", content="Name three colours, please, in a list.")], max_tokens=4)
+    b = CompletionRequest(
+        messages=[Message(role="user", content="Name three colours, please, in a list.")], max_tokens=4
+    )
     await fresh_embedded.complete(a)
     await fresh_embedded.complete(b)  # evicts a's tokens from the live KV cache
     c = a.model_copy(update={"assistant_prefix": "1, 2"})
@@ -71,7 +73,9 @@ async def test_logprobs_and_judge_probability(fresh_embedded):
     assert out.logprobs and all(lp.logprob <= 0 for lp in out.logprobs)
     assert len(out.logprobs[0].top) >= 3
     judge = LLMJudge(fresh_embedded)
-    good = ScoreRequest(question="What is 2+2?", candidate=Step(raw="2+2 = 4\nFinal answer: 4", is_final=True))
+    good = ScoreRequest(
+        question="What is 2+2?", candidate=Step(raw="2+2 = 4\nFinal answer: 4", is_final=True)
+    )
     bad = ScoreRequest(question="What is 2+2?", candidate=Step(raw="2+2 = 5\nFinal answer: 5", is_final=True))
     verdicts = await judge.score([good, bad])
     for v in verdicts:

@@ -42,7 +42,14 @@ def test_parse_step_title_and_final():
 
 @pytest.mark.parametrize(
     ("text", "score"),
-    [("Yes", 1.0), ("No.", 0.0), ("yes, it is correct", 1.0), ("Score: 7/10", 0.7), ("", None), ("banana", None)],
+    [
+        ("Yes", 1.0),
+        ("No.", 0.0),
+        ("yes, it is correct", 1.0),
+        ("Score: 7/10", 0.7),
+        ("", None),
+        ("banana", None),
+    ],
 )
 def test_parse_verdict(text, score):
     assert parse_verdict(text)[0] == score

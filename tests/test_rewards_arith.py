@@ -32,7 +32,12 @@ def test_check_claims_counts_right_and_wrong():
 async def test_scores_steps_strictly_or_by_fraction():
     strict, soft = ArithmeticCheck(), ArithmeticCheck(strict=False)
     req = lambda raw: ScoreRequest(question="q", candidate=Step(raw=raw))  # noqa: E731
-    good, bad, mixed, prose = req("3*4 = 12"), req("3*4 = 13"), req("3*4 = 12, 2+2 = 5"), req("Count the pens.")
+    good, bad, mixed, prose = (
+        req("3*4 = 12"),
+        req("3*4 = 13"),
+        req("3*4 = 12, 2+2 = 5"),
+        req("Count the pens."),
+    )
     s = [v.score for v in await strict.score([good, bad, mixed, prose])]
     assert s == [1.0, 0.0, 0.0, 0.5]
     assert (await soft.score([mixed]))[0].score == 0.5

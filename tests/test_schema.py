@@ -15,7 +15,14 @@ def test_node_and_tree_round_trip():
         id="0.0",
         parent_id="0",
         depth=1,
-        step=Step(title="t", text="x", raw="t\nx", answer="3", is_final=True, tool_calls=[ToolCall(name="calculator", arguments={"expression": "1+2"}, output="3")]),
+        step=Step(
+            title="t",
+            text="x",
+            raw="t\nx",
+            answer="3",
+            is_final=True,
+            tool_calls=[ToolCall(name="calculator", arguments={"expression": "1+2"}, output="3")],
+        ),
         score=0.7,
     )
     tree = tree.merged({"0.0": child, "0": tree.root.model_copy(update={"children": ["0.0"]})})
@@ -35,7 +42,9 @@ def test_merge_tree_reducer_replaces_by_id():
 
 
 def test_usage_adds_and_budget_checks():
-    u = Usage(prompt_tokens=10, completion_tokens=5, nodes=1) + Usage(prompt_tokens=1, completion_tokens=1, nodes=2)
+    u = Usage(prompt_tokens=10, completion_tokens=5, nodes=1) + Usage(
+        prompt_tokens=1, completion_tokens=1, nodes=2
+    )
     assert u.total_tokens == 17 and u.nodes == 3
     assert Budget(max_tokens=17).exhausted(u) == "tokens"
     assert Budget(max_tokens=100, max_nodes=3).exhausted(u) == "nodes"
@@ -43,7 +52,11 @@ def test_usage_adds_and_budget_checks():
 
 
 async def test_result_and_trace_round_trip(tmp_path):
-    script = {"0": ["A\nfirst", "B\nsecond"], "0.0": ["Done\nFinal answer: 4"], "0.1": ["Done\nFinal answer: 5"]}
+    script = {
+        "0": ["A\nfirst", "B\nsecond"],
+        "0.0": ["Done\nFinal answer: 4"],
+        "0.1": ["Done\nFinal answer: 5"],
+    }
     r = Reasoner(
         model=ScriptedPolicy(step_responder(script)),
         strategy="dfs",

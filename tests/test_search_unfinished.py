@@ -9,7 +9,12 @@ from o1agent.search import make_strategy
 def _tree() -> Tree:
     t = Tree.new("q?")
     nodes = {
-        "0.0": Node(id="0.0", parent_id="0", depth=1, step=Step(raw="3+4 = 7\nFinal answer: 7", answer="7", is_final=True)),
+        "0.0": Node(
+            id="0.0",
+            parent_id="0",
+            depth=1,
+            step=Step(raw="3+4 = 7\nFinal answer: 7", answer="7", is_final=True),
+        ),
         "0.1": Node(id="0.1", parent_id="0", depth=1, step=Step(raw="3*4 = 12")),
         "0.2": Node(id="0.2", parent_id="0", depth=1, step=Step(raw="3 pens of 4 is 12")),
     }

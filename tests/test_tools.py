@@ -265,7 +265,9 @@ def test_parser_never_raises_on_any_unicode(text: str) -> None:
     assert isinstance(has_pending_call(text), bool)
 
 
-@pytest.mark.parametrize(("expr", "value"), [("4 - 1 = 3", "3"), ("15 * 43 = 625", "645"), ("12 = 3*4", "12")])
+@pytest.mark.parametrize(
+    ("expr", "value"), [("4 - 1 = 3", "3"), ("15 * 43 = 625", "645"), ("12 = 3*4", "12")]
+)
 def test_calculator_ignores_a_claimed_result_inside_the_call(expr, value):
     # SmolLM2 writes its guess into the block ("15 * 43 = 625"); the observation must be the truth.
     assert calculate(expr) == value

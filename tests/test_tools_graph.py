@@ -42,7 +42,9 @@ async def test_tool_errors_are_observations_not_crashes():
             return " it failed.\nFinal answer: unknown"
         return "Try\n```calc\n__import__('os')\n```\n"
 
-    res = await Reasoner(model=ScriptedPolicy(bad), strategy="greedy", reward=None, tools=["calculator"]).asolve("q?")
+    res = await Reasoner(
+        model=ScriptedPolicy(bad), strategy="greedy", reward=None, tools=["calculator"]
+    ).asolve("q?")
     call = res.best_path[0].step.tool_calls[0]
     assert call.error and call.output is None
 
@@ -59,7 +61,9 @@ async def test_langchain_tool_inside_a_solve():
         return "Look up\n```sheep_per_pen\n3\n```\n"
 
     policy = ScriptedPolicy(respond)
-    res = await Reasoner(model=policy, strategy="greedy", reward=None, tools=[sheep_per_pen]).asolve("How many sheep in 3 pens?")
+    res = await Reasoner(model=policy, strategy="greedy", reward=None, tools=[sheep_per_pen]).asolve(
+        "How many sheep in 3 pens?"
+    )
     call = res.best_path[0].step.tool_calls[0]
     assert call.name == "sheep_per_pen" and call.output == "12"
     assert res.answer == "12"

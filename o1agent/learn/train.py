@@ -458,9 +458,7 @@ class LearnedPRM:
         import asyncio
 
         from ..rewards.base import Verdict
-        from ..schema import Node
-
-        from ..schema import Usage
+        from ..schema import Node, Usage
 
         def run() -> tuple[list[float], list[int]]:
             texts = []
