@@ -55,14 +55,31 @@ def lenient_answer(text: str) -> str | None:
     """Explicit answer if stated, else the last number in the text, else the last line."""
     ans = extract_answer(text)
     if ans:
-        num = last_number(ans)
         # "12 sheep" -> "12" keeps answers comparable; leave non-numeric answers intact.
-        return num if num is not None and len(ans) <= 40 and _is_number_phrase(ans) else ans
+        return _shorten(ans)
     num = last_number(text)
     if num is not None:
         return num
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     return lines[-1] if lines else None
+
+
+_ENDS_IN_VALUE = re.compile(
+    r"(?:\bis|=|\bequals)\s*(?P<num>-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s*\.?\s*$", re.IGNORECASE
+)
+
+
+def _shorten(ans: str) -> str:
+    """A numeric answer phrase → its number ("12 sheep" → "12"; "the sum of the numbers is 10" →
+    "10"); any other answer is kept as stated."""
+    num = last_number(ans)
+    if num is None or not _is_number_phrase(ans):
+        return ans
+    if len(ans) <= 40:
+        return num
+    # A long sentence counts only when it ends by stating its value.
+    m = _ENDS_IN_VALUE.search(ans)
+    return m.group("num").replace(",", "") if m else ans
 
 
 def _is_number_phrase(ans: str) -> bool:
@@ -91,9 +108,7 @@ def parse_step(raw: str, *, finish_reason: str | None, eos_means_final: bool = T
     if is_final and answer is None:
         answer = lenient_answer(text)
     if answer is not None:
-        num = last_number(answer)
-        if num is not None and _is_number_phrase(answer) and len(answer) <= 40:
-            answer = num
+        answer = _shorten(answer)
     return Step(title=title, text=body, raw=(raw or "").strip(), answer=answer, is_final=is_final)
 
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from o1agent.learn.iterate import IterateConfig, Iteration, Task, wilson_interval
+from o1agent.learn.iterate import (
+    IterateConfig,
+    IterateState,
+    Iteration,
+    RoundResult,
+    Task,
+    wilson_interval,
+    write_report,
+)
 from o1agent.learn.model import LearnError
 
 
@@ -35,6 +43,41 @@ def test_resume_refuses_different_settings(tmp_path):
         Iteration(cfg.model_copy(update={"train_items": 8}), tmp_path)
 
 
+def test_report_lists_every_round_with_its_interval_and_cpu(tmp_path):
+    state = IterateState(
+        config=IterateConfig(rounds=2),
+        rounds=[
+            RoundResult(
+                round=0,
+                policy="a",
+                accuracy=0.17,
+                correct=17,
+                total=100,
+                wilson=wilson_interval(17, 100),
+                search_solved=30,
+                search_items=64,
+                cpu_minutes={"eval": 2.0, "search": 5.0},
+            ),
+            RoundResult(
+                round=1,
+                policy="b",
+                accuracy=0.39,
+                correct=39,
+                total=100,
+                wilson=wilson_interval(39, 100),
+                sft_rows=30,
+                train_loss=(1.2, 0.4),
+                cpu_minutes={"train": 10.0, "eval": 2.5},
+            ),
+        ],
+    )
+    text = write_report(state, tmp_path).read_text()
+    assert "| 0 | 17/100 = 0.17 | [0.11, 0.26] |" in text
+    assert "| 1 | 39/100 = 0.39 | [0.30, 0.49] |" in text
+    assert "1.200→0.400" in text and "| 12.5 | 19.5 |" in text
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     cfg = IterateConfig(
@@ -59,6 +102,7 @@ def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     assert r1.sft_rows >= 1 and r1.train_loss is not None
     assert (tmp_path / "round_1" / "policy.gguf").stat().st_size > 100_000_000
     assert set(state.done) == {"r0.export", "r0.eval", "r0.search", "r1.train", "r1.export", "r1.eval"}
+    assert "| 1 | " in (tmp_path / "report.md").read_text()
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["rounds"][1]["accuracy"] == r1.accuracy
     # Rerunning resumes: every stage is skipped.

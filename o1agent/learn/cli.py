@@ -310,6 +310,7 @@ def iterate_cmd(
             f"{sum(rr.cpu_minutes.values()):.1f}",
         )
     console.print(table)
+    console.print(f"report: {workdir / 'report.md'}")
 
 
 def register(app: typer.Typer) -> None:

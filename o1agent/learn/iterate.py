@@ -373,7 +373,80 @@ class Iteration:
                 )
             if r < self.config.rounds:
                 self._stage(rr, "search", lambda rr=rr, g=gguf: self.search(g, rr))
+            write_report(self.state, self.workdir)
         return self.state
+
+
+def write_report(state: IterateState, workdir: Path) -> Path:
+    """``report.md`` (accuracy per round with intervals, CPU minutes, loss curves) and
+    ``accuracy.png`` in ``workdir``; rewritten after every round, so a partial run has one too."""
+    c = state.config
+    lines = [
+        f"# Expert iteration on {c.task}",
+        "",
+        f"Task config `{json.dumps(c.task_config)}`; {c.train_items} training items (seed {c.train_seed}), "
+        f"{c.eval_items} held-out items (seed {c.eval_seed}); search: DFS k={c.k}, "
+        f"max_nodes={c.max_nodes}, verifier = the dataset's score_answer; SFT: LoRA r={c.lora_r}, "
+        f"≤{c.sft_max_steps} steps{' + step DPO' if c.dpo else ''}. Evaluation: greedy, no verifier.",
+        "",
+        "| round | held-out greedy accuracy | 95% Wilson | unseen questions | solved in search | SFT rows "
+        "| SFT loss first→last | CPU min (this round) | CPU min (total) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    total = 0.0
+    for rr in sorted(state.rounds, key=lambda x: x.round):
+        cpu = sum(rr.cpu_minutes.values())
+        total += cpu
+        acc = f"{rr.correct}/{rr.total} = {rr.accuracy:.2f}" if rr.accuracy is not None else "-"
+        lo, hi = rr.wilson or (float("nan"), float("nan"))
+        loss = f"{rr.train_loss[0]:.3f}→{rr.train_loss[1]:.3f}" if rr.train_loss else "-"
+        lines.append(
+            f"| {rr.round} | {acc} | [{lo:.2f}, {hi:.2f}] | "
+            f"{f'{rr.unseen_correct}/{rr.unseen_total}' if rr.unseen_total else '-'} | "
+            f"{f'{rr.search_solved}/{rr.search_items}' if rr.search_items else '-'} | "
+            f"{rr.sft_rows or '-'} | {loss} | {cpu:.1f} | {total:.1f} |"
+        )
+    lines += ["", "Round N's accuracy is its policy's (round 0: the base, exported to f16 like the rest)."]
+    curves = [p for p in sorted(workdir.glob("round_*/sft/loss.png"))]
+    if curves:
+        lines += [
+            "",
+            "SFT loss curves: "
+            + ", ".join(f"[{p.parent.parent.name}]({p.relative_to(workdir)})" for p in curves),
+        ]
+    if _plot_accuracy(state, workdir / "accuracy.png"):
+        lines += ["", "![held-out accuracy per round](accuracy.png)"]
+    path = workdir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _plot_accuracy(state: IterateState, path: Path) -> bool:
+    done = [rr for rr in sorted(state.rounds, key=lambda x: x.round) if rr.accuracy is not None]
+    if not done:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    xs = [rr.round for rr in done]
+    ys = [rr.accuracy or 0.0 for rr in done]
+    lo = [y - (rr.wilson or (y, y))[0] for rr, y in zip(done, ys, strict=True)]
+    hi = [(rr.wilson or (y, y))[1] - y for rr, y in zip(done, ys, strict=True)]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4)
+    ax.set_xticks(xs)
+    ax.set_xlabel("round")
+    ax.set_ylabel("held-out greedy accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(state.config.task)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def run_iteration(
