@@ -298,7 +298,10 @@ def build_reasoning_graph(
                 out.update(route="finalize")
             else:
                 for x in sel.expansions:
-                    ev.add("select", tree.get(x.node_id), data={"k": x.k, "note": sel.note})
+                    data = {"k": x.k, "note": sel.note}
+                    if x.mode != "propose":
+                        data["mode"] = x.mode
+                    ev.add("select", tree.get(x.node_id), data=data)
                 if sel.backtrack_from is not None:
                     ev.add(
                         "backtrack",
@@ -443,10 +446,20 @@ def build_reasoning_graph(
         tree = state["tree"]
         ev = _Events(state)
         expansions = [Expansion(**x) for x in state.get("expansions") or []]
+        rewrites = [x for x in expansions if x.mode == "revise"]
+        expansions = [x for x in expansions if x.mode != "revise"]
         results = await asyncio.gather(*(_expand(tree, state, x) for x in expansions))
         changed: dict[str, Node] = {}
         usage = Usage()
         pending: list[str] = []
+        if rewrites:
+            # A strategy asked for specific nodes to be rewritten (e.g. hybrid's kept beams).
+            olds = [tree.get(x.node_id) for x in rewrites]
+            revised = await asyncio.gather(*(_revise_one(tree, state, n) for n in olds))
+            for old, (new, u) in zip(olds, revised, strict=True):
+                nid = _attach_revision(tree, changed, old, new, ev)
+                pending.append(nid)
+                usage = usage + u
         for children, parent, u in results:
             changed[parent.id] = parent
             usage = usage + u
@@ -479,12 +492,13 @@ def build_reasoning_graph(
                     },
                     seconds=c.seconds,
                 )
+        last = expansions[-1].node_id if expansions else (rewrites[-1].node_id if rewrites else None)
         return {
             "tree": changed,
             "usage": usage,
             "events": ev.items,
             "pending": pending,
-            "last_expanded": expansions[-1].node_id if expansions else None,
+            "last_expanded": last,
         }
 
     async def verify_node(state: ReasoningState) -> dict[str, Any]:
@@ -530,7 +544,8 @@ def build_reasoning_graph(
         return {"tree": changed, "usage": usage, "events": ev.items}
 
     def _needs_revision(state: ReasoningState) -> list[Node]:
-        if cfg.revise_below is None or cfg.max_revisions <= 0:
+        # A strategy that picks what to revise itself (Expansion(mode="revise")) turns this off.
+        if cfg.revise_below is None or cfg.max_revisions <= 0 or not getattr(strat, "graph_revision", True):
             return []
         tree = state["tree"]
         out = []
@@ -599,28 +614,34 @@ def build_reasoning_graph(
         usage = Usage()
         pending = list(state.get("pending") or [])
         for old, (new, u) in zip(weak, results, strict=True):
-            parent = changed.get(new.parent_id or "") or tree.get(new.parent_id or tree.root_id)
-            nid = f"{parent.id}.{len(parent.children)}"
-            new = new.model_copy(update={"id": nid})
-            changed[parent.id] = parent.model_copy(update={"children": [*parent.children, nid]})
-            changed[old.id] = old.model_copy(update={"status": "revised"})
-            changed[nid] = new
+            nid = _attach_revision(tree, changed, old, new, ev)
             pending[pending.index(old.id)] = nid
             usage = usage + u
-            ev.add(
-                "revise",
-                new,
-                prompt=new.prompt,
-                output=new.raw_output,
-                step=new.step,
-                tokens={
-                    "prompt": new.prompt_tokens,
-                    "completion": new.completion_tokens,
-                    "reused": new.reused_tokens,
-                },
-                data={"revised_from": old.id, "critique": old.critique},
-            )
         return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+
+    def _attach_revision(tree: Tree, changed: dict[str, Node], old: Node, new: Node, ev: _Events) -> str:
+        """Give a rewrite of ``old`` its id (next child of the same parent), mark ``old`` revised,
+        record the event. Returns the new id."""
+        parent = changed.get(new.parent_id or "") or tree.get(new.parent_id or tree.root_id)
+        nid = f"{parent.id}.{len(parent.children)}"
+        new = new.model_copy(update={"id": nid})
+        changed[parent.id] = parent.model_copy(update={"children": [*parent.children, nid]})
+        changed[old.id] = old.model_copy(update={"status": "revised"})
+        changed[nid] = new
+        ev.add(
+            "revise",
+            new,
+            prompt=new.prompt,
+            output=new.raw_output,
+            step=new.step,
+            tokens={
+                "prompt": new.prompt_tokens,
+                "completion": new.completion_tokens,
+                "reused": new.reused_tokens,
+            },
+            data={"revised_from": old.id, "critique": old.critique},
+        )
+        return nid
 
     async def finalize_node(state: ReasoningState) -> dict[str, Any]:
         tree = state["tree"]

@@ -29,6 +29,7 @@ CONFIGS: dict[str, tuple[dict, int]] = {
     "mcts_rollout": ({"k": 2, "simulations": 10_000, "evaluation": "rollout"}, 2),
     "revision": ({"rounds": 2}, 3),
     "hybrid": ({"width": 2, "k": 2, "rounds": 1, "revise_below": 0.75}, 8),
+    "hybrid_kept": ({"width": 2, "k": 2, "rounds": 1, "revise_below": 0.75, "revise": "kept"}, 4),
 }
 
 
@@ -49,7 +50,7 @@ def _never_finishes(req: CompletionRequest) -> list[str]:
 
 
 def _run(case: str, budget: Budget) -> Result:
-    name = case.removesuffix("_rollout")
+    name = case.removesuffix("_rollout").removesuffix("_kept")
     assert case in CONFIGS, f"strategy {case!r} has no budget-test config"
     cfg = {**CONFIGS[case][0], "max_depth": 60}
     r = Reasoner(

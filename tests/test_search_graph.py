@@ -229,3 +229,37 @@ def test_hybrid_revises_weak_candidates_before_the_beam_ranks_them():
     assert _expanded(res) == ["0", "0.2"]
     assert [n.id for n in res.best_path] == ["0.2", "0.2.0"]
     assert res.answer == "12"
+
+
+def test_hybrid_kept_revises_only_what_the_beam_keeps():
+    script = {
+        "0": ["Weak [s=0.4]\n3*4 is 3 fours", "Weaker [s=0.2]\n3*4 = 11"],
+        "revise:0.0": ["Fixed [s=0.9]\n3*4 = 12"],
+        "0.2": ["Out [s=0.8]\nFinal answer: 12"],
+    }
+    res = _run(script, "hybrid", width=1, k=2, rounds=1, revise_below=0.5, revise="kept")
+    # The beam keeps 0.0 and prunes 0.1 *before* any rewrite; only the kept step is revised.
+    assert res.tree.get("0.1").status == "pruned"
+    assert not any(n.revised_from == "0.1" for n in res.tree.nodes.values())
+    assert res.tree.get("0.0").status == "revised" and res.tree.get("0.2").revised_from == "0.0"
+    revise_selects = [e for e in res.trace if e.kind == "select" and e.data.get("mode") == "revise"]
+    assert [e.node_id for e in revise_selects] == ["0.0"]
+    # The rewrite took its original's place in the beam and was expanded to the answer.
+    assert _expanded(res) == ["0", "0.0", "0.2"]
+    assert [n.id for n in res.best_path] == ["0.2", "0.2.0"]
+    assert res.answer == "12"
+
+
+def test_hybrid_kept_revises_a_weak_final_and_stops_after_its_rounds():
+    script = {
+        "0": ["Guess [s=0.3]\nFinal answer: 11"],
+        "revise:0.0": ["Still [s=0.35]\nFinal answer: 13"],
+        "revise:0.1": ["Right [s=0.9]\nFinal answer: 12"],
+        "revise:0.2": ["Never [s=0.1]\nFinal answer: 0"],
+    }
+    res = _run(script, "hybrid", width=1, k=1, rounds=2, revise_below=0.5, revise="kept")
+    assert [n.revised_from for n in res.tree.nodes.values() if n.revised_from] == ["0.0", "0.1"]
+    assert res.answer == "12"
+    # With one round the second, better rewrite never happens: the best version (.35) answers.
+    res1 = _run(script, "hybrid", width=1, k=1, rounds=1, revise_below=0.5, revise="kept")
+    assert res1.answer == "13"

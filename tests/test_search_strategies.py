@@ -391,6 +391,30 @@ def test_hybrid_answers_with_the_best_version_of_the_best_final():
     assert hyb.best(tree, state) == "0.0.1"
 
 
+def test_hybrid_kept_asks_the_graph_to_revise_weak_kept_steps_first():
+    hyb = make_strategy("hybrid", width=2, revise="kept", revise_below=0.5, rounds=1)
+    assert not hyb.graph_revision and make_strategy("hybrid").graph_revision
+    tree = build({"0.0": {"score": 0.3}, "0.1": {"score": 0.7}, "0.2": {"score": 0.1, "status": "pruned"}})
+    state = {"beams": ["0.0", "0.1"], "finals": [], "round": 1}
+    sel = hyb.select(tree, state)
+    # Only the weak kept beam; the pruned one is not revised, and nothing is expanded meanwhile.
+    assert [(x.node_id, x.mode) for x in sel.expansions] == [("0.0", "revise")]
+    assert not hyb.done(tree, state)
+    tree = build(
+        {
+            **{"0.0": {"score": 0.3, "status": "revised"}, "0.1": {"score": 0.7}},
+            "0.3": {"score": 0.8, "from": "0.0"},
+        }
+    )
+    tree = tree.merged({"0.3": tree.get("0.3").model_copy(update={"revisions": 1})})
+    upd = hyb.update(tree, state, ["0.3"])
+    assert upd.state["beams"] == ["0.1", "0.3"] and upd.pruned == []
+    assert [(x.node_id, x.mode) for x in hyb.select(tree, upd.state).expansions] == [
+        ("0.1", "propose"),
+        ("0.3", "propose"),
+    ]
+
+
 # ---- all strategies -------------------------------------------------------------------------
 
 CLI_FIELDS = {

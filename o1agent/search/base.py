@@ -53,18 +53,23 @@ class StrategyConfig(BaseModel):
 
 @dataclass
 class Expansion:
-    """Ask the graph for ``k`` candidate children of ``node_id``.
+    """Ask the graph for ``k`` candidate children of ``node_id`` — or, with ``mode="revise"``, for
+    a rewrite of ``node_id`` itself from its critique.
 
     ``verify``: score every new child (True), none (False), or only final ones ("final" — for
     rollouts). ``greedy``: decode all k at temperature 0. Otherwise, with the config's
     ``greedy_first``, the first candidate is greedy and the rest are sampled, so the greedy path
     is always in the tree and search can only add to it.
+
+    A revise expansion adds one sibling with ``revised_from=node_id`` (the original is marked
+    "revised") and hands that new id to ``update``; ``k`` and ``greedy`` are ignored.
     """
 
     node_id: str
     k: int = 1
     verify: bool | Literal["final"] = True
     greedy: bool = False
+    mode: Literal["propose", "revise"] = "propose"
 
 
 @dataclass

@@ -2,27 +2,30 @@
 
 Snell et al. (2024) find the best split between parallel search and sequential revision depends on
 the question's difficulty; this strategy spends one budget on both. It is ``beam`` (width ``width``,
-``k`` candidates per beam, path scores aggregated by ``aggregate``) with the graph's revision
-turned on: a freshly proposed candidate scoring below ``revise_below`` is critiqued and rewritten
-up to ``rounds`` times (stopping once the verifier is satisfied) *before* the beam ranks it, so a
-good idea with a fixable slip is repaired instead of pruned. The answer is the collected final
-with the best path score, in its best-scored version (``keep_best``, as in ``revision``).
+``k`` candidates per beam, path scores aggregated by ``aggregate``) plus critique-and-rewrite of
+weak steps (score below ``revise_below``, at most ``rounds`` rewrites per step, stopping once the
+verifier is satisfied). Which steps get rewritten is ``revise``:
 
-Limitation, on purpose: with the current graph a strategy cannot ask for the revision of one
-particular existing node, only set the threshold under which *new* candidates are revised. So
-revision rounds go to every weak candidate, not only to the leaves the beam keeps; the cost is
-bounded by ``rounds`` and the shared ``Budget``. (A graph-level ``Expansion(mode="revise")`` would
-let this revise just the kept leaves; see the issue-3 report.)
+* ``"candidates"`` (default): every freshly proposed candidate below the threshold is revised
+  *before* the beam ranks it, so a good idea with a fixable slip is repaired instead of pruned.
+  Costs a rewrite per weak candidate (``width * k`` per round at most).
+* ``"kept"``: the beam ranks first; only the steps it keeps (its ``width`` beams and the finals it
+  collected) are revised, through the graph's ``Expansion(mode="revise")``, and the rewrite takes
+  the original's place in the beam. At most ``width`` rewrites per round: cheaper, but a weak
+  candidate the beam dropped is never given a second chance.
+
+The answer is the collected final with the best path score, in its best-scored version
+(``keep_best``, as in ``revision``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..schema import Tree
-from .base import register_strategy
+from .base import Expansion, Selection, Update, register_strategy
 from .beam import BeamConfig, BeamSearch
 from .revision import best_version, rounds_to_max_revisions
 
@@ -38,6 +41,10 @@ class HybridConfig(BeamConfig):
     keep_best: bool = Field(
         default=True, description="answer with the best-scored version of the chosen final step"
     )
+    revise: Literal["candidates", "kept"] = Field(
+        default="candidates",
+        description="revise every weak new candidate before ranking, or only the steps the beam keeps",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -50,6 +57,55 @@ class Hybrid(BeamSearch):
 
     def __init__(self, config: HybridConfig | None = None) -> None:
         super().__init__(config or HybridConfig())
+
+    @property
+    def graph_revision(self) -> bool:
+        """Whether the graph revises weak new candidates itself (else ``select`` asks for it)."""
+        return self.config.revise == "candidates"  # type: ignore[attr-defined]
+
+    def _to_revise(self, tree: Tree, state: dict[str, Any]) -> list[str]:
+        if self.graph_revision:
+            return []
+        cfg: HybridConfig = self.config  # type: ignore[assignment]
+        if cfg.revise_below is None:
+            return []
+        out = []
+        for nid in [*state.get("beams", []), *state.get("finals", [])]:
+            node = tree.nodes.get(nid)
+            if node is None or nid == tree.root_id or node.status in ("revised", "failed", "pruned"):
+                continue
+            if (
+                node.score is not None
+                and node.score < cfg.revise_below
+                and node.revisions < cfg.max_revisions
+            ):
+                out.append(nid)
+        return out
+
+    def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
+        weak = self._to_revise(tree, state)
+        if weak:
+            return Selection(
+                [Expansion(nid, mode="revise") for nid in weak], state, note=f"revise {len(weak)} kept"
+            )
+        return super().select(tree, state)
+
+    def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
+        rewrites = [tree.get(n) for n in new_ids if not self.graph_revision and tree.get(n).revised_from]
+        if not rewrites or len(rewrites) != len(new_ids):
+            return super().update(tree, state, new_ids)
+        # The rewrite takes its original's place: among the beams, or among the finals.
+        beams, finals = list(state.get("beams", [])), list(state.get("finals", []))
+        for new in rewrites:
+            old = new.revised_from or ""
+            beams = [b for b in beams if b != old]
+            finals = [f for f in finals if f != old]
+            if new.status != "failed":
+                (finals if new.step.is_final else beams).append(new.id)
+        return Update({**state, "beams": beams, "finals": finals})
+
+    def done(self, tree: Tree, state: dict[str, Any]) -> bool:
+        return not self._to_revise(tree, state) and super().done(tree, state)
 
     def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
         chosen = super().best(tree, state)
