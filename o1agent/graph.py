@@ -114,6 +114,11 @@ def _answer_from_path(step: Step, path: Sequence[Node]) -> Step:
     return step if num is None else step.model_copy(update={"answer": num})
 
 
+def _token_counts(node: Node) -> dict[str, int]:
+    """A node's tokens as trace events record them."""
+    return {"prompt": node.prompt_tokens, "completion": node.completion_tokens, "reused": node.reused_tokens}
+
+
 def _usage_of(outs: list[Completion]) -> Usage:
     u = Usage()
     for o in outs:
@@ -485,11 +490,7 @@ def build_reasoning_graph(
                     prompt=c.prompt or None,
                     output=c.raw_output,
                     step=c.step,
-                    tokens={
-                        "prompt": c.prompt_tokens,
-                        "completion": c.completion_tokens,
-                        "reused": c.reused_tokens,
-                    },
+                    tokens=_token_counts(c),
                     seconds=c.seconds,
                 )
         last = expansions[-1].node_id if expansions else (rewrites[-1].node_id if rewrites else None)
@@ -634,11 +635,7 @@ def build_reasoning_graph(
             prompt=new.prompt,
             output=new.raw_output,
             step=new.step,
-            tokens={
-                "prompt": new.prompt_tokens,
-                "completion": new.completion_tokens,
-                "reused": new.reused_tokens,
-            },
+            tokens=_token_counts(new),
             data={"revised_from": old.id, "critique": old.critique},
         )
         return nid
