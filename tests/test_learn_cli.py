@@ -30,3 +30,30 @@ def test_train_data_writes_sft_dpo_prm(tmp_path):
 def test_missing_trace_exits_2(tmp_path):
     res = CliRunner().invoke(app, ["train", "data", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "no trace file" in res.output
+
+
+def test_iterate_cli_shows_bars_and_the_per_round_table(tmp_path, monkeypatch):
+    # The CLI's part only: progress bars fed by ticks, stage lines, the table and the report path
+    # (the iteration itself is tested in test_learn_iterate).
+    from o1agent.learn import iterate
+    from o1agent.learn.iterate import IterateState, RoundResult
+
+    def fake_run(cfg, workdir, *, progress=None, tick=None):
+        progress("round 0: eval ...")
+        for i in range(3):
+            tick("eval", i + 1, 3)
+        progress("round 0: held-out accuracy 1/3")
+        return IterateState(
+            config=cfg,
+            rounds=[
+                RoundResult(round=0, policy="p", accuracy=1 / 3, correct=1, total=3, wilson=(0.06, 0.79))
+            ],
+        )
+
+    monkeypatch.setattr(iterate, "run_iteration", fake_run)
+    res = CliRunner().invoke(app, ["train", "iterate", "--workdir", str(tmp_path), "--eval-items", "3"])
+    assert res.exit_code == 0, res.output
+    assert "round 0 eval" in res.output and "3/3" in res.output
+    assert "0.333" in res.output and "report.md" in res.output
+    bad = CliRunner().invoke(app, ["train", "iterate", "--workdir", str(tmp_path), "--config", "{nope"])
+    assert bad.exit_code == 2

@@ -256,6 +256,37 @@ def export_cmd(
     console.print(f"wrote {rep.output}: {rep.tensors} tensors, {rep.bytes / 1e6:.1f} MB, {rep.seconds:.1f} s")
 
 
+def _iterate_with_bars(cfg: Any, workdir: Path) -> Any:
+    """Run the iteration with a rich progress bar per search/eval stage and stage lines above it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .iterate import run_iteration
+
+    bars: dict[str, Any] = {}
+    stage = {"name": ""}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def on_message(msg: str) -> None:
+            if msg.startswith("round "):
+                stage["name"] = msg.split(":")[0]
+            progress.console.print(msg)
+
+        def on_tick(what: str, done: int, total: int) -> None:
+            key = f"{stage['name']} {what}"
+            if key not in bars:
+                bars[key] = progress.add_task(key, total=total)
+            progress.update(bars[key], completed=done)
+
+        return run_iteration(cfg, workdir, progress=on_message, tick=on_tick)
+
+
 @train_app.command("iterate")
 def iterate_cmd(
     task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
@@ -271,7 +302,7 @@ def iterate_cmd(
     ),
 ) -> None:
     """Expert iteration: search → filter verified → SFT (→ DPO) → held-out greedy accuracy, per round."""
-    from .iterate import IterateConfig, run_iteration
+    from .iterate import IterateConfig
 
     try:
         cfg = IterateConfig(
@@ -284,7 +315,7 @@ def iterate_cmd(
             max_nodes=max_nodes,
             dpo=dpo,
         )
-        state = run_iteration(cfg, workdir, progress=lambda m: console.print(m))
+        state = _iterate_with_bars(cfg, workdir)
     except (O1AgentError, json.JSONDecodeError) as exc:
         _fail(exc)
     table = Table(title=f"{task}: held-out greedy accuracy")

@@ -40,6 +40,8 @@ from .model import LearnError
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+Tick = Callable[[str, int, int], None]
+"""``tick(what, done, total)`` after each solved item of a search or evaluation stage."""
 
 
 class IterateConfig(BaseModel):
@@ -149,11 +151,17 @@ class Iteration:
     """Runs (or resumes) an iteration in ``workdir``. ``run()`` returns the final state."""
 
     def __init__(
-        self, config: IterateConfig, workdir: str | Path, *, progress: Progress | None = None
+        self,
+        config: IterateConfig,
+        workdir: str | Path,
+        *,
+        progress: Progress | None = None,
+        tick: Tick | None = None,
     ) -> None:
         self.config = config
         self.workdir = Path(workdir)
         self.progress = progress or (lambda msg: logger.info("%s", msg))
+        self.tick = tick
         self.state_path = self.workdir / "state.json"
         self.state = self._load_state()
         self.task = Task(config.task, config.task_config)
@@ -251,7 +259,9 @@ class Iteration:
         out = []
         for i, item in enumerate(items):
             out.append(await reasoner.asolve(item["question"]))
-            if (i + 1) % 20 == 0 or i + 1 == len(items):
+            if self.tick is not None:
+                self.tick(what, i + 1, len(items))
+            elif (i + 1) % 20 == 0 or i + 1 == len(items):
                 self.progress(f"  {what} {i + 1}/{len(items)}")
         return out
 
@@ -450,6 +460,10 @@ def _plot_accuracy(state: IterateState, path: Path) -> bool:
 
 
 def run_iteration(
-    config: IterateConfig, workdir: str | Path, *, progress: Progress | None = None
+    config: IterateConfig,
+    workdir: str | Path,
+    *,
+    progress: Progress | None = None,
+    tick: Tick | None = None,
 ) -> IterateState:
-    return Iteration(config, workdir, progress=progress).run()
+    return Iteration(config, workdir, progress=progress, tick=tick).run()
