@@ -270,6 +270,28 @@ async def test_finish_reason_mapping(fake) -> None:
     assert map_finish_reason("tool_calls", []) == "tool_calls"
 
 
+async def test_client_side_stops_tell_eos_from_a_stop_sequence(fake) -> None:
+    lps = [{"token": t, "logprob": -0.5, "top_logprobs": []} for t in ["Add", " 2", ".\n", "Step", " 2", ":"]]
+    texts = {0: ("Add 2.\nStep 2: more", "length"), 1: ("Final answer: 5", "stop"), 2: ("Add 2.", "length")}
+    backend = fake(
+        lambda params, i: response(
+            texts[i][0], finish_reason=texts[i][1], logprobs=lps if i == 0 else None, completion_tokens=6
+        )
+    )
+    p = policy(stop_mode="client")
+    (cut,) = await p.complete(req(stop=["Step 2:"], logprobs=True))
+    assert "stop" not in backend.calls[0]  # never sent: the cut is made here
+    assert cut.text == "Add 2.\n" and cut.finish_reason == "stop"
+    assert cut.logprobs is not None and [t.token for t in cut.logprobs] == ["Add", " 2", ".\n"]
+    assert cut.completion_tokens == 6  # what the provider wrote past the cut is still billed
+    (ended,) = await p.complete(req(stop=["Step 2:"]))
+    assert ended.text == "Final answer: 5" and ended.finish_reason == "eos"  # its own end of turn
+    (long,) = await p.complete(req(stop=["Step 2:"]))
+    assert long.finish_reason == "length"
+    with pytest.raises(ConfigError, match="stop_mode"):
+        policy(stop_mode="both")
+
+
 async def test_empty_or_missing_content_is_empty_text(fake) -> None:
     fake(
         lambda params, i: [response(None, completion_tokens=0), litellm.ModelResponse(model="m", choices=[])][
@@ -571,6 +593,22 @@ async def test_real_server_logprobs(llama_server) -> None:
     # Greedy: the chosen token is the most likely one.
     assert first.top[first.token] == pytest.approx(max(first.top.values()))
     assert c.mean_logprob is not None and c.mean_logprob <= 0
+
+
+@pytest.mark.slow
+async def test_real_server_client_side_stops(llama_server) -> None:
+    server_side = LiteLLMPolicy(llama_server.model, api_base=llama_server.base_url)
+    client_side = LiteLLMPolicy(llama_server.model, api_base=llama_server.base_url, stop_mode="client")
+    counting = req("Count from 1 to 9, one number per line.", max_tokens=40, stop=["4"])
+    (a,) = await server_side.complete(counting)
+    (b,) = await client_side.complete(counting)
+    assert a.finish_reason == b.finish_reason == "stop"
+    assert "4" not in b.text and b.text == a.text  # cut where the server would have stopped
+    short = req("Say hi.", max_tokens=200, stop=["Step 9:"])
+    (c,) = await server_side.complete(short)
+    (d,) = await client_side.complete(short)
+    assert c.finish_reason == "stop"  # ambiguous: end of turn or the stop sequence?
+    assert d.finish_reason == "eos"  # unambiguous: no stop sequence was in the reply
 
 
 @pytest.mark.slow

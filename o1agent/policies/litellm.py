@@ -21,7 +21,12 @@ How the ``Policy`` contract is met over a chat API:
   without a price, such as a local alias); ``cached_tokens`` become ``reused_tokens``.
 * **finish_reason.** Providers say ``"stop"`` both for end-of-turn and for a stop sequence. Only
   when no stop sequences were sent does ``"stop"`` unambiguously mean the model ended its turn,
-  which the graph reads as ``"eos"``; otherwise ``"stop"`` is passed through.
+  which the graph reads as ``"eos"``; otherwise ``"stop"`` is passed through. With
+  ``stop_mode="client"`` the stop sequences are *not* sent: the reply is cut at the first one here
+  (``finish_reason="stop"``, logprobs cut to match), and a reply that contains none and ended on
+  its own is ``"eos"`` — so a chain over a chat API ends when the model ends its turn, as on the
+  embedded backend. The price: the provider writes on past the stop sequence up to
+  ``max_tokens`` (one step's worth), and those tokens are billed and counted.
 * **errors.** Timeouts, 429, 5xx and connection errors are retried with bounded exponential
   backoff and jitter (``max_retries``); 4xx user errors are not. A backend that cannot be reached
   raises ``BackendUnreachableError`` naming ``api_base`` within seconds (the connect timeout is
@@ -81,6 +86,7 @@ _LOGPROB_PROVIDERS = frozenset(
 _CONNECT_TIMEOUT = 5.0
 
 PrefixMode = Literal["user", "assistant"]
+StopMode = Literal["server", "client"]
 
 
 class LiteLLMPolicy:
@@ -99,6 +105,7 @@ class LiteLLMPolicy:
         supports_n: bool | None = None,
         name: str | None = None,
         prefix_mode: PrefixMode = "user",
+        stop_mode: StopMode = "server",
         retry_wait: float = 0.25,
         **litellm_kwargs: Any,
     ) -> None:
@@ -121,6 +128,8 @@ class LiteLLMPolicy:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         if prefix_mode not in ("user", "assistant"):
             raise ConfigError(f"prefix_mode must be 'user' or 'assistant', got {prefix_mode!r}")
+        if stop_mode not in ("server", "client"):
+            raise ConfigError(f"stop_mode must be 'server' or 'client', got {stop_mode!r}")
         self.model = model
         self.provider: str = provider
         self.name = name or model
@@ -133,6 +142,7 @@ class LiteLLMPolicy:
         self.concurrency = int(concurrency)
         self.supports_n = supports_n
         self.prefix_mode: PrefixMode = prefix_mode
+        self.stop_mode: StopMode = stop_mode
         self.retry_wait = float(retry_wait)
         self._default_extra: dict[str, Any] = {}
         if api_base and provider == "openai" and urlparse(api_base).hostname != "api.openai.com":
@@ -224,7 +234,7 @@ class LiteLLMPolicy:
             params["n"] = n
         if seed is not None:
             params["seed"] = seed
-        if request.stop:
+        if request.stop and self.stop_mode == "server":
             params["stop"] = list(request.stop)
         if request.logprobs and self.supports_logprobs:
             params["logprobs"] = True
@@ -365,10 +375,21 @@ class LiteLLMPolicy:
             choices = [None]
         texts: list[str] = []
         parsed_lps: list[list[TokenLogprob] | None] = []
+        reasons: list[str | None] = []
         for ch in choices:
             msg = _get(ch, "message")
-            texts.append(strip_prefix_echo(_get(msg, "content") or "", request.assistant_prefix))
-            parsed_lps.append(parse_logprobs(_get(ch, "logprobs")))
+            text = strip_prefix_echo(_get(msg, "content") or "", request.assistant_prefix)
+            lps = parse_logprobs(_get(ch, "logprobs"))
+            reason = _get(ch, "finish_reason")
+            if self.stop_mode == "client" and request.stop:
+                text, lps, cut = cut_at_stop(text, lps, request.stop)
+                # Nothing was sent as a stop sequence, so a provider "stop" is the model's own end.
+                reason = "stop" if cut else map_finish_reason(reason, [])
+            else:
+                reason = map_finish_reason(reason, request.stop)
+            texts.append(text)
+            parsed_lps.append(lps)
+            reasons.append(reason)
         if request.logprobs and self.supports_logprobs and choices[0] is not None and parsed_lps[0] is None:
             logger.info("%s returned no logprobs although asked; not asking again", self.name)
             self._logprobs_ok = False
@@ -379,7 +400,7 @@ class LiteLLMPolicy:
             out.append(
                 Completion(
                     text=texts[i],
-                    finish_reason=map_finish_reason(_get(ch, "finish_reason"), request.stop),
+                    finish_reason=reasons[i],
                     prompt_tokens=prompt_tokens if i == 0 else 0,
                     completion_tokens=split[i],
                     reused_tokens=reused if i == 0 else 0,
@@ -480,6 +501,27 @@ def map_finish_reason(reason: str | None, stop: Sequence[str]) -> str | None:
     if reason == "max_tokens":
         return "length"
     return reason
+
+
+def cut_at_stop(
+    text: str, logprobs: list[TokenLogprob] | None, stop: Sequence[str]
+) -> tuple[str, list[TokenLogprob] | None, bool]:
+    """``text`` up to the first stop sequence (excluded, as a server would), the logprobs of the
+    tokens that make up what is kept (a token straddling the cut is kept), and whether it was cut."""
+    hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    if not hits:
+        return text, logprobs, False
+    end = min(hits)
+    if logprobs is None:
+        return text[:end], None, True
+    kept: list[TokenLogprob] = []
+    pos = 0
+    for t in logprobs:
+        if pos >= end:
+            break
+        kept.append(t)
+        pos += len(t.token)
+    return text[:end], kept, True
 
 
 def render_messages(messages: Sequence[dict[str, Any] | Message]) -> str:
