@@ -15,7 +15,9 @@ Run: ``python examples/prm_vs_judge.py --traces runs/iterate/round_0/traces.json
 
    * ``greedy``      — one chain, no reward (the baseline every search must beat);
    * ``beam+judge``  — beam search scored by ``LLMJudge`` (SmolLM2 asked "is this step correct?");
-   * ``beam+prm``    — the same beam scored by the trained PRM.
+   * ``beam+prm``    — the same beam scored by the trained PRM;
+   * ``beam+arith``  — (with ``--configs``) the same beam scored by ``ArithmeticCheck``, which
+     re-computes the step's arithmetic claims: a grounded signal that needs no training.
 
    The budget counts every token any model reads or writes: the judge's prompts, and the PRM's
    inputs (``LearnedPRM`` reports them as prompt tokens), so "equal tokens" is an equal bound on
@@ -51,6 +53,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "prm_vs_judge_results.md"
 TASK_CONFIG = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 CONFIGS = ("greedy", "beam+judge", "beam+prm")
+# Not run by default: the same beam with the grounded arithmetic check (no model, no training).
+EXTRA_CONFIGS = ("beam+arith",)
 # Same beam for both rewards: "last" ranks a path by its newest step, which is what a
 # Math-Shepherd value estimates (the chance this prefix still ends right).
 BEAM = {"width": 2, "k": 2, "max_depth": 4, "aggregate": "last"}
@@ -125,6 +129,7 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
         "greedy": None,
         "beam+judge": make_reward("judge", policy),
         "beam+prm": make_reward(f"prm:{workdir / 'prm'}", policy),
+        "beam+arith": make_reward("arith", policy),
     }
     jsonl = workdir / "rows.jsonl"
     done = {(r["config"], r["index"], r["max_tokens"]): r for r in read_rows(jsonl)}
@@ -217,9 +222,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=Path("runs/prm_vs_judge"))
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
-    bad = [c for c in args.configs if c not in CONFIGS]
+    bad = [c for c in args.configs if c not in (*CONFIGS, *EXTRA_CONFIGS)]
     if bad:
-        p.error(f"unknown config(s) {bad}: choose from {', '.join(CONFIGS)}")
+        p.error(f"unknown config(s) {bad}: choose from {', '.join((*CONFIGS, *EXTRA_CONFIGS))}")
     return args
 
 
