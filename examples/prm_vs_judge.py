@@ -236,8 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not traces.exists():
         raise SystemExit(f"no traces at {traces}")
     prm = train_prm(args.workdir, traces, args.prm_steps)
-    rows = asyncio.run(solve_all(args, args.workdir))
-    text = report(rows, args.configs, command=command, prm=prm)
+    asyncio.run(solve_all(args, args.workdir))
+    # The report covers every config solved on these items at this budget, from earlier runs too.
+    rows = [
+        r
+        for r in read_rows(args.workdir / "rows.jsonl")
+        if r["max_tokens"] == args.max_tokens and r["index"] < args.eval_items
+    ]
+    shown = [c for c in (*CONFIGS, *EXTRA_CONFIGS) if any(r["config"] == c for r in rows)]
+    text = report(rows, shown, command=command, prm=prm)
     args.out.write_text(text)
     print(text)
     return 0
