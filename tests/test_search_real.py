@@ -17,21 +17,23 @@ SMALL: dict[str, dict] = {
     "mcts": {"k": 2, "simulations": 2, "max_depth": 2, "step_tokens": 24},
     "revision": {"rounds": 1, "max_depth": 2, "step_tokens": 24},
     "hybrid": {"width": 1, "k": 2, "rounds": 1, "max_depth": 2, "step_tokens": 24},
+    "hybrid_kept": {"width": 1, "k": 2, "rounds": 1, "max_depth": 2, "step_tokens": 24, "revise": "kept"},
 }
 BUDGET = {"max_tokens": 800, "max_nodes": 6}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_every_strategy_solves_on_the_embedded_model(name, fresh_embedded):
+    strategy = name.removesuffix("_kept")
     res = solve(
         QUESTION,
         model=fresh_embedded,
-        strategy=name,
+        strategy=strategy,
         strategy_config=SMALL[name],
         reward="judge",
         budget=BUDGET,
     )
-    assert res.strategy == name
+    assert res.strategy == strategy
     assert res.answer.strip()
     assert res.best_path and res.best_path[-1].id in res.tree.nodes
     kinds = [e.kind for e in res.trace]
@@ -39,7 +41,7 @@ def test_every_strategy_solves_on_the_embedded_model(name, fresh_embedded):
     # Every answer the search reached was graded by the judge (rollouts and chains verify only
     # answers; beam, hybrid and revision verify every step).
     assert all(n.score is not None for n in res.tree.terminals())
-    if name in ("beam", "hybrid", "revision"):
+    if strategy in ("beam", "hybrid", "revision"):
         assert "verify" in kinds
     # The budget held: at most one round past a bound (a round here makes at most 4 nodes).
     assert res.usage.nodes <= BUDGET["max_nodes"] + 4
