@@ -69,6 +69,9 @@ _ENDS_IN_VALUE = re.compile(
 )
 
 
+_STARTS_WITH_VALUE = re.compile(r"(?:is|=|equals)\s*(?P<num>-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\b", re.IGNORECASE)
+
+
 def _shorten(ans: str) -> str:
     """A numeric answer phrase → its number ("12 sheep" → "12"; "the sum of the numbers is 10" →
     "10"); any other answer is kept as stated."""
@@ -77,8 +80,9 @@ def _shorten(ans: str) -> str:
         return ans
     if len(ans) <= 40:
         return num
-    # A long sentence counts only when it ends by stating its value.
-    m = _ENDS_IN_VALUE.search(ans)
+    # A long sentence counts only when it states its value up front ("is 18, which is the sum of
+    # 8 and 5") or at the end ("... the sum of the numbers is 10").
+    m = _STARTS_WITH_VALUE.match(ans) or _ENDS_IN_VALUE.search(ans)
     return m.group("num").replace(",", "") if m else ans
 
 

@@ -21,6 +21,7 @@ from o1agent.parsing import extract_answer, lenient_answer, parse_step, parse_ve
         ("Provide the final answer\n```\n5893", "5893"),
         ("Final answer: `42`", "42"),
         ("Final answer: The answer to the original arithmetic problem is 1.", "1"),
+        ("The final answer is 18, which is the sum of the numbers 8 and 5", "18"),
         ("Final answer: a long sentence that names 3 numbers, 4 and 5, and no value", None),
     ],
 )
