@@ -17,7 +17,9 @@ Run: ``python examples/prm_vs_judge.py --traces runs/iterate/round_0/traces.json
    * ``beam+judge``  — beam search scored by ``LLMJudge`` (SmolLM2 asked "is this step correct?");
    * ``beam+prm``    — the same beam scored by the trained PRM;
    * ``beam+arith``  — (with ``--configs``) the same beam scored by ``ArithmeticCheck``, which
-     re-computes the step's arithmetic claims: a grounded signal that needs no training.
+     re-computes the step's arithmetic claims: a grounded signal that needs no training;
+   * ``beam+blind``  — (with ``--configs``) the same beam with every score 0.5: the control that
+     shows what the beam gives without any signal.
 
    The budget counts every token any model reads or writes: the judge's prompts, and the PRM's
    inputs (``LearnedPRM`` reports them as prompt tokens), so "equal tokens" is an equal bound on
@@ -54,7 +56,22 @@ DEFAULT_OUT = HERE / "prm_vs_judge_results.md"
 TASK_CONFIG = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 CONFIGS = ("greedy", "beam+judge", "beam+prm")
 # Not run by default: the same beam with the grounded arithmetic check (no model, no training).
-EXTRA_CONFIGS = ("beam+arith",)
+EXTRA_CONFIGS = ("beam+arith", "beam+blind")
+
+
+class BlindReward:
+    """The control: every step scores 0.5, so the beam keeps proposal order (the greedy candidate
+    first) — what the beam's extra sampling and bookkeeping give without any signal."""
+
+    kind = "process"
+    name = "blind"
+
+    async def score(self, requests: list[Any]) -> list[Any]:
+        from o1agent.rewards.base import Verdict
+
+        return [Verdict(score=0.5, rationale="blind control") for _ in requests]
+
+
 # Same beam for both rewards: "last" ranks a path by its newest step, which is what a
 # Math-Shepherd value estimates (the chance this prefix still ends right).
 BEAM = {"width": 2, "k": 2, "max_depth": 4, "aggregate": "last"}
@@ -130,6 +147,7 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
         "beam+judge": make_reward("judge", policy),
         "beam+prm": make_reward(f"prm:{workdir / 'prm'}", policy),
         "beam+arith": make_reward("arith", policy),
+        "beam+blind": BlindReward(),
     }
     jsonl = workdir / "rows.jsonl"
     done = {(r["config"], r["index"], r["max_tokens"]): r for r in read_rows(jsonl)}
