@@ -81,7 +81,7 @@ def test_report_lists_every_round_with_its_interval_and_cpu(tmp_path):
 @pytest.mark.slow
 def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     cfg = IterateConfig(
-        rounds=1,
+        rounds=2,
         train_items=6,
         eval_items=4,
         k=3,
@@ -95,14 +95,20 @@ def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     )
     msgs: list[str] = []
     state = Iteration(cfg, tmp_path, progress=msgs.append).run()
-    r0, r1 = state.rounds
+    r0, r1, r2 = state.rounds
     assert r0.total == 4 and r1.total == 4 and 0.0 <= r1.accuracy <= 1.0
+    # Round 2 trains on what rounds 0 and 1 verified: data accumulates, never shrinks.
+    assert r2.total == 4 and r2.sft_rows is not None and r2.sft_rows >= r1.sft_rows
     assert r1.unseen_total is not None and 0 <= r1.unseen_correct <= r1.unseen_total <= 4
     assert r0.search_items == 6 and r0.search_solved >= 1
     assert r1.sft_rows >= 1 and r1.train_loss is not None
     assert (tmp_path / "round_1" / "policy.gguf").stat().st_size > 100_000_000
-    assert set(state.done) == {"r0.export", "r0.eval", "r0.search", "r1.train", "r1.export", "r1.eval"}
-    assert "| 1 | " in (tmp_path / "report.md").read_text()
+    assert set(state.done) == {
+        "r0.export", "r0.eval", "r0.search",
+        "r1.train", "r1.export", "r1.eval", "r1.search",
+        "r2.train", "r2.export", "r2.eval",
+    }  # fmt: skip
+    assert "| 2 | " in (tmp_path / "report.md").read_text()
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["rounds"][1]["accuracy"] == r1.accuracy
     # Rerunning resumes: every stage is skipped.
