@@ -96,7 +96,7 @@ def training_traces(workdir: Path, task: str, train_items: int) -> Path:
     return path
 
 
-def train_prm(workdir: Path, traces: Path, steps: int) -> dict[str, Any]:
+def train_prm(workdir: Path, traces: list[Path], steps: int) -> dict[str, Any]:
     from o1agent.learn.data import load_trees, prm_labels
     from o1agent.learn.model import load_tokenizer
     from o1agent.learn.train import TrainConfig
@@ -106,8 +106,8 @@ def train_prm(workdir: Path, traces: Path, steps: int) -> dict[str, Any]:
     info_path = workdir / "prm_info.json"
     if (out / "prm_config.json").exists() and info_path.exists():
         return json.loads(info_path.read_text())
-    labels = prm_labels(load_trees([traces]), chat_template=load_tokenizer("base").chat_template)
-    log(f"PRM: {len(labels)} step labels from {traces}")
+    labels = prm_labels(load_trees(traces), chat_template=load_tokenizer("base").chat_template)
+    log(f"PRM: {len(labels)} step labels from {', '.join(map(str, traces))}")
     rep = fit(labels, TrainConfig(output=out, base="base", max_steps=steps, batch_size=16, prm_lr=1e-3))
     info = {
         "labels": len(labels),
@@ -116,7 +116,7 @@ def train_prm(workdir: Path, traces: Path, steps: int) -> dict[str, Any]:
         "train_hard_accuracy": rep.extra.get("train_hard_accuracy"),
         "loss": [round(rep.first_loss or 0.0, 3), round(rep.last_loss or 0.0, 3)],
         "cpu_minutes": round(rep.cpu_seconds / 60, 2),
-        "traces": str(traces),
+        "traces": ", ".join(map(str, traces)),
     }
     info_path.write_text(json.dumps(info, indent=2))
     return info
@@ -230,7 +230,9 @@ def report(
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--task", default="reasoning_gym:chain_sum")
-    p.add_argument("--traces", type=Path, help="training-time search traces (else searched here)")
+    p.add_argument(
+        "--traces", type=Path, nargs="+", help="training-time search trace files (else searched here)"
+    )
     p.add_argument("--train-items", type=int, default=64)
     p.add_argument("--eval-items", type=int, default=50)
     p.add_argument("--eval-seed", type=int, default=10_001)
@@ -250,9 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv or sys.argv[1:])])
     args.workdir.mkdir(parents=True, exist_ok=True)
-    traces = args.traces or training_traces(args.workdir, args.task, args.train_items)
-    if not traces.exists():
-        raise SystemExit(f"no traces at {traces}")
+    traces = args.traces or [training_traces(args.workdir, args.task, args.train_items)]
+    missing = [t for t in traces if not t.exists()]
+    if missing:
+        raise SystemExit(f"no traces at {', '.join(map(str, missing))}")
     prm = train_prm(args.workdir, traces, args.prm_steps)
     asyncio.run(solve_all(args, args.workdir))
     # The report covers every config solved on these items at this budget, from earlier runs too.
