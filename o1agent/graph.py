@@ -453,18 +453,15 @@ def build_reasoning_graph(
         expansions = [Expansion(**x) for x in state.get("expansions") or []]
         rewrites = [x for x in expansions if x.mode == "revise"]
         expansions = [x for x in expansions if x.mode != "revise"]
-        results = await asyncio.gather(*(_expand(tree, state, x) for x in expansions))
+        # A strategy may also ask for specific nodes to be rewritten (hybrid's kept beams).
+        olds = [tree.get(x.node_id) for x in rewrites]
+        results, revised = await asyncio.gather(
+            asyncio.gather(*(_expand(tree, state, x) for x in expansions)),
+            asyncio.gather(*(_revise_one(tree, state, n) for n in olds)),
+        )
         changed: dict[str, Node] = {}
         usage = Usage()
         pending: list[str] = []
-        if rewrites:
-            # A strategy asked for specific nodes to be rewritten (e.g. hybrid's kept beams).
-            olds = [tree.get(x.node_id) for x in rewrites]
-            revised = await asyncio.gather(*(_revise_one(tree, state, n) for n in olds))
-            for old, (new, u) in zip(olds, revised, strict=True):
-                nid = _attach_revision(tree, changed, old, new, ev)
-                pending.append(nid)
-                usage = usage + u
         for children, parent, u in results:
             changed[parent.id] = parent
             usage = usage + u
@@ -493,6 +490,11 @@ def build_reasoning_graph(
                     tokens=_token_counts(c),
                     seconds=c.seconds,
                 )
+        # Rewrites take their ids after the new children, so a parent expanded in the same round
+        # keeps every child id unique.
+        for old, (new, u) in zip(olds, revised, strict=True):
+            pending.append(_attach_revision(tree, changed, old, new, ev))
+            usage = usage + u
         last = expansions[-1].node_id if expansions else (rewrites[-1].node_id if rewrites else None)
         return {
             "tree": changed,

@@ -263,3 +263,57 @@ def test_hybrid_kept_revises_a_weak_final_and_stops_after_its_rounds():
     # With one round the second, better rewrite never happens: the best version (.35) answers.
     res1 = _run(script, "hybrid", width=1, k=1, rounds=1, revise_below=0.5, revise="kept")
     assert res1.answer == "13"
+
+
+class _ExpandAndReviseSibling:
+    """Round 1: two children of the root. Round 2: one more child of the root *and* a rewrite of
+    the first child, in the same selection."""
+
+    name = "expand-and-revise"
+
+    def __init__(self) -> None:
+        from o1agent.search.base import StrategyConfig
+
+        self.config = StrategyConfig()
+
+    def init_state(self, tree):
+        return {"round": 0}
+
+    def select(self, tree, state):
+        from o1agent.search.base import Expansion, Selection
+
+        r = state["round"]
+        if r == 0:
+            return Selection([Expansion(tree.root_id, k=2)], {"round": 1})
+        if r == 1:
+            return Selection([Expansion(tree.root_id, k=1), Expansion("0.0", mode="revise")], {"round": 2})
+        return Selection([], state)
+
+    def update(self, tree, state, new_ids):
+        from o1agent.search.base import Update
+
+        return Update({**state, "last": new_ids})
+
+    def done(self, tree, state):
+        return state["round"] >= 2 and "last" in state
+
+    def best(self, tree, state):
+        return state["last"][-1]
+
+
+def test_expanding_a_parent_and_revising_its_child_in_one_round_keeps_ids_unique():
+    script = {
+        "0": ["A [s=0.3]\n3*4 = 11", "B [s=0.6]\n3*4 = 12", "C [s=0.5]\n3 fours"],
+        "revise:0.0": ["A2 [s=0.9]\n3*4 = 12\nFinal answer: 12"],
+    }
+    res = Reasoner(
+        model=ScriptedPolicy(step_responder(script)),
+        strategy=_ExpandAndReviseSibling(),
+        reward=MarkedReward(),
+        budget={},
+    ).solve("What is 3*4?")
+    root = res.tree.get("0")
+    assert root.children == ["0.0", "0.1", "0.2", "0.3"]
+    assert res.tree.get("0.2").step.raw.startswith("C")
+    assert res.tree.get("0.3").revised_from == "0.0" and res.tree.get("0.0").status == "revised"
+    assert res.answer == "12"
