@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..evaluation.stats import wilson_interval
 from .model import LearnError
 
 logger = logging.getLogger(__name__)
@@ -103,17 +104,6 @@ class IterateState(BaseModel):
     config: IterateConfig
     rounds: list[RoundResult] = Field(default_factory=list)
     done: list[str] = Field(default_factory=list, description="finished stages, e.g. 'r0.eval', 'r1.train'")
-
-
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (95 % by default)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _cpu() -> float:
@@ -417,7 +407,7 @@ def write_report(state: IterateState, workdir: Path) -> Path:
             f"{rr.sft_rows or '-'} | {loss} | {cpu:.1f} | {total:.1f} |"
         )
     lines += ["", "Round N's accuracy is its policy's (round 0: the base, exported to f16 like the rest)."]
-    curves = [p for p in sorted(workdir.glob("round_*/sft/loss.png"))]
+    curves = sorted(workdir.glob("round_*/sft/loss.png"))
     if curves:
         lines += [
             "",
