@@ -7,13 +7,6 @@ the answer, the search tree, usage and a trace.
 
 from __future__ import annotations
 
-import os
-
-# LiteLLM fetches a cost map from the network at import unless told not to; the hub libraries
-# must never download at run time. Set before anything imports them; a user's explicit value wins.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 from .errors import (
     BackendError,
     BackendUnreachableError,

@@ -47,8 +47,12 @@ class PromptSet:
     """The templates of one style. ``render(node, **vars)`` gives ``(messages, assistant_prefix)``."""
 
     def __init__(self, style: str | Path = "g1") -> None:
+        if not isinstance(style, str | Path):
+            raise PromptError(f"prompts must be a style name or a folder, got {type(style).__name__}")
         path = Path(style)
-        if isinstance(style, str) and not path.is_dir():
+        if not path.is_dir():
+            if isinstance(style, Path) or "/" in str(style):
+                raise PromptError(f"prompt folder not found: {style}")
             path = prompts_root() / style
             if not path.is_dir():
                 raise PromptError(
@@ -103,5 +107,6 @@ def split_messages(text: str, *, where: str = "template") -> tuple[list[Message]
 
 
 @lru_cache(maxsize=16)
-def load_prompts(style: str = "g1") -> PromptSet:
+def load_prompts(style: str | Path = "g1") -> PromptSet:
+    """A cached ``PromptSet`` (templates are read once per style or folder)."""
     return PromptSet(style)

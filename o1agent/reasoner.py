@@ -2,40 +2,72 @@
 
 ``Reasoner`` resolves names to objects (``model="embedded"`` → ``LlamaCppPolicy``, ``"openai/x"``
 → ``LiteLLMPolicy``; ``reward="judge"`` → ``LLMJudge``; ``strategy="dfs"`` → the registered
-strategy), compiles the reasoning graph once, and runs it per question. It validates input up
-front so bad calls fail with a clear ``UserError`` before any model is touched, and if a backend
-fails mid-run the best result so far rides on the ``RunError`` as ``.partial``.
+strategy) into one ``RunContext`` and runs the one shared compiled graph with it. Per-call
+overrides (``strategy``, ``strategy_config``, ``generation``, ``budget``, ``reward``, ``seed``,
+``tools``) make a new context, never a new graph. Every name is validated before any model is
+loaded, so a bad call fails with a clear ``UserError`` at once; if a backend fails mid-run the
+best result so far rides on the ``RunError`` as ``.partial``.
+
+Models named by string are loaded once per process (``policies.shared``), so ``solve()`` in a
+loop does not reload the model. Each run is isolated: a thread's next question starts from a
+fresh tree, usage and events, and a seeded run on the embedded backend holds it exclusively
+(``LlamaCppPolicy.reproducible_run``) instead of resetting it under another run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from .cleanup import StepCleanup
+from .config import GenerationConfig, make_generation, split_config
 from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError, UnknownRewardError
-from .graph import ReasoningState, build_reasoning_graph, new_run_id
-from .policies import make_policy
+from .graph import (
+    RunContext,
+    build_reasoning_graph,
+    build_result,
+    choose_answer,
+    make_context,
+    new_run_id,
+    shared_graph,
+)
 from .policies.base import Policy
+from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
-from .schema import Budget, Result, Trace, Usage
-from .search.base import SearchStrategy, StrategyConfig, make_strategy
+from .schema import Budget, Result, Usage
+from .search.base import SearchStrategy, StrategyConfig
 
 logger = logging.getLogger(__name__)
 
 RewardSpec = str | RewardModel | None
 
+#: Per-call keyword arguments that change a run (a new context over the same graph).
+RUN_OVERRIDES = ("strategy", "strategy_config", "generation", "budget", "reward", "seed", "tools")
+
+
+def check_reward_spec(reward: RewardSpec) -> None:
+    """Validate a reward name or object without building anything."""
+    if reward is None or reward == "none":
+        return
+    if isinstance(reward, str):
+        from .rewards.registry import check_reward
+
+        check_reward(reward)
+    elif not hasattr(reward, "score"):
+        raise UnknownRewardError(f"reward must be a name or a RewardModel, got {type(reward).__name__}")
+
 
 def make_reward(reward: RewardSpec, policy: Policy) -> RewardModel | None:
     """Resolve a reward name: ``"judge"`` (LLMJudge over the policy), ``"none"``, or an object."""
+    check_reward_spec(reward)
     if reward is None or reward == "none":
         return None
     if not isinstance(reward, str):
-        if not hasattr(reward, "score"):
-            raise UnknownRewardError(f"reward must be a name or a RewardModel, got {type(reward).__name__}")
         return reward
     from .rewards import registry
 
@@ -56,18 +88,31 @@ def coerce_budget(budget: Budget | dict[str, Any] | None) -> Budget:
     if isinstance(budget, Budget):
         return budget
     if isinstance(budget, dict):
-        try:
-            return Budget(**budget)
-        except O1AgentError:
-            raise
-        except Exception as exc:
-            raise ConfigError(f"invalid budget {budget!r}: {exc}") from None
+        return Budget(**budget)
     raise ConfigError(f"budget must be a Budget or a dict, got {type(budget).__name__}")
 
 
+def _strategy_parts(
+    strategy: str | SearchStrategy, strategy_config: StrategyConfig | dict[str, Any] | None
+) -> tuple[Any, dict[str, Any]]:
+    """(strategy settings, generation settings) from what a caller passed as strategy_config."""
+    if isinstance(strategy_config, StrategyConfig):
+        return strategy_config, {}
+    if strategy_config is not None and not isinstance(strategy_config, dict):
+        raise ConfigError(f"strategy_config must be a dict, got {type(strategy_config).__name__}")
+    if strategy_config and not isinstance(strategy, str):
+        raise ConfigError("pass strategy_config only with a strategy name, not with a strategy object")
+    return split_config(strategy_config)
+
+
 class Reasoner:
-    """A compiled reasoning graph with its policy, reward model and strategy, reusable across
-    questions. ``await reasoner.asolve(q)`` or ``reasoner.solve(q)``."""
+    """A policy, reward model, strategy and budget, reusable across questions and threads.
+
+    ``await reasoner.asolve(q)`` or ``reasoner.solve(q)``; ``asolve(q, strategy="beam",
+    budget={"max_nodes": 8})`` overrides one call. ``strategy_config`` may also hold generation
+    settings (``step_tokens``, ``temperature``, ``greedy_first``, ``max_depth``), which go to the
+    ``GenerationConfig``.
+    """
 
     def __init__(
         self,
@@ -75,6 +120,7 @@ class Reasoner:
         model: str | Policy = "embedded",
         strategy: str | SearchStrategy = "dfs",
         strategy_config: StrategyConfig | dict[str, Any] | None = None,
+        generation: GenerationConfig | dict[str, Any] | None = None,
         budget: Budget | dict[str, Any] | None = None,
         reward: RewardSpec = "judge",
         prompts: str | Path | PromptSet = "g1",
@@ -84,29 +130,110 @@ class Reasoner:
         decompose: bool = False,
         concurrency: int = 4,
         checkpointer: Any = None,
-        tools: list[Any] | None = None,
+        tools: Sequence[Any] | Mapping[str, Any] | None = None,
         interrupt_before_finalize: bool = False,
+        max_tool_rounds: int = 4,
+        cleanup: StepCleanup | str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.budget = coerce_budget(budget)
-        self.strategy = make_strategy(strategy, strategy_config)
-        self.prompts = prompts if isinstance(prompts, PromptSet) else PromptSet(prompts)
-        self.policy = make_policy(model, api_base=api_base, api_key=api_key, **(policy_kwargs or {}))
-        self.reward = make_reward(reward, self.policy)
-        self.seed = seed
-        self.graph = build_reasoning_graph(
-            self.policy,
-            self.reward,
-            strategy=self.strategy,
-            budget=self.budget,
-            prompts=self.prompts,
-            checkpointer=checkpointer,
-            decompose=decompose,
-            seed=seed,
-            concurrency=concurrency,
+        # Everything that needs no model is checked first: a typo must not cost a model load.
+        probe, strat_cfg = _probe_context(
+            strategy=strategy,
+            strategy_config=strategy_config,
+            generation=generation,
+            budget=budget,
+            prompts=prompts,
             tools=tools,
-            interrupt_before_finalize=interrupt_before_finalize,
+            seed=seed,
+            decompose=decompose,
+            concurrency=concurrency,
+            max_tool_rounds=max_tool_rounds,
+            cleanup=cleanup,
         )
+        check_reward_spec(reward)
+        self.policy: Policy = shared_policy(model, api_base=api_base, api_key=api_key, **(policy_kwargs or {}))
+        self._rewards: dict[str, RewardModel | None] = {}
+        self._strategy_spec = strategy
+        self._strategy_config = strat_cfg
+        self.context: RunContext = probe.replace(policy=self.policy, reward=self._reward(reward))
+        from .graph.context import check_budget
+
+        check_budget(self.context.budget, self.policy)
+        if checkpointer is None and not interrupt_before_finalize:
+            self.graph = shared_graph()
+        else:
+            self.graph = build_reasoning_graph(
+                checkpointer=checkpointer, interrupt_before_finalize=interrupt_before_finalize
+            )
+
+    # ---- configuration -----------------------------------------------------------------------
+
+    @property
+    def strategy(self) -> SearchStrategy:
+        return self.context.strategy
+
+    @property
+    def budget(self) -> Budget:
+        return self.context.budget
+
+    @property
+    def reward(self) -> RewardModel | None:
+        return self.context.reward
+
+    @property
+    def seed(self) -> int | None:
+        return self.context.seed
+
+    @property
+    def prompts(self) -> PromptSet:
+        return self.context.prompts
+
+    def _reward(self, reward: RewardSpec) -> RewardModel | None:
+        if reward is not None and not isinstance(reward, str):
+            check_reward_spec(reward)
+            return reward
+        key = reward or "none"
+        if key not in self._rewards:  # a named grader (a PRM may load a model) is built once
+            self._rewards[key] = make_reward(key, self.policy)
+        return self._rewards[key]
+
+    def context_for(self, **overrides: Any) -> RunContext:
+        """The run context with per-call ``overrides`` (names in ``RUN_OVERRIDES``)."""
+        unknown = set(overrides) - set(RUN_OVERRIDES)
+        if unknown:
+            raise ConfigError(f"unknown run options {sorted(unknown)}: use {list(RUN_OVERRIDES)}")
+        if not overrides:
+            return self.context
+        ctx = self.context
+        changes: dict[str, Any] = {}
+        gen = ctx.generation
+        if "strategy" in overrides or "strategy_config" in overrides or "generation" in overrides:
+            spec = overrides.get("strategy") or self._strategy_spec
+            same = spec == self._strategy_spec
+            cfg, gen_cfg = _strategy_parts(spec, overrides.get("strategy_config"))
+            if same and isinstance(spec, str) and isinstance(cfg, dict):
+                base = self._strategy_config if isinstance(self._strategy_config, dict) else {}
+                cfg = {**base, **cfg}
+            gen = make_generation(overrides.get("generation") or ctx.generation, **gen_cfg)
+            from .search.base import make_strategy
+
+            changes["strategy"] = make_strategy(spec, cfg or None, generation=gen)
+            changes["generation"] = gen
+        if "budget" in overrides:
+            changes["budget"] = coerce_budget(overrides["budget"])
+        if "reward" in overrides:
+            changes["reward"] = self._reward(overrides["reward"])
+        if "seed" in overrides:
+            changes["seed"] = overrides["seed"]
+        if "tools" in overrides:
+            from .graph.context import resolve_tools
+
+            changes["tools"] = resolve_tools(overrides["tools"])
+        new = ctx.replace(**changes)
+        from .graph.context import check_budget
+
+        check_budget(new.budget, new.policy)
+        return new
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
         # Each expansion takes ~3 supersteps; the budget, not LangGraph's default of 25, bounds a run.
@@ -115,54 +242,58 @@ class Reasoner:
             cfg["configurable"] = {"thread_id": thread_id}
         return cfg
 
+    # ---- running -----------------------------------------------------------------------------
+
     async def astream(
         self,
         question: str,
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        **overrides: Any,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``."""
         q = validate_question(question)
-        if self.seed is not None and hasattr(self.policy, "reset"):
-            # llama.cpp output depends on KV-cache state; a seeded run starts from a clean one.
-            self.policy.reset()  # type: ignore[attr-defined]
-        run_id = new_run_id()
-        state: dict[str, Any] = {}
-        inputs: dict[str, Any] | None = {"question": q, "run_id": run_id}
-        if thread_id is not None and getattr(self.graph, "checkpointer", None) is not None:
-            # Input restarts a thread from START; None continues its last checkpoint (LangGraph).
+        ctx = self.context_for(**overrides)
+        durable = thread_id is not None and getattr(self.graph, "checkpointer", None) is not None
+        if thread_id is not None and not durable:
+            raise ConfigError("thread_id needs a Reasoner with a checkpointer")
+        inputs: dict[str, Any] | None = {"question": q, "run_id": new_run_id(), "subgoals": []}
+        if durable:
+            # Input restarts a thread from START; None continues its last unfinished checkpoint.
             snap = await self.graph.aget_state(self._config(thread_id))
             if snap.values and snap.next:
                 if snap.values.get("question") != q:
                     raise ConfigError(f"thread {thread_id!r} holds an unfinished run of another question")
                 inputs = None
+        state: dict[str, Any] = {}
         try:
-            async for mode, chunk in self.graph.astream(
-                inputs, self._config(thread_id), stream_mode=["custom", "values"]
-            ):
-                if mode == "values":
-                    state = chunk  # type: ignore[assignment]
-                else:
+            async with run_scope(ctx):
+                async for mode, chunk in self.graph.astream(
+                    inputs, self._config(thread_id), context=ctx, stream_mode=["custom", "values"]
+                ):
+                    if mode == "values":
+                        state = chunk  # type: ignore[assignment]
+                        continue
                     if on_event is not None:
                         on_event(chunk)  # type: ignore[arg-type]
                     yield chunk  # type: ignore[misc]
         except O1AgentError as exc:
             if isinstance(exc, RunError) and exc.partial is None:
-                exc.partial = partial_result(state, self)
+                exc.partial = partial_result(state, ctx)
             raise
         except Exception as exc:
             raise RunError(
-                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, self)
+                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, ctx)
             ) from exc
         result = state.get("result")
-        if result is None and thread_id is not None and getattr(self.graph, "checkpointer", None) is not None:
+        if result is None and durable:
             snap = await self.graph.aget_state(self._config(thread_id))
             if snap.next == ("finalize",):  # interrupt_before_finalize: waiting for a person
                 yield {"kind": "interrupt", "next": list(snap.next), "thread_id": thread_id}
                 return
         if result is None:
-            raise RunError("the graph ended without a result", partial=partial_result(state, self))
+            raise RunError("the graph ended without a result", partial=partial_result(state, ctx))
         yield {"kind": "result", "result": result}
 
     async def asolve(
@@ -171,9 +302,10 @@ class Reasoner:
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        **overrides: Any,
     ) -> Result:
         result: Result | None = None
-        async for ev in self.astream(question, thread_id=thread_id, on_event=on_event):
+        async for ev in self.astream(question, thread_id=thread_id, on_event=on_event, **overrides):
             if ev.get("kind") == "result":
                 result = ev["result"]
             elif ev.get("kind") == "interrupt":
@@ -188,33 +320,94 @@ class Reasoner:
         return _run_sync(self.asolve(question, **kwargs))
 
     async def aclose(self) -> None:
-        await self.policy.aclose()
+        """Nothing to release: models named by string stay loaded for the process
+        (``policies.shared.close_shared_policies`` frees them); policy objects belong to you."""
+        return None
 
 
-def partial_result(state: dict[str, Any] | ReasoningState, reasoner: Reasoner) -> Result | None:
+@asynccontextmanager
+async def run_scope(ctx: RunContext) -> AsyncIterator[None]:
+    """Around one run: a seeded run on a stateful backend (llama.cpp) holds it exclusively from a
+    clean cache, so it reproduces whatever else shares the policy."""
+    scope = getattr(ctx.policy, "reproducible_run", None)
+    if ctx.seed is None or scope is None:
+        yield
+        return
+    async with scope():
+        yield
+
+
+def _probe_context(
+    *, strategy: Any, strategy_config: Any, generation: Any, budget: Any, **plan: Any
+) -> tuple[RunContext, Any]:
+    strat_cfg, gen_cfg = _strategy_parts(strategy, strategy_config)
+    gen = make_generation(generation, **gen_cfg)
+    ctx = make_context(
+        policy=_NoPolicy(),
+        strategy=strategy,
+        strategy_config=strat_cfg or None,
+        generation=gen,
+        budget=coerce_budget(budget),
+        **plan,
+    )
+    return ctx, strat_cfg
+
+
+def check_options(
+    *,
+    strategy: Any = "dfs",
+    strategy_config: Any = None,
+    generation: Any = None,
+    budget: Any = None,
+    reward: RewardSpec = "judge",
+    prompts: Any = "g1",
+    seed: Any = 0,
+    **plan: Any,
+) -> None:
+    """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts)."""
+    _probe_context(
+        strategy=strategy,
+        strategy_config=strategy_config,
+        generation=generation,
+        budget=budget,
+        prompts=prompts,
+        seed=seed,
+        **plan,
+    )
+    check_reward_spec(reward)
+
+
+class _NoPolicy:
+    """Stands in for the policy while names are validated, before any model is loaded."""
+
+    name = "unloaded"
+    supports_logprobs = False
+    prices_tokens = True  # the dollar check runs again once the real policy is known
+
+    async def complete(self, request: Any) -> list[Any]:
+        raise RuntimeError("not a policy")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | None:
     """Best answer so far from a (possibly interrupted) state: work is never thrown away."""
     tree = state.get("tree") if state else None
-    if tree is None or len(tree) <= 1:
+    if state is None or tree is None or len(tree) <= 1:
         return None
-    from .parsing import lenient_answer
+    ans = choose_answer(tree, state.get("search"), ctx.strategy)
+    from .graph.events import full_trace
 
-    best_id = reasoner.strategy.best(tree, state.get("search") or {})
-    path = tree.path(best_id) if best_id else []
-    answer = (
-        (path[-1].step.answer if path else None) or lenient_answer("\n".join(n.step.raw for n in path)) or ""
-    )
-    return Result(
-        question=state.get("question", ""),
-        answer=answer,
-        score=path[-1].score if path else None,
-        best_path=path,
-        tree=tree,
+    return build_result(
+        state,
+        ans,
+        ans.from_path(),
+        strategy=ctx.strategy.name,
+        model=ctx.policy.name,
         usage=state.get("usage") or Usage(),
-        budget_exhausted=False,
-        strategy=reasoner.strategy.name,
-        model=reasoner.policy.name,
-        run_id=state.get("run_id", ""),
-        trace=Trace(events=list(state.get("events") or [])),
+        trace=full_trace(list(state.get("events") or []), tree),
+        exhausted_by=None,
     )
 
 
@@ -223,6 +416,7 @@ def _run_sync(coro: Any) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
+    coro.close()
     raise RuntimeError("solve() was called inside a running event loop; use 'await asolve(...)'")
 
 
@@ -236,15 +430,11 @@ async def asolve(
     prompts: str | Path | PromptSet = "g1",
     **kwargs: Any,
 ) -> Result:
-    """Solve ``question`` with slow thinking. See ``Reasoner`` for every option."""
+    """Solve ``question`` with slow thinking. See ``Reasoner`` for every option. A model named by
+    string is loaded once per process, so calling this in a loop does not reload it."""
     validate_question(question)
-    reasoner = Reasoner(
-        model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs
-    )
-    try:
-        return await reasoner.asolve(question)
-    finally:
-        await reasoner.aclose()
+    reasoner = Reasoner(model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs)
+    return await reasoner.asolve(question)
 
 
 def solve(
@@ -259,7 +449,5 @@ def solve(
 ) -> Result:
     """Synchronous ``asolve``."""
     return _run_sync(
-        asolve(
-            question, model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs
-        )
+        asolve(question, model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs)
     )

@@ -65,6 +65,9 @@ class Node(BaseModel):
     step_score: float | None = None
     outcome_score: float | None = None
     critique: str | None = None
+    verify_error: str | None = Field(
+        default=None, description="why the grader could not score this node (its score stays None)"
+    )
     revised_from: str | None = None
     revisions: int = 0
     verify: bool = True
@@ -143,7 +146,8 @@ class Tree(BaseModel):
 
 
 def merge_tree(left: Tree | None, right: Tree | dict[str, Node] | None) -> Tree:
-    """LangGraph reducer for the ``tree`` channel: node updates replace nodes by id."""
+    """LangGraph reducer for the ``tree`` channel: node updates replace nodes by id. (A run
+    starts its tree with LangGraph's ``Overwrite``, which bypasses this reducer.)"""
     if left is None:
         if right is None:
             return Tree()

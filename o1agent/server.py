@@ -4,7 +4,11 @@ Endpoints: ``POST /v1/chat/completions`` (non-streaming and SSE streaming) and `
 Any OpenAI client works unchanged; o1agent-specific settings ride in extra body fields:
 
 * ``strategy`` (a registered strategy name), ``strategy_config`` (dict), ``budget`` (dict of
-  ``Budget`` fields), ``reward`` (reward name) and ``seed`` (the OpenAI field) — per request.
+  ``Budget`` fields, merged over the served default), ``reward`` (reward name) and ``seed`` (the
+  OpenAI field; without it a run is unseeded, as in OpenAI's API) — per request.
+
+Each served model has one ``Reasoner`` (loaded once, over the one compiled graph); a request's
+settings become a new run context for it, never a new graph or a reloaded model.
 
 The question is the last user message; earlier turns are given to the model as context. While
 streaming, each reasoning step is sent as it is produced in ``delta.reasoning_content`` (the field
@@ -29,7 +33,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
@@ -38,8 +41,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import O1AgentError, RunError, UserError
-from .graph import step_text
+from .chat import question_from_messages, reasoning_of, step_text, text_of
+from .errors import O1AgentError, RunError, ServerError, UserError
 from .reasoner import Reasoner
 from .schema import Budget, Result
 
@@ -48,34 +51,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 
 
-class ServerError(O1AgentError):
-    """An HTTP-level failure with the status and OpenAI error type/code to report."""
-
-    def __init__(
-        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None
-    ):
-        super().__init__(message)
-        self.status = status
-        self.type = type_
-        self.code = code
-
-
-@dataclass
-class RunOptions:
-    """What one request asks for; a ``ReasonerFactory`` turns it into a ``Reasoner``."""
-
-    model: str
-    strategy: str
-    strategy_config: dict[str, Any] | None = None
-    budget: Budget | None = None
-    reward: str | None = None
-    seed: int | None = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# Called once per request. It may be sync or async; it must not close shared policies (the server
-# never calls ``Reasoner.aclose``: policies outlive requests and are closed by ``on_shutdown``).
-ReasonerFactory = Callable[[RunOptions], "Reasoner | Awaitable[Reasoner]"]
+# The Reasoner serving a model id; called per request (it should cache: see ReasonerPool). It may
+# be sync or async; it must not close shared policies (the server closes them on shutdown).
+ReasonerProvider = Callable[[str], "Reasoner | Awaitable[Reasoner]"]
 
 
 class ChatMessage(BaseModel):
@@ -106,33 +84,14 @@ def error_body(message: str, type_: str = "invalid_request_error", code: str | N
     return {"error": {"message": message, "type": type_, "code": code, "param": None}}
 
 
-def _text_of(content: str | list[dict[str, Any]] | None) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    # Content parts: keep the text parts, ignore images and audio (the search is text-only).
-    return "\n".join(
-        str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-    )
-
-
-def question_from_messages(messages: list[ChatMessage]) -> str:
-    """The last user message is the question; earlier turns become context above it."""
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
-    if last_user is None:
+def question_of(messages: list[ChatMessage]) -> str:
+    """The question of a chat request (see ``o1agent.chat.question_from_messages``)."""
+    if not any(m.role == "user" for m in messages):
         raise ServerError(400, "messages must contain a user message", code="missing_user_message")
-    question = _text_of(messages[last_user].content).strip()
-    if not question:
-        raise ServerError(400, "the last user message is empty", code="empty_question")
-    context = [
-        f"{m.role}: {_text_of(m.content).strip()}"
-        for m in messages[:last_user]
-        if _text_of(m.content).strip() and m.role in ("system", "developer", "user", "assistant")
-    ]
-    if context:
-        return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
-    return question
+    try:
+        return question_from_messages((m.role, text_of(m.content)) for m in messages)
+    except UserError as exc:
+        raise ServerError(400, str(exc), code="empty_question") from None
 
 
 def usage_body(result: Result) -> dict[str, Any]:
@@ -161,24 +120,18 @@ def o1agent_body(result: Result) -> dict[str, Any]:
     }
 
 
-def reasoning_of(result: Result) -> str:
-    return "\n".join(f"[Step {n.id}] {n.step.raw.strip()}" for n in result.best_path)
-
-
 def create_app(
-    reasoner_factory: ReasonerFactory,
+    reasoners: ReasonerProvider,
     *,
     models: list[str],
-    default_strategy: str = "dfs",
-    default_budget: Budget | None = None,
-    default_reward: str | None = None,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     request_timeout: float = 600.0,
     max_concurrent_runs: int = 8,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Any:
-    """Build the FastAPI app. ``reasoner_factory(RunOptions)`` makes the Reasoner of a request.
+    """Build the FastAPI app. ``reasoners(model_id)`` gives the Reasoner serving that model; its
+    strategy, reward and budget are the defaults a request's extra fields override.
 
     ``models`` are the ids clients may ask for (the first is the default in ``/v1/models``).
     ``max_concurrent_runs`` bounds runs in flight; later requests wait (inside their timeout).
@@ -256,36 +209,36 @@ def create_app(
             raise ServerError(400, "only n=1 is supported", code="unsupported_n")
         return req
 
-    async def make_reasoner(req: ChatRequest) -> Reasoner:
-        budget = default_budget
+    def overrides_of(req: ChatRequest, reasoner: Reasoner) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": req.seed}
+        if req.strategy is not None or req.strategy_config is not None:
+            out["strategy"] = req.strategy or reasoner.strategy
+            if req.strategy_config is not None:
+                out["strategy_config"] = req.strategy_config
+                if req.strategy is None:
+                    out.pop("strategy")
         if req.budget is not None:
-            base = default_budget.model_dump() if default_budget is not None else {}
-            budget = Budget(**{**base, **req.budget})
-        opts = RunOptions(
-            model=req.model,
-            strategy=req.strategy or default_strategy,
-            strategy_config=req.strategy_config,
-            budget=budget,
-            reward=req.reward or default_reward,
-            seed=req.seed if req.seed is not None else 0,
-            extra=dict(req.model_extra or {}),
-        )
-        made = reasoner_factory(opts)
-        return await made if asyncio.iscoroutine(made) else made  # type: ignore[return-value]
+            out["budget"] = Budget(**{**reasoner.budget.model_dump(), **req.budget})
+        if req.reward is not None:
+            out["reward"] = req.reward
+        return out
 
-    async def prepare(request: Request) -> tuple[ChatRequest, str, Reasoner]:
+    async def prepare(request: Request) -> tuple[ChatRequest, str, Reasoner, dict[str, Any]]:
         check_auth(request)
         req = parse_request(await read_body(request))
-        question = question_from_messages(req.messages)
+        question = question_of(req.messages)
         try:
-            reasoner = await make_reasoner(req)
+            made = reasoners(req.model)
+            reasoner = await made if asyncio.iscoroutine(made) else made
+            overrides = overrides_of(req, reasoner)  # type: ignore[arg-type]
+            reasoner.context_for(**overrides)  # type: ignore[union-attr]  # validate before streaming
         except UserError as exc:
             raise ServerError(400, str(exc), code=type(exc).__name__) from None
         except O1AgentError as exc:
             raise ServerError(
                 500, f"could not set up the model: {exc}", type_="server_error", code="backend_error"
             ) from None
-        return req, question, reasoner
+        return req, question, reasoner, overrides  # type: ignore[return-value]
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> Any:
@@ -301,19 +254,19 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        req, question, reasoner = await prepare(request)
+        req, question, reasoner, overrides = await prepare(request)
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if req.stream:
             include_usage = bool((req.stream_options or {}).get("include_usage", True))
             return StreamingResponse(
-                stream_run(reasoner, question, req.model, cid, include_usage),
+                stream_run(reasoner, question, overrides, req.model, cid, include_usage),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         try:
             async with asyncio.timeout(request_timeout):
                 async with slots:
-                    result = await reasoner.asolve(question)
+                    result = await reasoner.asolve(question, **overrides)
         except TimeoutError:
             return err(504, f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
         except UserError as exc:
@@ -336,7 +289,7 @@ def create_app(
                     "message": {
                         "role": "assistant",
                         "content": result.answer,
-                        "reasoning_content": reasoning_of(result),
+                        "reasoning_content": reasoning_of(result).rstrip("\n"),
                     },
                     "finish_reason": finish,
                     "logprobs": None,
@@ -357,7 +310,12 @@ def create_app(
         return f"data: {json.dumps(body, default=float)}\n\n"
 
     async def stream_run(
-        reasoner: Reasoner, question: str, model: str, cid: str, include_usage: bool
+        reasoner: Reasoner,
+        question: str,
+        overrides: dict[str, Any],
+        model: str,
+        cid: str,
+        include_usage: bool,
     ) -> AsyncIterator[str]:
         yield chunk(cid, model, {"role": "assistant", "content": ""})
         result: Result | None = None
@@ -365,7 +323,7 @@ def create_app(
         try:
             async with asyncio.timeout(request_timeout):
                 async with slots:
-                    async for ev in reasoner.astream(question):
+                    async for ev in reasoner.astream(question, **overrides):
                         if ev.get("kind") == "result":
                             result = ev["result"]
                             continue
@@ -407,42 +365,57 @@ def create_app(
     return app
 
 
-class PolicyPool:
-    """A ``ReasonerFactory`` that loads each model once and shares it across requests.
+class ReasonerPool:
+    """A ``ReasonerProvider``: one ``Reasoner`` per served model id, made on first use.
 
-    Building a Reasoner per request is cheap (it compiles a graph); loading a model is not.
+    Models named by string are loaded once per process (``policies.shared``); ``add`` serves a
+    policy object (a test double, a model loaded by hand) under an id. Every Reasoner shares the
+    one compiled graph; requests override its defaults per run.
     """
 
     def __init__(
-        self, *, api_base: str | None = None, api_key: str | None = None, concurrency: int = 4
+        self,
+        *,
+        strategy: str = "dfs",
+        reward: str | None = "judge",
+        budget: Budget | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 4,
+        **reasoner_kwargs: Any,
     ) -> None:
-        self.api_base = api_base
-        self.api_key = api_key
-        self.concurrency = concurrency
-        self._policies: dict[str, Any] = {}
+        from .search.base import make_strategy
 
-    def policy(self, model: str) -> Any:
-        if model not in self._policies:
-            from .policies import make_policy
+        make_strategy(strategy)  # a bad default fails now, not on the first request
+        self.defaults: dict[str, Any] = {
+            "strategy": strategy,
+            "reward": reward if reward is not None else "none",
+            "budget": budget,
+            "api_base": api_base,
+            "api_key": api_key,
+            "concurrency": concurrency,
+            **reasoner_kwargs,
+        }
+        self._reasoners: dict[str, Reasoner] = {}
+        self._models: dict[str, Any] = {}
 
-            self._policies[model] = make_policy(model, api_base=self.api_base, api_key=self.api_key)
-        return self._policies[model]
+    def add(self, model_id: str, model: Any) -> None:
+        """Serve ``model`` (a model string or a Policy object) as ``model_id``."""
+        self._models[model_id] = model
+        self._reasoners.pop(model_id, None)
 
-    def __call__(self, opts: RunOptions) -> Reasoner:
-        return Reasoner(
-            model=self.policy(opts.model),
-            strategy=opts.strategy,
-            strategy_config=opts.strategy_config,
-            budget=opts.budget,
-            reward=opts.reward if opts.reward is not None else "judge",
-            seed=opts.seed,
-            concurrency=self.concurrency,
-        )
+    def __call__(self, model_id: str) -> Reasoner:
+        reasoner = self._reasoners.get(model_id)
+        if reasoner is None:
+            model = self._models.get(model_id, model_id)
+            reasoner = self._reasoners[model_id] = Reasoner(model=model, **self.defaults)
+        return reasoner
 
     async def aclose(self) -> None:
-        for p in self._policies.values():
-            await p.aclose()
-        self._policies.clear()
+        from .policies.shared import close_shared_policies
+
+        self._reasoners.clear()
+        await close_shared_policies()
 
 
 def register(app: Any) -> None:
@@ -484,35 +457,25 @@ def register(app: Any) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
 
-        from .search.base import make_strategy
-
         try:
-            make_strategy(strategy)  # fail now, not on the first request
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
-            pool = PolicyPool(api_base=api_base)
-            pool.policy(model)  # load the model before accepting connections
+            pool = ReasonerPool(strategy=strategy, reward=reward, budget=budget, api_base=api_base)
+            loaded = pool(model)  # load the model before accepting connections
+            for alias in served_name or []:
+                # Extra served names map to the one loaded model, not resolved as model strings.
+                pool.add(alias, loaded.policy)
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         fastapi_app = create_app(
             pool,
             models=[model, *(served_name or [])],
-            default_strategy=strategy,
-            default_budget=budget,
-            default_reward=reward,
             api_key=api_key,
             max_body_bytes=max_body,
             request_timeout=timeout,
             on_shutdown=pool.aclose,
         )
-        _alias_pool(pool, model, served_name or [])
         uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
-
-
-def _alias_pool(pool: PolicyPool, model: str, aliases: list[str]) -> None:
-    # Extra served names map to the one loaded model instead of being resolved as model strings.
-    for alias in aliases:
-        pool._policies[alias] = pool.policy(model)
 
 
 @contextmanager

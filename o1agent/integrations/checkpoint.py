@@ -30,17 +30,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, RunError, UserError
-from ..schema import Node, Result
+from ..errors import CheckpointError, ConfigError, RunError, UserError
+from ..graph.answer import Answer, choose_answer
+from ..schema import Result
 
 RECURSION_LIMIT = 1_000_000
 
 # Every o1agent type that can sit in graph state (nested models included).
 SCHEMA_TYPES = ("Tree", "Node", "Step", "ToolCall", "Usage", "TraceEvent", "Trace", "Result", "Budget")
-
-
-class CheckpointError(UserError):
-    """The checkpoint store or thread asked for does not exist or cannot be used."""
 
 
 def serializer() -> Any:
@@ -131,21 +128,27 @@ def _graph(reasoner_or_graph: Any) -> Any:
 
 
 async def _drive(
-    graph: Any,
+    reasoner: Any,
     inputs: Any,
     config: dict[str, Any],
     on_event: Callable[[dict[str, Any]], None] | None,
-    strategy: Any = None,
 ) -> AsyncIterator[dict[str, Any]]:
+    from ..reasoner import run_scope
+
+    graph = _graph(reasoner)
+    ctx = reasoner.context
     state: dict[str, Any] = {}
     try:
-        async for mode, chunk in graph.astream(inputs, config, stream_mode=["custom", "values"]):
-            if mode == "values":
-                state = chunk
-            else:
-                if on_event is not None:
-                    on_event(chunk)
-                yield chunk
+        async with run_scope(ctx):  # reproducible, as Reasoner.astream is
+            async for mode, chunk in graph.astream(
+                inputs, config, context=ctx, stream_mode=["custom", "values"]
+            ):
+                if mode == "values":
+                    state = chunk
+                else:
+                    if on_event is not None:
+                        on_event(chunk)
+                    yield chunk
     except UserError:
         raise
     except RunError:
@@ -155,7 +158,7 @@ async def _drive(
     # The thread's newest checkpoint (a fork's config names an old one, which must not be read).
     snap = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
     if snap.next == ("finalize",) and not state.get("result"):
-        yield {"kind": "interrupt", "next": list(snap.next), "review": review_of(snap.values, strategy)}
+        yield {"kind": "interrupt", "next": list(snap.next), "review": review_of(snap.values, ctx.strategy)}
         return
     result = state.get("result") or snap.values.get("result")
     if result is None:
@@ -179,10 +182,7 @@ async def astream_resume(
             raise CheckpointError(f"thread {thread_id!r} ended without a result")
         yield {"kind": "result", "result": result}  # already finished: nothing is recomputed
         return
-    policy = getattr(reasoner, "policy", None)
-    if getattr(reasoner, "seed", None) is not None and hasattr(policy, "reset"):
-        policy.reset()  # type: ignore[union-attr]  (same reason as Reasoner.astream: reproducible)
-    async for ev in _drive(graph, None, config, on_event, getattr(reasoner, "strategy", None)):
+    async for ev in _drive(reasoner, None, config, on_event):
         yield ev
 
 
@@ -238,7 +238,7 @@ async def fork(
             config, {"search": strat.init_state(snap.values["tree"]), "pending": []}, as_node="verify"
         )
     last: dict[str, Any] = {}
-    async for ev in _drive(graph, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event, strat):
+    async for ev in _drive(reasoner, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event):
         last = ev
     if last.get("kind") != "result":
         raise RunError("the fork stopped for review before finalize: call approve() or reject()")
@@ -270,21 +270,20 @@ def review_of(values: dict[str, Any], strategy: Any = None) -> dict[str, Any]:
     tree = values.get("tree")
     if tree is None:
         return {}
-    node: Node | None = None
-    if strategy is not None:
-        best = strategy.best(tree, values.get("search") or {})
-        node = tree.get(best) if best else None
-    else:
-        from ..search.base import best_leaf, best_terminal
+    if strategy is None:
+        from ..search.base import default_best
 
-        node = best_terminal(tree) or best_leaf(tree)
-    if node is None:
+        choice = default_best(tree)
+        ans = Answer(choice, tree.path(choice.node_id), choice.answer) if choice else Answer(None)
+    else:
+        ans = choose_answer(tree, values.get("search"), strategy)
+    if ans.choice is None:
         return {"node_id": None, "answer": None, "score": None, "path": []}
     return {
-        "node_id": node.id,
-        "answer": node.step.answer,
-        "score": node.score,
-        "path": [n.id for n in tree.path(node.id)],
+        "node_id": ans.choice.node_id,
+        "answer": ans.stated,
+        "score": ans.choice.score,
+        "path": [n.id for n in ans.path],
     }
 
 
@@ -324,7 +323,7 @@ async def reject(reasoner: Any, thread_id: str, *, reason: str = "rejected by a 
         as_node="verify",
     )
     last: dict[str, Any] = {}
-    async for ev in _drive(graph, None, thread_config(thread_id), None, reasoner.strategy):
+    async for ev in _drive(reasoner, None, thread_config(thread_id), None):
         last = ev
     return last
 

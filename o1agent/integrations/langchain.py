@@ -17,8 +17,11 @@
 
 Every search runs on one private event loop in a daemon thread, shared by all ``O1ChatModel``
 instances, so a model loaded once (the embedded llama.cpp policy holds an ``asyncio.Lock``) is
-safe from sync calls, async calls and ``batch`` threads alike. This module is not a tool-calling
-chat model: ``bind_tools`` is not supported (o1agent's own tools belong to the search).
+safe from sync calls, async calls and ``batch`` threads alike. Each model has one ``Reasoner``
+over the shared compiled graph; per-call overrides are a new run context, never a recompile.
+Settings are validated when the model is constructed, before any model loads. This module is not
+a tool-calling chat model: ``bind_tools`` is not supported (o1agent's own tools belong to the
+search).
 """
 
 from __future__ import annotations
@@ -35,17 +38,16 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ..errors import InvalidQuestionError
-from ..graph import step_text
-from ..reasoner import Reasoner
+from ..chat import LANGCHAIN_ROLES, question_from_messages, reasoning_of, step_text, text_of
+from ..reasoner import RUN_OVERRIDES, Reasoner, check_options
 from ..schema import Budget, Result
 
 T = TypeVar("T")
 
 #: Per-call keyword arguments that change the search (anything else is ignored, as LangChain does).
-SEARCH_KWARGS = ("strategy", "strategy_config", "budget", "reward", "seed")
+SEARCH_KWARGS = RUN_OVERRIDES
 
 
 class _LoopThread:
@@ -83,22 +85,6 @@ class _LoopThread:
         return await asyncio.wrap_future(self.submit(coro))
 
 
-# Models loaded once per process and shared by every O1ChatModel naming them (loading SmolLM2
-# costs 236 MB); they are only ever used on the private loop.
-_POLICIES: dict[str, Any] = {}
-_POLICIES_GUARD = threading.Lock()
-
-
-def _shared_policy(model: str, **kwargs: Any) -> Any:
-    from ..policies import make_policy
-
-    key = f"{model}|{sorted(kwargs.items())!r}"
-    with _POLICIES_GUARD:
-        if key not in _POLICIES:
-            _POLICIES[key] = make_policy(model, **kwargs)
-        return _POLICIES[key]
-
-
 async def _anext(agen: AsyncIterator[T]) -> T:
     # run_coroutine_threadsafe needs a real coroutine, not the awaitable __anext__ returns.
     return await agen.__anext__()
@@ -108,30 +94,9 @@ async def _aclose(agen: Any) -> None:
     await agen.aclose()
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p if isinstance(p, str) else str(p.get("text", ""))
-            for p in content
-            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
-        )
-    return str(content or "")
-
-
-def question_from_messages(messages: list[BaseMessage]) -> str:
-    """The last human message is the question; earlier turns are context above it."""
-    last = max((i for i, m in enumerate(messages) if m.type == "human"), default=None)
-    if last is None:
-        raise InvalidQuestionError("O1ChatModel needs at least one human message (the question)")
-    question = _text(messages[last].content).strip()
-    if not question:
-        raise InvalidQuestionError("the last human message is empty")
-    context = [f"{m.type}: {_text(m.content).strip()}" for m in messages[:last] if _text(m.content).strip()]
-    if context:
-        return "Context:\n" + "\n".join(context) + "\n\nQuestion: " + question
-    return question
+def question_of(messages: list[BaseMessage]) -> str:
+    """The question of a LangChain transcript (see ``o1agent.chat.question_from_messages``)."""
+    return question_from_messages((LANGCHAIN_ROLES.get(m.type, m.type), text_of(m.content)) for m in messages)
 
 
 def response_metadata(result: Result) -> dict[str, Any]:
@@ -163,10 +128,6 @@ def usage_metadata(result: Result) -> UsageMetadata:
         input_token_details={"cache_read": u.reused_tokens},
         output_token_details={"reasoning": u.completion_tokens},
     )
-
-
-def reasoning_of(result: Result) -> str:
-    return "".join(f"[Step {n.id}] {n.step.raw.strip()}\n" for n in result.best_path)
 
 
 class O1ChatModel(BaseChatModel):
@@ -208,37 +169,46 @@ class O1ChatModel(BaseChatModel):
             "seed": self.seed,
         }
 
+    @model_validator(mode="after")
+    def _check(self) -> O1ChatModel:
+        # Fail at construction, not on the first call: every name and config, no model loaded.
+        check_options(
+            strategy=self.strategy,
+            strategy_config=self.strategy_config,
+            budget=self.budget,
+            reward=self.reward,
+            prompts=self.prompts,
+            seed=self.seed,
+            **{k: v for k, v in self.reasoner_kwargs.items() if k in ("generation", "tools", "decompose")},
+        )
+        return self
+
     # ---- reasoner ----------------------------------------------------------------------------
 
-    def _policy(self) -> Any:
-        if isinstance(self.model, str):
-            return _shared_policy(self.model, api_base=self.api_base, api_key=self.api_key)
-        return self.model
-
-    def _make_reasoner(self, **overrides: Any) -> Reasoner:
-        opts: dict[str, Any] = {
-            "strategy": self.strategy,
-            "strategy_config": self.strategy_config,
-            "reward": self.reward,
-            "budget": self.budget,
-            "seed": self.seed,
-        }
-        opts.update({k: v for k, v in overrides.items() if k in SEARCH_KWARGS})
-        if not isinstance(opts["strategy"], str):
-            opts.pop("strategy_config")  # a strategy object carries its own config
-        return Reasoner(model=self._policy(), prompts=self.prompts, **opts, **self.reasoner_kwargs)
-
-    def reasoner(self, **overrides: Any) -> Reasoner:
-        """The Reasoner for a call: the cached default, or a fresh one for per-call overrides."""
-        if any(k in overrides for k in SEARCH_KWARGS):
-            return self._make_reasoner(**overrides)
+    def reasoner(self) -> Reasoner:
+        """This model's one Reasoner (its policy loaded once per process, on first use)."""
         with self._guard:
             if self._reasoner is None:
-                self._reasoner = self._make_reasoner()
+                self._reasoner = Reasoner(
+                    model=self.model,
+                    strategy=self.strategy,
+                    strategy_config=self.strategy_config,
+                    reward=self.reward,
+                    budget=self.budget,
+                    seed=self.seed,
+                    prompts=self.prompts,
+                    api_base=self.api_base,
+                    api_key=self.api_key,
+                    **self.reasoner_kwargs,
+                )
             return self._reasoner
 
+    @staticmethod
+    def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k in SEARCH_KWARGS}
+
     async def _asolve(self, question: str, **kwargs: Any) -> Result:
-        return await self.reasoner(**kwargs).asolve(question)
+        return await self.reasoner().asolve(question, **self._overrides(kwargs))
 
     # ---- BaseChatModel -----------------------------------------------------------------------
 
@@ -263,7 +233,7 @@ class O1ChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        question = question_from_messages(messages)
+        question = question_of(messages)
         return self._chat_result(_LoopThread.get().run(self._asolve(question, **kwargs)))
 
     async def _agenerate(
@@ -273,12 +243,12 @@ class O1ChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        question = question_from_messages(messages)
+        question = question_of(messages)
         return self._chat_result(await _LoopThread.get().arun(self._asolve(question, **kwargs)))
 
     async def _events(self, question: str, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         # Runs on the private loop; the callers below pull from it one chunk at a time.
-        async for ev in self.reasoner(**kwargs).astream(question):
+        async for ev in self.reasoner().astream(question, **self._overrides(kwargs)):
             if ev.get("kind") == "result":
                 result: Result = ev["result"]
                 yield ChatGenerationChunk(
@@ -302,7 +272,7 @@ class O1ChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        question = question_from_messages(messages)
+        question = question_of(messages)
         lt = _LoopThread.get()
         agen = self._events(question, **kwargs)
         try:
@@ -322,7 +292,7 @@ class O1ChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        question = question_from_messages(messages)
+        question = question_of(messages)
         lt = _LoopThread.get()
         agen = self._events(question, **kwargs)
         try:
@@ -393,6 +363,8 @@ def reasoning_subgraph(
     The parent state needs a ``question: str`` key (input) and receives ``result: Result``. Give
     the parent run a large ``recursion_limit``: every expansion costs about three supersteps.
     """
+    from ..graph import set_default_context
+
     reasoner = Reasoner(
         model=model,
         strategy=strategy,
@@ -402,4 +374,7 @@ def reasoning_subgraph(
         seed=seed,
         **kwargs,
     )
+    # A parent graph cannot pass our context down to a subgraph node: the subgraph's runs use
+    # this one (the latest reasoning_subgraph of the process).
+    set_default_context(reasoner.context)
     return reasoner.graph

@@ -50,12 +50,16 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import httpx
-import litellm
 import openai
 import tenacity
 
+from .._env import env_default
 from ..errors import BackendError, BackendUnreachableError, ConfigError, UnknownModelError
 from .base import Completion, CompletionRequest, Message, TokenLogprob
+
+# LiteLLM fetches its cost map from the network at import unless told not to (read only then).
+with env_default("LITELLM_LOCAL_MODEL_COST_MAP", "True"):
+    import litellm
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +171,18 @@ class LiteLLMPolicy:
         if self._logprobs_ok is not None:
             return self._logprobs_ok
         return self.provider in _LOGPROB_PROVIDERS
+
+    @property
+    def prices_tokens(self) -> bool:
+        """True when LiteLLM knows a per-token price for this model (or the caller gave one), so
+        ``Budget.max_dollars`` can bound it; a model it cannot price would read $0 forever."""
+        if any(k in self._litellm_kwargs for k in ("input_cost_per_token", "output_cost_per_token")):
+            return True
+        try:
+            info = litellm.get_model_info(self.model)
+        except Exception:  # LiteLLM raises for a model missing from its cost map
+            return False
+        return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
     async def aclose(self) -> None:
         # LiteLLM's HTTP clients are process-wide and shared with other users of litellm, so

@@ -15,18 +15,33 @@ without ``logits_all`` (which costs ~14 % speed), and it controls prompt reuse:
 The policy reports, per call, prompt tokens evaluated vs reused. Calls are serialised by an
 ``asyncio.Lock`` (FIFO, so concurrent proposals run in a reproducible order) and run in a worker
 thread so the event loop keeps streaming.
+
+Reproducibility with sharing: llama.cpp's numerics depend on what the KV cache held before a call,
+so a seeded run must start from a clean cache *and* see no other run's calls in between.
+``reproducible_run()`` gives a run exactly that: it waits until no other call is in flight,
+resets the cache, and holds every other run's calls back until it ends (its own calls, which
+carry its context, go through). One policy can thus serve many concurrent requests, seeded ones
+each returning what they return alone. This holds per event loop.
+
+Unseeded calls (``seed=None``) sample from a fresh random seed each time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextvars
 import ctypes
 import importlib.resources
 import logging
 import math
+import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +55,20 @@ from .base import Completion, CompletionRequest, TokenLogprob
 logger = logging.getLogger(__name__)
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# The policy whose reproducible run the current task belongs to (set by ``reproducible_run``;
+# asyncio tasks and LangGraph nodes inherit it from the run that started them).
+_OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent_llamacpp_owner", default=None)
+
+# Every live model, freed explicitly at interpreter exit: llama-cpp-python's own __del__ runs
+# after its module globals are gone and prints "NoneType object is not callable" tracebacks.
+_LIVE: weakref.WeakSet[LlamaCppPolicy] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for policy in list(_LIVE):
+        policy.close()
 
 
 def embedded_model_path() -> Path:
@@ -182,7 +211,9 @@ class LlamaCppPolicy:
         self.top_k = top_k
         self.min_p = min_p
         self._lock = PerLoop(asyncio.Lock)
+        self._run_lock = PerLoop(asyncio.Lock)
         self._thread_lock = threading.Lock()
+        _LIVE.add(self)
         # Cumulative counters, for benchmarks and the usage line.
         self.prompt_tokens_total = 0
         self.reused_tokens_total = 0
@@ -197,6 +228,29 @@ class LlamaCppPolicy:
 
     async def aclose(self) -> None:
         return None
+
+    def close(self) -> None:
+        """Free the model now (also done at interpreter exit). The policy is unusable after."""
+        with self._thread_lock:
+            llm = getattr(self, "_llm", None)
+            if llm is not None:
+                llm.close()
+                self._llm = None  # type: ignore[assignment]
+
+    @asynccontextmanager
+    async def reproducible_run(self) -> AsyncIterator[None]:
+        """Run the block alone on this policy, from a clean cache: a seeded run inside returns
+        what it returns run alone, whatever other runs share the policy."""
+        if _OWNER.get() is self:  # already inside one (a nested solve)
+            yield
+            return
+        async with self._run_lock.get():
+            token = _OWNER.set(self)
+            try:
+                self.reset()
+                yield
+            finally:
+                _OWNER.reset(token)
 
     def reset(self) -> None:
         """Forget the KV cache and all snapshots: the next call starts from an empty context.
@@ -219,7 +273,12 @@ class LlamaCppPolicy:
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         if request.n < 1:
             raise ConfigError(f"n must be >= 1, got {request.n}")
-        async with self._lock.get():
+        if _OWNER.get() is self:  # a call of the reproducible run holding the policy
+            async with self._lock.get():
+                return await asyncio.to_thread(self._complete_sync, request)
+        # Other calls wait while a reproducible run holds the policy, and hold it back while
+        # they decode, so no run ever resets the cache under another's call.
+        async with self._run_lock.get(), self._lock.get():
             return await asyncio.to_thread(self._complete_sync, request)
 
     # -- engine ------------------------------------------------------------------------------
@@ -268,6 +327,8 @@ class LlamaCppPolicy:
 
     def _complete_sync(self, request: CompletionRequest) -> list[Completion]:
         with self._thread_lock:
+            if self._llm is None:
+                raise BackendError(f"{self.name} was closed")
             prompt = self.render(request)
             tokens = np.asarray(self.tokenize(prompt), dtype=np.intc)
             n_ctx = self._llm.n_ctx()
@@ -289,8 +350,8 @@ class LlamaCppPolicy:
         llm = self._llm
         t0 = time.perf_counter()
         reused = self._prefill(tokens)
-        if seed is not None:
-            llm.set_seed(seed)
+        # Unseeded means unseeded: without a fresh seed llama.cpp would replay the load seed.
+        llm.set_seed(seed if seed is not None else secrets.randbelow(2**31))
         greedy = request.temperature <= 0.0
         sampler = llm._init_sampler(
             temp=0.0 if greedy else request.temperature,
@@ -324,6 +385,8 @@ class LlamaCppPolicy:
             if len(generated) >= request.max_tokens:
                 break
             llm.eval([tok])
+        # Free the sampler now rather than in its __del__ (see _close_all).
+        getattr(sampler, "close", lambda: None)()
         elapsed = time.perf_counter() - t0
         prompt_tokens = len(tokens) if first else 0
         reused_tokens = reused if first else 0

@@ -1,0 +1,73 @@
+"""Choosing a run's answer and building its ``Result`` — one home for ``finalize`` and for the
+partial result of an interrupted or failed run.
+
+``choose_answer`` asks the strategy for its ``Choice`` and keeps the answer the strategy stands
+behind (a best-of-N vote's answer *is* the answer). Only a path that states no answer may get
+one short "final answer" call from ``finalize``; when even that is not possible the answer is
+read leniently from the path. A run never returns nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..parsing import lenient_answer
+from ..schema import Node, Result, Trace, Tree, Usage
+from ..search.base import Choice, SearchStrategy
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The strategy's choice, the path to it, and the answer it states (``None`` if none)."""
+
+    choice: Choice | None
+    path: list[Node] = field(default_factory=list)
+    stated: str | None = None
+
+    @property
+    def node(self) -> Node | None:
+        return self.path[-1] if self.path else None
+
+    def from_path(self) -> str:
+        """The stated answer, else one read leniently from the path's text ("" if none)."""
+        if self.stated is not None:
+            return self.stated
+        return lenient_answer("\n".join(n.step.raw for n in self.path)) or ""
+
+
+def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStrategy) -> Answer:
+    choice = strategy.best(tree, search or {}) if len(tree) > 1 else None
+    if choice is None or choice.node_id not in tree.nodes:
+        return Answer(None)
+    return Answer(choice, tree.path(choice.node_id), choice.answer)
+
+
+def build_result(
+    state: Any,
+    answer: Answer,
+    text: str,
+    *,
+    strategy: str,
+    model: str,
+    usage: Usage,
+    trace: Trace,
+    exhausted_by: str | None,
+) -> Result:
+    tree: Tree = state.get("tree") or Tree()
+    return Result(
+        question=state.get("question", ""),
+        answer=text,
+        score=answer.choice.score if answer.choice is not None else None,
+        best_path=answer.path,
+        tree=tree,
+        usage=usage,
+        budget_exhausted=exhausted_by is not None,
+        exhausted_by=exhausted_by,
+        strategy=strategy,
+        model=model,
+        run_id=state.get("run_id", ""),
+        seconds=(time.time() - usage.started_at) if usage.started_at else 0.0,
+        trace=trace,
+    )

@@ -1,0 +1,283 @@
+"""Pure-ish helpers behind ``propose`` and ``revise``: requests, candidates, and new nodes.
+
+``make_child`` is the one way a completion becomes a tree node (used by proposals and rewrites
+alike), so an empty rewrite fails exactly as an empty proposal does. ``candidates`` decodes the
+k candidates of one expansion — greedy-first, sampled, or in tool rounds — and ``rewrite`` one
+revision. They call the policy only through ``complete``, which holds the run's concurrency
+limit. Nothing here touches LangGraph state: callers return the nodes as state updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..parsing import parse_step
+from ..policies.base import Completion, CompletionRequest, derive_seed
+from ..schema import Node, Step, ToolCall, Tree, Usage
+from ..search.base import Expansion
+from .context import RunContext
+
+EMPTY_STEP = "the backend returned an empty step"
+
+
+async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
+    async with ctx.limiter.get():
+        return await ctx.policy.complete(req)
+
+
+def usage_of(outs: Sequence[Completion]) -> Usage:
+    """Usage of completions; a call that returned n choices counts once."""
+    u = Usage()
+    for i, o in enumerate(outs):
+        u = u + Usage(
+            prompt_tokens=o.prompt_tokens,
+            completion_tokens=o.completion_tokens,
+            reused_tokens=o.reused_tokens,
+            dollars=o.dollars,
+            calls=1 if o.prompt_tokens or i == 0 else 0,
+        )
+    return u
+
+
+def steps_for_prompt(path: Sequence[Node]) -> list[dict[str, Any]]:
+    return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+
+
+def step_stops(path_len: int) -> list[str]:
+    """Stop before the model starts the step after the one it is writing."""
+    nxt = path_len + 2
+    return [f"Step {nxt}:", f"\nStep {nxt} "]
+
+
+def make_child(
+    ctx: RunContext,
+    parent: Node,
+    path: Sequence[Node],
+    out: Completion,
+    *,
+    node_id: str,
+    depth: int,
+    verify: bool,
+    tool_calls: Sequence[ToolCall] = (),
+    prompt: str = "",
+    seconds: float = 0.0,
+    **extra: Any,
+) -> Node:
+    """The node for one completion: parsed, cleaned up for the model's habits, marked failed when
+    empty. ``extra`` sets revision fields (``revised_from``, ``revisions``)."""
+    step: Step = parse_step(out.text, finish_reason=out.finish_reason)
+    if tool_calls:
+        step = step.model_copy(update={"tool_calls": list(tool_calls)})
+    step = ctx.cleanup.apply(step, parent, path)
+    empty = not step.raw.strip()
+    return Node(
+        id=node_id,
+        parent_id=parent.id,
+        depth=depth,
+        step=step,
+        status="failed" if empty else ("terminal" if step.is_final else "open"),
+        critique=EMPTY_STEP if empty else None,
+        verify=verify and not empty,
+        prompt=prompt,
+        raw_output=out.text,
+        finish_reason=out.finish_reason,
+        mean_logprob=out.mean_logprob,
+        seed=out.seed,
+        prompt_tokens=out.prompt_tokens,
+        completion_tokens=out.completion_tokens,
+        reused_tokens=out.reused_tokens,
+        seconds=out.seconds or seconds,
+        **extra,
+    )
+
+
+def propose_request(
+    ctx: RunContext, question: str, subgoals: list[str], path: list[Node], x: Expansion, parent: Node
+) -> CompletionRequest:
+    gen = ctx.generation
+    messages, prefix = ctx.prompts.render(
+        "propose", question=question, subgoals=subgoals, steps=steps_for_prompt(path), tools=ctx.tool_text
+    )
+    return CompletionRequest(
+        messages=messages,
+        assistant_prefix=prefix,
+        max_tokens=gen.step_tokens,
+        temperature=0.0 if x.greedy else gen.temperature,
+        n=x.k,
+        seed=derive_seed(ctx.seed, parent.id, len(parent.children)),
+        stop=[*step_stops(len(path)), *ctx.tool_stops],
+        logprobs=True,
+        metadata={"purpose": "propose", "node_id": parent.id},
+    )
+
+
+async def candidates(
+    ctx: RunContext, base: CompletionRequest, parent: Node, x: Expansion
+) -> tuple[list[Completion], list[list[ToolCall]]]:
+    """The k completions of one expansion, and each one's tool calls."""
+    if ctx.tools:
+        pairs = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    if x.k == 1 or not ctx.generation.greedy_first or base.temperature == 0.0:
+        return await complete(ctx, base), [[] for _ in range(x.k)]
+    # First candidate greedy, the rest sampled: the greedy path is always in the tree.
+    greedy, sampled = await asyncio.gather(
+        complete(ctx, base.model_copy(update={"n": 1, "temperature": 0.0})),
+        complete(
+            ctx,
+            base.model_copy(
+                update={
+                    "n": x.k - 1,
+                    "seed": derive_seed(ctx.seed, parent.id, len(parent.children), "sampled"),
+                }
+            ),
+        ),
+    )
+    outs = [*greedy, *sampled]
+    return outs, [[] for _ in outs]
+
+
+def _is_greedy(ctx: RunContext, base: CompletionRequest, x: Expansion, i: int) -> bool:
+    return x.greedy or base.temperature == 0.0 or (i == 0 and x.k > 1 and ctx.generation.greedy_first)
+
+
+async def _with_tools(
+    ctx: RunContext, base: CompletionRequest, parent: Node, x: Expansion, i: int
+) -> tuple[Completion, list[ToolCall]]:
+    """One candidate generated in rounds: pause at a tool call, run it, continue."""
+    from ..tools import generate_with_tools
+
+    greedy = _is_greedy(ctx, base, x, i)
+    prefix = base.assistant_prefix
+
+    async def step(so_far: str) -> Completion:
+        cue = ctx.cleanup.cue_after(so_far)
+        req = base.model_copy(
+            update={
+                "n": 1,
+                "temperature": 0.0 if greedy else base.temperature,
+                "assistant_prefix": prefix + so_far + cue,
+                "seed": derive_seed(ctx.seed, parent.id, len(parent.children), i),
+                "stop": [*base.stop, "```\n```"],
+            }
+        )
+        out = (await complete(ctx, req))[0]
+        return out.model_copy(update={"text": cue + out.text}) if cue else out
+
+    loop = await generate_with_tools(step, dict(ctx.tools), max_rounds=ctx.max_tool_rounds)
+    parts = loop.completions
+    merged = Completion(
+        text=loop.text,
+        finish_reason=loop.finish_reason,
+        prompt_tokens=sum(c.prompt_tokens for c in parts),
+        completion_tokens=sum(c.completion_tokens for c in parts),
+        reused_tokens=sum(c.reused_tokens for c in parts),
+        dollars=sum(c.dollars for c in parts),
+        seconds=sum(c.seconds for c in parts),
+        seed=parts[0].seed if parts else None,
+        logprobs=[t for c in parts for t in (c.logprobs or [])] or None,
+        rendered_prompt=parts[0].rendered_prompt if parts else "",
+    )
+    return merged, loop.tool_calls
+
+
+async def expand(
+    ctx: RunContext, tree: Tree, question: str, subgoals: list[str], x: Expansion
+) -> tuple[list[Node], Node, Usage]:
+    """Propose ``x.k`` children of ``x.node_id``; return them, the updated parent, and usage.
+
+    A parent whose every candidate came back empty is marked ``failed`` so no strategy selects
+    it again (an empty expansion must not loop forever).
+    """
+    parent = tree.get(x.node_id)
+    path = tree.path(parent.id)
+    base = propose_request(ctx, question, subgoals, path, x, parent)
+    t0 = time.perf_counter()
+    outs, tool_records = await candidates(ctx, base, parent, x)
+    share = (time.perf_counter() - t0) / max(1, len(outs))
+    first = len(parent.children)
+    children = [
+        make_child(
+            ctx,
+            parent,
+            path,
+            out,
+            node_id=f"{parent.id}.{first + i}",
+            depth=parent.depth + 1,
+            verify=x.verify is True or (x.verify == "final" and parse_step(out.text).is_final),
+            tool_calls=tool_records[i],
+            prompt=out.rendered_prompt if i == 0 else "",
+            seconds=share,
+        )
+        for i, out in enumerate(outs)
+    ]
+    # verify="final" must follow the *cleaned* step (a repeated step becomes final there).
+    if x.verify == "final":
+        children = [
+            c.model_copy(update={"verify": c.step.is_final and c.status != "failed"}) for c in children
+        ]
+    update: dict[str, Any] = {"children": [*parent.children, *(c.id for c in children)]}
+    if not parent.step.is_final:
+        update["status"] = "expanded"
+    if children and all(c.status == "failed" for c in children):
+        update.update(status="failed", critique="every proposal from this node was empty")
+    usage = usage_of(outs) + Usage(nodes=len(children), tool_calls=sum(len(r) for r in tool_records))
+    return children, parent.model_copy(update=update), usage
+
+
+async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node, Usage]:
+    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller)."""
+    parent = tree.get(node.parent_id or tree.root_id)
+    path = tree.path(parent.id)
+    messages, prefix = ctx.prompts.render(
+        "revise",
+        question=question,
+        steps=steps_for_prompt(path),
+        candidate=node.step.raw,
+        critique=node.critique or "this step may be wrong; check it.",
+    )
+    t0 = time.perf_counter()
+    outs = await complete(
+        ctx,
+        CompletionRequest(
+            messages=messages,
+            assistant_prefix=prefix,
+            max_tokens=ctx.generation.step_tokens,
+            temperature=ctx.generation.temperature,
+            seed=derive_seed(ctx.seed, node.id, "revise", node.revisions),
+            stop=step_stops(len(path)),
+            metadata={"purpose": "revise", "node_id": node.id},
+        ),
+    )
+    new = make_child(
+        ctx,
+        parent,
+        path,
+        outs[0],
+        node_id="",
+        depth=node.depth,
+        verify=node.verify,
+        prompt=outs[0].rendered_prompt,
+        seconds=time.perf_counter() - t0,
+        revised_from=node.id,
+        revisions=node.revisions + 1,
+    )
+    return new, usage_of(outs) + Usage(nodes=1)
+
+
+def attach_revision(tree: Tree, changed: dict[str, Node], old: Node, new: Node) -> Node:
+    """Give a rewrite of ``old`` its id (the parent's next child), mark ``old`` revised, and
+    record both in ``changed``. An empty rewrite is a failed node, as an empty proposal is;
+    ``old`` then stays live, with the attempt counted so it is not rewritten forever."""
+    parent = changed.get(new.parent_id or "") or tree.get(new.parent_id or tree.root_id)
+    new = new.model_copy(update={"id": f"{parent.id}.{len(parent.children)}"})
+    changed[parent.id] = parent.model_copy(update={"children": [*parent.children, new.id]})
+    if new.status == "failed":
+        changed[old.id] = old.model_copy(update={"revisions": old.revisions + 1})
+    else:
+        changed[old.id] = old.model_copy(update={"status": "revised"})
+    changed[new.id] = new
+    return new

@@ -1,0 +1,406 @@
+"""The reasoning graph's nodes and routers: small module-level functions over the run context.
+
+    decompose -> select -> propose -> verify -> (revise -> verify)* -> select -> ... -> finalize
+
+Each node reads ``runtime.context`` (a ``RunContext``: policy, strategy, reward, budget,
+prompts, generation, tools, seed) and returns a partial state update for the reducers in
+``state.py``. They hold no state of their own, so one compiled graph serves every run.
+
+* ``decompose`` starts the run: a fresh tree, usage and events (even on a reused thread), and
+  sub-goals when asked for.
+* ``select`` folds the last scored children into the strategy (``update``), checks the budget
+  and ``done``, then asks the strategy what to expand, clipped to the node budget left. A
+  selection that is not a child of the last expanded node is recorded as a backtrack.
+* ``propose`` decodes the candidates of every selected node concurrently (and rewrites the
+  nodes a strategy asked to revise).
+* ``verify`` scores new steps; a grader that cannot judge marks the node with its error.
+* ``revise`` rewrites steps scoring below the strategy's ``revise_below`` from their critique
+  (unless the strategy revises by itself).
+* ``finalize`` takes the strategy's choice and builds the ``Result`` and the full trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
+
+from ..errors import ConfigError
+from ..parsing import lenient_answer
+from ..policies.base import CompletionRequest, derive_seed
+from ..rewards.base import ScoreRequest, Verdict
+from ..schema import Node, Tree, Usage
+from ..search.base import Expansion
+from .answer import Answer, build_result, choose_answer
+from .context import RunContext
+from .events import Events, full_trace, token_counts
+from .expand import attach_revision, complete, expand, rewrite, steps_for_prompt, usage_of
+from .state import ReasoningState
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT: list[RunContext] = []
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def set_default_context(ctx: RunContext | None) -> None:
+    """The context used by runs that pass none: for a deployed graph (``graphs/reasoning.py``),
+    whose platform cannot send Python objects. One per process."""
+    _DEFAULT[:] = [ctx] if ctx is not None else []
+
+
+def context_of(runtime: Runtime[RunContext]) -> RunContext:
+    ctx = runtime.context
+    if isinstance(ctx, RunContext):
+        return ctx
+    if ctx is None and _DEFAULT:
+        return _DEFAULT[0]
+    raise ConfigError(
+        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+    )
+
+
+def _usage(state: ReasoningState) -> Usage:
+    return state.get("usage") or Usage()
+
+
+# ---- decompose ---------------------------------------------------------------------------------
+
+
+async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    question = state["question"]
+    # A finished run on this thread left its id behind: a new question is a new run.
+    run_id = state.get("run_id") if state.get("result") is None and state.get("run_id") else new_run_id()
+    ev = Events(run_id, 0)
+    tree = Tree.new(question)
+    usage = Usage(started_at=time.time())
+    ev.add(
+        "start", tree.root, output=question, data={"strategy": ctx.strategy.name, "model": ctx.policy.name}
+    )
+    subgoals = list(state.get("subgoals") or [])
+    if ctx.decompose and not subgoals:
+        messages, prefix = ctx.prompts.render("decompose", question=question)
+        t0 = time.perf_counter()
+        outs = await complete(
+            ctx,
+            CompletionRequest(
+                messages=messages,
+                assistant_prefix=prefix,
+                max_tokens=96,
+                temperature=0.0,
+                seed=derive_seed(ctx.seed, "decompose"),
+                metadata={"purpose": "decompose"},
+            ),
+        )
+        text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
+        lines = (ln.strip().lstrip("-*• ").strip() for ln in text.splitlines())
+        subgoals = [ln for ln in lines if ln][:4]
+        usage = usage + usage_of(outs)
+        ev.add("decompose", output=text, data={"subgoals": subgoals}, seconds=time.perf_counter() - t0)
+    return {
+        "run_id": run_id,
+        "tree": Overwrite(tree),
+        "usage": Overwrite(usage),
+        "events": Overwrite(ev.items),
+        "subgoals": subgoals,
+        "search": ctx.strategy.init_state(tree),
+        "pending": [],
+        "expansions": [],
+        "last_expanded": None,
+        "exhausted_by": None,
+        "result": None,
+    }
+
+
+# ---- select ------------------------------------------------------------------------------------
+
+
+def clip_to_budget(expansions: list[Expansion], room: int | None) -> list[Expansion]:
+    """Expansions that fit in ``room`` new nodes (``None``: no node bound). A propose costs k
+    nodes, a rewrite one; the last that does not fit gets a smaller k."""
+    if room is None:
+        return expansions
+    out: list[Expansion] = []
+    for x in expansions:
+        cost = 1 if x.mode == "revise" else x.k
+        if room <= 0:
+            break
+        if cost > room:
+            if x.mode == "revise":
+                break
+            x = Expansion(x.node_id, k=room, verify=x.verify, greedy=x.greedy, mode=x.mode)
+            cost = room
+        out.append(x)
+        room -= cost
+    return out
+
+
+def select(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    strat = ctx.strategy
+    tree, search = state["tree"], state["search"]
+    ev = Events.of(state)
+    out: dict[str, Any] = {"pending": []}
+    if state.get("pending"):
+        upd = strat.update(tree, search, state["pending"])
+        search = upd.state
+        pruned = {nid: tree.get(nid).model_copy(update={"status": "pruned"}) for nid in upd.pruned}
+        for node in pruned.values():
+            ev.add("prune", node)
+        if pruned:
+            tree = tree.merged(pruned)
+            out["tree"] = pruned
+    usage = _usage(state)
+    exhausted = ctx.budget.exhausted(usage)
+    expansions: list[Expansion] = []
+    if exhausted:
+        ev.add("budget", data={"exhausted_by": exhausted})
+        out["exhausted_by"] = exhausted
+    elif not strat.done(tree, search):
+        sel = strat.select(tree, search)
+        search = sel.state
+        room = None if ctx.budget.max_nodes is None else ctx.budget.max_nodes - usage.nodes
+        expansions = clip_to_budget(sel.expansions, room)
+        for x in expansions:
+            data: dict[str, Any] = {"k": x.k, "note": sel.note}
+            if x.mode != "propose":
+                data["mode"] = x.mode
+            ev.add("select", tree.get(x.node_id), data=data)
+        if sel.backtrack_from is not None and expansions:
+            node = tree.get(expansions[0].node_id)
+            ev.add("backtrack", node, data={"from": sel.backtrack_from, "note": sel.note})
+    out.update(
+        route="propose" if expansions else "finalize",
+        expansions=[x.__dict__ for x in expansions],
+        search=search,
+        events=ev.items,
+    )
+    return out
+
+
+def route_after_select(state: ReasoningState) -> Literal["propose", "finalize"]:
+    return state.get("route", "finalize")
+
+
+# ---- propose -----------------------------------------------------------------------------------
+
+
+def _record_child(ev: Events, c: Node) -> None:
+    for call in c.step.tool_calls:
+        ev.add(
+            "tool",
+            c,
+            output=call.output if call.error is None else f"error: {call.error}",
+            seconds=call.seconds,
+            data={
+                "tool": call.name,
+                "input": next(iter(call.arguments.values()), ""),
+                "output": call.output,
+                "error": call.error,
+            },
+        )
+    ev.add("propose", c, output=c.raw_output, step=c.step, tokens=token_counts(c), seconds=c.seconds)
+
+
+def _record_revision(ev: Events, old: Node, new: Node) -> None:
+    data = {"revised_from": old.id, "critique": old.critique}
+    ev.add("revise", new, output=new.raw_output, step=new.step, tokens=token_counts(new), data=data)
+
+
+async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    tree, question = state["tree"], state["question"]
+    ev = Events.of(state)
+    xs = [Expansion(**x) for x in state.get("expansions") or []]
+    fresh = [x for x in xs if x.mode != "revise"]
+    # A strategy may also ask for specific nodes to be rewritten (hybrid's kept beams).
+    olds = [tree.get(x.node_id) for x in xs if x.mode == "revise"]
+    subgoals = state.get("subgoals") or []
+    expanded, rewritten = await asyncio.gather(
+        asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
+        asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
+    )
+    changed: dict[str, Node] = {}
+    usage = Usage()
+    pending: list[str] = []
+    for children, parent, u in expanded:
+        changed[parent.id] = parent
+        usage = usage + u
+        for c in children:
+            changed[c.id] = c
+            pending.append(c.id)
+            _record_child(ev, c)
+    # Rewrites take their ids after the new children, so a parent expanded in the same round
+    # keeps every child id unique.
+    for old, (new, u) in zip(olds, rewritten, strict=True):
+        new = attach_revision(tree, changed, old, new)
+        pending.append(new.id)
+        _record_revision(ev, old, new)
+        usage = usage + u
+    last = xs[-1].node_id if xs else None
+    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending, "last_expanded": last}
+
+
+# ---- verify ------------------------------------------------------------------------------------
+
+
+def _score_request(tree: Tree, question: str, n: Node) -> ScoreRequest:
+    sibling_ids = tree.get(n.parent_id).children if n.parent_id else []
+    return ScoreRequest(
+        question=question,
+        previous=[p.step for p in tree.path(n.parent_id or tree.root_id)],
+        candidate=n.step,
+        siblings=[tree.get(s).step for s in sibling_ids if s != n.id and s in tree.nodes],
+        mean_logprob=n.mean_logprob,
+        node_id=n.id,
+    )
+
+
+def _apply_verdict(n: Node, v: Verdict) -> Node:
+    if v.error is not None:
+        return n.model_copy(update={"verify_error": v.error})
+    field = "outcome_score" if v.kind == "outcome" else "step_score"
+    return n.model_copy(update={"critique": v.rationale or None, field: v.score, "score": v.score})
+
+
+async def verify(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    tree = state["tree"]
+    ev = Events.of(state)
+    todo = [tree.get(i) for i in state.get("pending") or []]
+    todo = [n for n in todo if n.score is None and n.verify and n.status != "failed"]
+    if not todo or ctx.reward is None:
+        return {"events": ev.items}
+    t0 = time.perf_counter()
+    try:
+        verdicts = await ctx.reward.score([_score_request(tree, state["question"], n) for n in todo])
+    except Exception as exc:  # a grader's failure is marked on each node, never a made-up score
+        logger.warning(
+            "reward model %s failed: %s: %s", getattr(ctx.reward, "name", "?"), type(exc).__name__, exc
+        )
+        why = f"{getattr(ctx.reward, 'name', 'reward')} failed: {type(exc).__name__}: {exc}"
+        verdicts = [Verdict(score=None, error=why) for _ in todo]
+    share = (time.perf_counter() - t0) / len(todo)
+    changed: dict[str, Node] = {}
+    usage = Usage()
+    for n, v in zip(todo, verdicts, strict=True):
+        node = changed[n.id] = _apply_verdict(n, v)
+        usage = usage + v.usage
+        if node.verify_error is not None:
+            logger.warning("node %s was not scored: %s", n.id, node.verify_error)
+            ev.add("verify", node, output=v.rationale, seconds=share, data={"error": node.verify_error})
+        else:
+            ev.add("verify", node, scores={"score": v.score}, output=v.rationale, seconds=share)
+    return {"tree": changed, "usage": usage, "events": ev.items}
+
+
+def needs_revision(state: ReasoningState, ctx: RunContext) -> list[Node]:
+    """Pending nodes scoring below ``revise_below`` with revisions left (graph-driven revision)."""
+    cfg = ctx.strategy.config
+    if ctx.strategy.revises or cfg.revise_below is None or cfg.max_revisions <= 0:
+        return []
+    tree = state["tree"]
+    weak = []
+    for nid in state.get("pending") or []:
+        n = tree.get(nid)
+        if n.status in ("revised", "failed", "pruned") or n.score is None:
+            continue
+        if n.score < cfg.revise_below and n.revisions < cfg.max_revisions:
+            weak.append(n)
+    return weak
+
+
+def route_after_verify(state: ReasoningState, runtime: Runtime[RunContext]) -> Literal["revise", "select"]:
+    ctx = context_of(runtime)
+    if needs_revision(state, ctx) and not ctx.budget.exhausted(_usage(state)):
+        return "revise"
+    return "select"
+
+
+# ---- revise ------------------------------------------------------------------------------------
+
+
+async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    tree = state["tree"]
+    ev = Events.of(state)
+    weak = needs_revision(state, ctx)
+    results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
+    changed: dict[str, Node] = {}
+    usage = Usage()
+    pending = list(state.get("pending") or [])
+    for old, (new, u) in zip(weak, results, strict=True):
+        new = attach_revision(tree, changed, old, new)
+        if new.status == "failed":
+            pending.append(new.id)  # the original stays pending, its attempt counted
+        else:
+            pending[pending.index(old.id)] = new.id
+        _record_revision(ev, old, new)
+        usage = usage + u
+    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+
+
+# ---- finalize ----------------------------------------------------------------------------------
+
+
+async def _ask_final_answer(
+    ctx: RunContext, question: str, path: list[Node]
+) -> tuple[str | None, Usage, str | None]:
+    """One short call for the answer of a path that stated none: (answer, usage, error)."""
+    messages, prefix = ctx.prompts.render("finalize", question=question, steps=steps_for_prompt(path))
+    req = CompletionRequest(
+        messages=messages,
+        assistant_prefix=prefix,
+        max_tokens=32,
+        temperature=0.0,
+        seed=derive_seed(ctx.seed, "finalize"),
+        stop=["\n"],
+        metadata={"purpose": "finalize"},
+    )
+    try:
+        outs = await complete(ctx, req)
+    except Exception as exc:  # answering from the path beats losing the run; the event says so
+        logger.warning("finalize call failed (%s); reading the answer from the path", exc)
+        return None, Usage(), f"{type(exc).__name__}: {exc}"
+    return lenient_answer(outs[0].text), usage_of(outs), None
+
+
+async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    tree = state["tree"]
+    ev = Events.of(state)
+    ans: Answer = choose_answer(tree, state.get("search"), ctx.strategy)
+    exhausted_by = state.get("exhausted_by") or ctx.budget.exhausted(_usage(state))
+    usage, error, text = Usage(), None, ans.stated
+    if text is None and ans.path and not exhausted_by:
+        text, usage, error = await _ask_final_answer(ctx, state["question"], ans.path)
+    text = text if text is not None else ans.from_path()
+    data: dict[str, Any] = {
+        "answer": text,
+        "path": [n.id for n in ans.path],
+        "budget_exhausted": exhausted_by is not None,
+    }
+    if error is not None:
+        data["finalize_error"] = error
+    score = ans.choice.score if ans.choice is not None else None
+    ev.add("finalize", ans.node, output=text, data=data, scores={"score": score})
+    result = build_result(
+        state,
+        ans,
+        text,
+        strategy=ctx.strategy.name,
+        model=ctx.policy.name,
+        usage=_usage(state) + usage,
+        trace=full_trace([*(state.get("events") or []), *ev.items], tree),
+        exhausted_by=exhausted_by,
+    )
+    return {"result": result, "usage": usage, "events": ev.items}
