@@ -12,9 +12,10 @@ import math
 
 import pytest
 
+from o1agent.config import GenerationConfig
 from o1agent.errors import ConfigError
 from o1agent.schema import Node, Step, Tree
-from o1agent.search import make_strategy
+from o1agent.search import Choice, make_strategy
 from o1agent.search.beam import path_score
 from o1agent.search.best_of_n import normalize_answer, vote
 from o1agent.search.mcts import MCTS, MCTSConfig
@@ -107,17 +108,24 @@ def test_beam_collects_finals_and_stops_at_width():
     assert beam.done(tree, upd.state)
     assert beam.select(tree, upd.state).expansions == []
     # min: 12 scores min(.9,.7)=.7, 5 scores min(.4,.95)=.4; last would pick 5.
-    assert beam.best(tree, upd.state) == "0.0.0"
-    assert make_strategy("beam", width=2, aggregate="last").best(tree, upd.state) == "0.1.0"
+    assert beam.best(tree, upd.state) == Choice("0.0.0", "12", 0.7)
+    assert make_strategy("beam", width=2, aggregate="last").best(tree, upd.state) == Choice(
+        "0.1.0", "5", 0.95
+    )
 
 
 def test_beam_stops_when_beams_reach_max_depth():
     tree = build({"0.0": {"score": 0.9}, "0.0.0": {"score": 0.9}})
-    beam = make_strategy("beam", width=2, max_depth=2)
+    beam = make_strategy("beam", width=2, generation={"max_depth": 2})
     state = {"beams": ["0.0.0"], "finals": [], "round": 2}
     assert beam.done(tree, state)
     assert beam.select(tree, state).expansions == []
-    assert beam.best(tree, state) == "0.0.0"  # no answer anywhere: the best live beam
+    # No answer anywhere: the best live beam, which states no answer.
+    assert beam.best(tree, state) == Choice("0.0.0", None, 0.9)
+    # max_depth is read from the generation settings: one level deeper the beam goes on.
+    deeper = make_strategy("beam", width=2, generation={"max_depth": 3})
+    assert not deeper.done(tree, state)
+    assert [x.node_id for x in deeper.select(tree, state).expansions] == ["0.0.0"]
 
 
 def test_beam_first_round_expands_the_root():
@@ -236,11 +244,11 @@ def test_mcts_rollout_phases_back_up_to_the_evaluated_node_only():
     assert st["sims"] == 1 and st["phase"] == "select"
     # Rollout nodes are not MCTS children: 0.1 is still a leaf of the search tree.
     assert mcts.mcts_children(t3, st, "0.1") == []
-    assert mcts.best(t3, st) == "0.1.0.0"
+    assert mcts.best(t3, st) == Choice("0.1.0.0", "12", 0.7)
 
 
 def test_mcts_rollout_that_never_answers_is_worth_unfinished_value():
-    mcts = MCTS(MCTSConfig(evaluation="rollout", max_depth=2, unfinished_value=0.1))
+    mcts = MCTS(MCTSConfig(evaluation="rollout", unfinished_value=0.1), GenerationConfig(max_depth=2))
     tree = build({"0.0": {}, "0.0.0": {}})
     st = {**mcts.init_state(tree), "phase": "rolling", "eval": "0.0", "tip": "0.0", "rollout": []}
     st = mcts.update(tree, st, ["0.0.0"]).state
@@ -262,15 +270,36 @@ def test_mcts_evaluates_final_leaves_without_a_model_call_and_stops_at_simulatio
     assert sel.state["sims"] == 4
     assert sel.state["visits"]["0"] == 5
     assert mcts.done(tree, sel.state)
-    assert mcts.best(tree, sel.state) == "0.0"
+    assert mcts.best(tree, sel.state) == Choice("0.0", "12", 0.9)
 
 
 def test_mcts_final_by_visits_or_value():
     tree = build({"0.0": {"answer": "12"}, "0.1": {"answer": "7"}})
     stats = {"visits": {"0": 8, "0.0": 5, "0.1": 3}, "values": {"0.0": 2.5, "0.1": 2.7}}
-    assert MCTS(MCTSConfig(final="visits")).best(tree, stats) == "0.0"
-    assert MCTS(MCTSConfig(final="value")).best(tree, stats) == "0.1"
-    assert MCTS().best(tree, {}) == "0.0"  # no statistics (an interrupted run): best terminal
+    assert MCTS(MCTSConfig(final="visits")).best(tree, stats) == Choice("0.0", "12", None)
+    assert MCTS(MCTSConfig(final="value")).best(tree, stats) == Choice("0.1", "7", None)
+    # No statistics (an interrupted run): the best terminal (equal scores: the earliest).
+    assert MCTS().best(tree, {}) == Choice("0.0", "12", None)
+
+
+def test_mcts_path_without_an_answer_takes_the_best_answer_below_it():
+    tree = build(
+        {
+            "0.0": {"score": 0.8},
+            "0.1": {"score": 0.6},
+            "0.0.0": {},
+            "0.0.0.0": {"answer": "5", "score": 0.4},
+            "0.0.0.1": {"answer": "12", "score": 0.9},
+            "0.1.0": {"answer": "99", "score": 1.0},
+        }
+    )
+    # 0.0 is the most visited; its rollout answers (not MCTS nodes) lie below it.
+    stats = {
+        "visits": {"0": 3, "0.0": 2, "0.1": 1},
+        "values": {"0": 1.5, "0.0": 1.0, "0.1": 0.5},
+        "rollout": ["0.0.0", "0.0.0.0", "0.0.0.1"],
+    }
+    assert MCTS().best(tree, stats) == Choice("0.0.0.1", "12", 0.9)
 
 
 def test_mcts_select_recovers_when_an_expansion_produced_nothing():
@@ -303,7 +332,9 @@ def test_best_of_n_vote_modes(mode, answer):
     bon = make_strategy("best_of_n", n=6, select_by=mode)
     state = {"started": True, "chains": [n.id for n in finals]}
     best = bon.best(tree, state)
-    assert normalize_answer(tree.get(best).step.answer or "") == answer
+    assert best is not None and normalize_answer(best.answer or "") == answer
+    assert best.answer == tree.get(best.node_id).step.answer  # a member of the winning group
+    assert best.score == tree.get(best.node_id).score
 
 
 def test_majority_tie_goes_to_the_highest_score():
@@ -319,7 +350,7 @@ def test_normalize_answer():
 
 
 def test_best_of_n_rounds_follow_every_chain():
-    bon = make_strategy("best_of_n", n=3, max_depth=3)
+    bon = make_strategy("best_of_n", n=3, generation={"max_depth": 3})
     tree = Tree.new("q?")
     sel = bon.select(tree, bon.init_state(tree))
     assert [(x.node_id, x.k, x.verify) for x in sel.expansions] == [("0", 3, "final")]
@@ -345,7 +376,8 @@ def test_best_of_n_rounds_follow_every_chain():
     st = bon.update(t2, sel.state, ["0.0.1", "0.2.0"]).state
     assert st["chains"] == ["0.0.1", "0.1", "0.2.0"]
     assert bon.done(t2, st)
-    assert t2.get(bon.best(t2, st)).step.answer == "4"
+    # 4 twice (.9 and .5) beats 5 (.8); the group's best-scored member represents it.
+    assert bon.best(t2, st) == Choice("0.1", "4", 0.9)
 
 
 # ---- revision and hybrid --------------------------------------------------------------------
@@ -372,8 +404,8 @@ def test_revision_follows_the_latest_version_and_answers_with_the_best():
     assert st["current"] == "0.0.2" and st["revisions"] == 2
     assert rev.done(tree, st)
     assert rev.select(tree, st).expansions == []
-    assert rev.best(tree, st) == "0.0.1"
-    assert make_strategy("revision", keep_best=False).best(tree, st) == "0.0.2"
+    assert rev.best(tree, st) == Choice("0.0.1", "8", 0.6)
+    assert make_strategy("revision", keep_best=False).best(tree, st) == Choice("0.0.2", "9", 0.4)
 
 
 def test_revision_continues_greedily_until_satisfied_path_ends():
@@ -388,12 +420,13 @@ def test_hybrid_answers_with_the_best_version_of_the_best_final():
     tree = build(REVISED)
     hyb = make_strategy("hybrid", width=1)
     state = {"beams": [], "finals": ["0.0.2"], "round": 2}
-    assert hyb.best(tree, state) == "0.0.1"
+    assert hyb.best(tree, state) == Choice("0.0.1", "8", 0.6)
+    assert make_strategy("hybrid", width=1, keep_best=False).best(tree, state) == Choice("0.0.2", "9", 0.4)
 
 
 def test_hybrid_kept_asks_the_graph_to_revise_weak_kept_steps_first():
     hyb = make_strategy("hybrid", width=2, revise="kept", revise_below=0.5, rounds=1)
-    assert not hyb.graph_revision and make_strategy("hybrid").graph_revision
+    assert hyb.revises and not make_strategy("hybrid").revises
     tree = build({"0.0": {"score": 0.3}, "0.1": {"score": 0.7}, "0.2": {"score": 0.1, "status": "pruned"}})
     state = {"beams": ["0.0", "0.1"], "finals": [], "round": 1}
     sel = hyb.select(tree, state)
@@ -418,19 +451,22 @@ def test_hybrid_kept_asks_the_graph_to_revise_weak_kept_steps_first():
 # ---- all strategies -------------------------------------------------------------------------
 
 CLI_FIELDS = {
-    "beam": {"width": 4, "k": 3, "max_depth": 5},
-    "mcts": {"k": 3, "simulations": 12, "max_depth": 5},
-    "best_of_n": {"n": 5, "max_depth": 5},
-    "revision": {"rounds": 3, "max_depth": 5},
-    "hybrid": {"rounds": 1, "width": 2, "k": 2, "max_depth": 5},
+    "beam": {"width": 4, "k": 3},
+    "mcts": {"k": 3, "simulations": 12},
+    "best_of_n": {"n": 5},
+    "revision": {"rounds": 3},
+    "hybrid": {"rounds": 1, "width": 2, "k": 2},
+    "dfs": {"k": 3, "threshold": 0.4},
+    "greedy": {"revise_below": 0.5},
 }
 
 
 @pytest.mark.parametrize("name", sorted(CLI_FIELDS))
 def test_cli_field_names_reach_the_config(name):
-    strat = make_strategy(name, CLI_FIELDS[name])
+    strat = make_strategy(name, CLI_FIELDS[name], generation={"max_depth": 5})
     for field, value in CLI_FIELDS[name].items():
         assert getattr(strat.config, field) == value
+    assert strat.generation == GenerationConfig(max_depth=5)
     if "rounds" in CLI_FIELDS[name]:
         assert strat.config.max_revisions == CLI_FIELDS[name]["rounds"]
         assert strat.config.revise_below is not None
@@ -465,7 +501,7 @@ PURITY_TREE = {
 }
 
 
-@pytest.mark.parametrize("name", ["beam", "mcts", "best_of_n", "revision", "hybrid"])
+@pytest.mark.parametrize("name", ["beam", "mcts", "best_of_n", "revision", "hybrid", "dfs", "greedy"])
 def test_strategies_never_mutate_tree_or_state_and_keep_state_json(name):
     strat = make_strategy(name)
     tree = build(PURITY_TREE)
@@ -479,6 +515,10 @@ def test_strategies_never_mutate_tree_or_state_and_keep_state_json(name):
         state = upd.state
         json.loads(json.dumps(state))
     strat.done(tree, state)
-    assert strat.best(tree, state) in tree.nodes
-    assert strat.best(tree, {}) in tree.nodes  # a partial result has no search state
+    for st in (state, {}):  # {}: a partial result has no search state
+        choice = strat.best(tree, st)
+        assert choice is not None and choice.node_id in tree.nodes and choice.node_id != tree.root_id
+        node = tree.get(choice.node_id)
+        assert choice.score == node.score
+        assert choice.answer == (node.step.answer if node.step.is_final else None)
     assert tree.model_dump() == before

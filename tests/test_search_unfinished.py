@@ -1,9 +1,10 @@
-"""Best-of-N lets chains cut by depth or budget vote with their leniently read answers."""
+"""Best-of-N lets chains cut by depth or budget vote with their leniently read answers, and the
+voted answer is what ``best`` hands the graph (``Choice.answer``), never re-derived."""
 
 from __future__ import annotations
 
 from o1agent.schema import Node, Step, Tree
-from o1agent.search import make_strategy
+from o1agent.search import Choice, make_strategy
 
 
 def _tree() -> Tree:
@@ -22,16 +23,31 @@ def _tree() -> Tree:
     return t.merged({"0": root, **nodes})
 
 
-def test_unfinished_chains_vote():
+def test_unfinished_chains_vote_and_their_lenient_answer_is_the_choice():
     s = make_strategy("best_of_n", {"n": 3, "select_by": "majority"})
     state = {"started": True, "chains": ["0.0", "0.1", "0.2"]}
-    chosen = s.best(_tree(), state)
-    assert chosen in ("0.1", "0.2")
+    # 12 (two cut chains, read leniently) beats 7 (one final). Neither 0.1 nor 0.2 states an
+    # answer in the tree: the Choice carries the one the vote counted. Equal (unscored) members:
+    # the earliest sample represents the group.
+    assert s.best(_tree(), state) == Choice("0.1", "12", None)
 
 
-def test_finished_answer_wins_when_alone():
+def test_finished_answer_wins_a_full_tie_with_a_cut_chain():
     s = make_strategy("best_of_n", {"n": 3, "select_by": "majority"})
-    state = {"started": True, "chains": ["0.0", "0.1"]}
-    # 7 (final) vs 12 (unfinished): a tie; the final and the cut chain have equal weight, so the
-    # decision falls to the score tie-break and must be one of them, never None.
-    assert s.best(_tree(), state) in ("0.0", "0.1")
+    # 7 (final) vs 12 (unfinished): one vote each, equal (neutral) scores. The documented rule:
+    # a finished answer beats a leniently read one, whatever the sample order.
+    for chains in (["0.0", "0.1"], ["0.1", "0.0"]):
+        assert s.best(_tree(), {"started": True, "chains": chains}) == Choice("0.0", "7", None)
+
+
+def test_a_scored_cut_chain_beats_a_worse_final_on_a_tie_of_votes():
+    # The finished-first rule is only the last tie-break: a better score still decides first.
+    tree = _tree()
+    tree = tree.merged(
+        {
+            "0.0": tree.get("0.0").model_copy(update={"score": 0.2}),
+            "0.1": tree.get("0.1").model_copy(update={"score": 0.8}),
+        }
+    )
+    s = make_strategy("best_of_n", {"n": 3, "select_by": "majority"})
+    assert s.best(tree, {"started": True, "chains": ["0.0", "0.1"]}) == Choice("0.1", "12", 0.8)

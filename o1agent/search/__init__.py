@@ -1,6 +1,8 @@
-"""Search strategies: pure objects that decide where the reasoning graph expands next."""
+"""Search strategies: pure objects that decide where the reasoning graph expands next, and which
+node and answer (a ``Choice``) they stand behind. Decoding settings are ``o1agent.config``'s."""
 
 from .base import (
+    Choice,
     Expansion,
     SearchStrategy,
     Selection,
@@ -10,9 +12,11 @@ from .base import (
     make_strategy,
     register_strategy,
     strategy_config_class,
+    with_generation,
 )
 
 __all__ = [
+    "Choice",
     "Expansion",
     "SearchStrategy",
     "Selection",
@@ -22,4 +26,5 @@ __all__ = [
     "make_strategy",
     "register_strategy",
     "strategy_config_class",
+    "with_generation",
 ]

@@ -7,6 +7,8 @@ the next beams and prunes the rest. Candidates that state a final answer are col
 of kept. The search ends when ``width`` answers are collected, when no beam is left, or when
 every beam reached ``max_depth``; the answer is the collected final with the best path score.
 
+Failed candidates (empty steps) are neither kept nor pruned, and a failed beam is never expanded.
+
 What it is not: it does not revisit pruned nodes (no backtracking) and does not spend the
 budget unevenly across beams — for that use ``mcts``.
 """
@@ -18,8 +20,21 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..config import GenerationConfig
 from ..schema import Node, Tree
-from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
+from .base import (
+    Choice,
+    Expansion,
+    Selection,
+    StrategyConfig,
+    Update,
+    choice_of,
+    default_best,
+    expandable,
+    is_blank,
+    register_strategy,
+    score_of,
+)
 
 Aggregate = Literal["min", "last", "prod"]
 
@@ -49,9 +64,11 @@ class BeamConfig(StrategyConfig):
 
 class BeamSearch:
     name = "beam"
+    revises = False
 
-    def __init__(self, config: BeamConfig | None = None) -> None:
+    def __init__(self, config: BeamConfig | None = None, generation: GenerationConfig | None = None) -> None:
         self.config = config or BeamConfig()
+        self.generation = generation or GenerationConfig()
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"beams": [tree.root_id], "finals": [], "round": 0}
@@ -60,11 +77,7 @@ class BeamSearch:
         return path_score(tree, node_id, self.config.aggregate)
 
     def _expandable(self, node: Node) -> bool:
-        return (
-            not node.step.is_final
-            and node.depth < self.config.max_depth
-            and node.status not in ("failed", "pruned")
-        )
+        return expandable(node, self.generation.max_depth)
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         live = [b for b in state.get("beams", []) if b in tree.nodes and self._expandable(tree.get(b))]
@@ -99,16 +112,26 @@ class BeamSearch:
         beams = [b for b in state.get("beams", []) if b in tree.nodes]
         return not any(self._expandable(tree.get(b)) for b in beams)
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
-        finals = [f for f in state.get("finals", []) if f in tree.nodes] or [n.id for n in tree.terminals()]
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
+        finals = [f for f in state.get("finals", []) if f in tree.nodes] or [
+            n.id for n in tree.terminals() if n.status != "failed" and not is_blank(n)
+        ]
         if finals:
-            return max(enumerate(finals), key=lambda p: (self.score(tree, p[1]), -p[0]))[1]
-        beams = [b for b in state.get("beams", []) if b in tree.nodes and b != tree.root_id]
+            return choice_of(tree.get(self._top(tree, finals)))
+        beams = [
+            b
+            for b in state.get("beams", [])
+            if b in tree.nodes and b != tree.root_id and not is_blank(tree.get(b))
+        ]
         if beams:
-            return max(enumerate(beams), key=lambda p: (self.score(tree, p[1]), -p[0]))[1]
+            return choice_of(tree.get(self._top(tree, beams)))
         return default_best(tree)
+
+    def _top(self, tree: Tree, ids: list[str]) -> str:
+        # Best path score; ties go to the earlier in the list (collection / proposal order).
+        return max(enumerate(ids), key=lambda p: (self.score(tree, p[1]), -p[0]))[1]
 
 
 @register_strategy("beam", BeamConfig)
-def make_beam(config: BeamConfig) -> BeamSearch:
-    return BeamSearch(config)
+def make_beam(config: BeamConfig, generation: GenerationConfig) -> BeamSearch:
+    return BeamSearch(config, generation)

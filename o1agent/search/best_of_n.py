@@ -14,7 +14,14 @@ Selection (``select_by``):
 * ``"majority"`` — plain self-consistency: the most frequent answer; ties go to the group holding
   the highest-scoring answer.
 
-This is not a tree search: chains never branch after the root and are never pruned.
+A chain cut by ``max_depth`` or the budget still votes, with its answer read leniently from its
+path. On a full tie (equal votes, equal best score) a finished answer beats one read from a cut
+chain, then the earliest sample wins (the greedy one when present). ``best`` returns the winning
+answer exactly as the vote counted it, with the winning group's best-scored node as its
+representative, so the graph never re-derives (and could never change) a voted answer.
+
+This is not a tree search: chains never branch after the root and are never pruned. A chain
+whose step came back empty ("failed") ends where it was.
 """
 
 from __future__ import annotations
@@ -24,9 +31,21 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..config import GenerationConfig
 from ..parsing import lenient_answer
 from ..schema import Node, Tree
-from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
+from .base import (
+    Choice,
+    Expansion,
+    Selection,
+    StrategyConfig,
+    Update,
+    choice_of,
+    default_best,
+    expandable,
+    register_strategy,
+    score_of,
+)
 
 SelectBy = Literal["outcome", "weighted_vote", "majority"]
 
@@ -57,9 +76,10 @@ def normalize_answer(answer: str) -> str:
 
 
 def vote(finals: list[Node], select_by: SelectBy) -> Node | None:
-    """The node whose answer wins under ``select_by``. ``finals`` are in sample order, which
-    breaks any remaining tie (the earliest sample wins, so the greedy one when present)."""
-    finals = [n for n in finals if n.step.answer is not None]
+    """The node whose answer wins under ``select_by``: the best-scored member of the winning
+    group. The order of ``finals`` breaks any remaining tie (the earlier wins): sample order,
+    with ``BestOfN.best`` putting finished chains before cut ones. A blank answer never votes."""
+    finals = [n for n in finals if (n.step.answer or "").strip()]
     if not finals:
         return None
     order = {n.id: i for i, n in enumerate(finals)}
@@ -84,55 +104,72 @@ def vote(finals: list[Node], select_by: SelectBy) -> Node | None:
 
 class BestOfN:
     name = "best_of_n"
+    revises = False
 
-    def __init__(self, config: BestOfNConfig | None = None) -> None:
+    def __init__(
+        self, config: BestOfNConfig | None = None, generation: GenerationConfig | None = None
+    ) -> None:
         self.config = config or BestOfNConfig()
+        self.generation = generation or GenerationConfig()
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
-        # ``chains`` holds the current tip of each sample, in sample order.
-        return {"started": False, "chains": []}
+        # ``chains`` holds the current tip of each sample, in sample order; ``ended`` the tips
+        # whose next step came back empty.
+        return {"started": False, "chains": [], "ended": []}
 
-    def _live(self, tree: Tree, nid: str) -> bool:
-        node = tree.get(nid)
+    def _live(self, tree: Tree, state: dict[str, Any], nid: str) -> bool:
         return (
-            not node.step.is_final
-            and node.depth < self.config.max_depth
-            and node.status not in ("failed", "pruned")
+            nid in tree.nodes
+            and nid not in state.get("ended", [])
+            and expandable(tree.get(nid), self.generation.max_depth)
         )
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if not state.get("started"):
+            if not expandable(tree.root, self.generation.max_depth):
+                return Selection([], state, note="the question cannot be expanded")
             return Selection(
                 [Expansion(tree.root_id, k=self.config.n, verify="final")],
-                {**state, "started": True, "chains": []},
+                {**state, "started": True, "chains": [], "ended": []},
                 note=f"sample {self.config.n} solutions",
             )
-        live = [c for c in state.get("chains", []) if self._live(tree, c)]
+        live = [c for c in state.get("chains", []) if self._live(tree, state, c)]
         # All unfinished chains advance together: one round = one step of every chain.
         return Selection([Expansion(c, k=1, verify="final", greedy=True) for c in live], state)
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
         chains = list(state.get("chains", []))
-        fresh = [i for i in new_ids if tree.get(i).status != "revised"]
+        ended = list(state.get("ended", []))
+        fresh = [tree.get(i) for i in new_ids if tree.get(i).status != "revised"]
         if not chains:
-            return Update({**state, "chains": [i for i in fresh if tree.get(i).parent_id == tree.root_id]})
+            # The root's samples: an empty one is no chain at all.
+            starts = [n.id for n in fresh if n.parent_id == tree.root_id and n.status != "failed"]
+            return Update({**state, "chains": starts, "ended": ended})
         index = {tip: i for i, tip in enumerate(chains)}
-        for nid in fresh:
-            parent = tree.get(nid).parent_id
-            if parent in index:
-                chains[index[parent]] = nid
-        return Update({**state, "chains": chains})
+        for node in fresh:
+            if node.parent_id not in index:
+                continue
+            if node.status == "failed":
+                # The chain keeps its last real step as its tip and stops there.
+                if node.parent_id not in ended:
+                    ended.append(node.parent_id)
+            else:
+                chains[index[node.parent_id]] = node.id
+        return Update({**state, "chains": chains, "ended": ended})
 
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
-        return bool(state.get("started")) and not any(self._live(tree, c) for c in state.get("chains", []))
+        if not state.get("started"):
+            return not expandable(tree.root, self.generation.max_depth)
+        return not any(self._live(tree, state, c) for c in state.get("chains", []))
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
         # ``state`` may be empty (a partial result of an interrupted run): then vote over the tree.
         tips = [tree.get(c) for c in state.get("chains", []) if c in tree.nodes]
-        finals = [n for n in tips if n.step.is_final] or tree.terminals()
+        finals = [n for n in tips if n.step.is_final] or [n for n in tree.terminals() if n.status != "failed"]
         # A chain cut by max_depth or the budget still votes, with the answer read leniently from
         # its path (greedy gets the same courtesy from finalize); otherwise SC loses to greedy
-        # merely because sampled chains run longer.
+        # merely because sampled chains run longer. Finished chains come first, so on a full tie a
+        # stated answer beats a leniently read one.
         unfinished = []
         for n in tips:
             if n.step.is_final:
@@ -142,12 +179,13 @@ class BestOfN:
                 unfinished.append(n.model_copy(update={"step": n.step.model_copy(update={"answer": ans})}))
         chosen = vote([*finals, *unfinished], self.config.select_by)
         if chosen is not None:
-            return chosen.id
+            # ``chosen`` may be a copy carrying the lenient answer: that answer is the vote's.
+            return Choice(chosen.id, chosen.step.answer, chosen.score)
         if tips:
-            return max(tips, key=lambda n: (score_of(n), n.depth)).id
+            return choice_of(max(tips, key=lambda n: (score_of(n), n.depth)))
         return default_best(tree)
 
 
 @register_strategy("best_of_n", BestOfNConfig)
-def make_best_of_n(config: BestOfNConfig) -> BestOfN:
-    return BestOfN(config)
+def make_best_of_n(config: BestOfNConfig, generation: GenerationConfig) -> BestOfN:
+    return BestOfN(config, generation)

@@ -4,6 +4,11 @@ Expand the current step into ``k`` candidates, keep those whose score reaches ``
 deeper into the best one; when a node has no surviving child, back up to the nearest ancestor with
 an untried good child — that is the backtrack. Stops at the first final step that reaches
 ``accept`` (or the threshold), or when nothing is left to try.
+
+A node is expanded at most once: it counts as expanded as soon as it is selected, so an expansion
+that came back empty moves the search on instead of asking for the same node again. Failed
+(empty) children are neither kept nor pruned. What it is not: no revisiting of pruned steps, and
+no budget-aware ordering across branches (that is ``mcts``).
 """
 
 from __future__ import annotations
@@ -12,8 +17,20 @@ from typing import Any
 
 from pydantic import Field
 
+from ..config import GenerationConfig
 from ..schema import Tree
-from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
+from .base import (
+    Choice,
+    Expansion,
+    Selection,
+    StrategyConfig,
+    Update,
+    choice_of,
+    default_best,
+    expandable,
+    register_strategy,
+    score_of,
+)
 
 
 class DFSConfig(StrategyConfig):
@@ -31,32 +48,29 @@ class DFSConfig(StrategyConfig):
 
 class DFS:
     name = "dfs"
+    revises = False
 
-    def __init__(self, config: DFSConfig | None = None) -> None:
+    def __init__(self, config: DFSConfig | None = None, generation: GenerationConfig | None = None) -> None:
         self.config = config or DFSConfig()
+        self.generation = generation or GenerationConfig()
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"stack": [tree.root_id], "expanded": [], "found": None, "last": None}
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
-        stack = list(state["stack"])
-        expanded = set(state["expanded"])
+        stack = list(state.get("stack", []))
+        expanded = list(state.get("expanded", []))
         last = state.get("last")
         while stack:
             top = stack[-1]
-            node = tree.get(top)
-            if (
-                top in expanded
-                or node.step.is_final
-                or node.depth >= self.config.max_depth
-                or node.status == "pruned"
-            ):
+            node = tree.nodes.get(top)
+            if node is None or top in expanded or not expandable(node, self.generation.max_depth):
                 stack.pop()
                 continue
             backtrack = (
                 last if (last is not None and node.parent_id != last and top != tree.root_id) else None
             )
-            new_state = {**state, "stack": stack, "last": top}
+            new_state = {**state, "stack": stack, "expanded": [*expanded, top], "last": top}
             return Selection(
                 [Expansion(top, k=self.config.k, greedy=self.config.k == 1)],
                 new_state,
@@ -69,14 +83,16 @@ class DFS:
         if not new_ids:
             return Update(state)
         parent = tree.get(new_ids[0]).parent_id
-        expanded = [*state["expanded"], parent] if parent is not None else list(state["expanded"])
-        stack = list(state["stack"])
+        expanded = list(state.get("expanded", []))
+        if parent is not None and parent not in expanded:
+            expanded.append(parent)
+        stack = list(state.get("stack", []))
         accept = self.config.accept if self.config.accept is not None else self.config.threshold
         found = state.get("found")
         keep, pruned = [], []
         for nid in new_ids:
             node = tree.get(nid)
-            if node.status == "revised":
+            if node.status in ("revised", "failed"):
                 continue
             s = score_of(node)
             if node.step.is_final:
@@ -94,12 +110,15 @@ class DFS:
         return Update({**state, "stack": stack, "expanded": expanded, "found": found}, pruned=pruned)
 
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
-        return state.get("found") is not None or not state["stack"]
+        return state.get("found") is not None or not state.get("stack")
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
-        return state.get("found") or default_best(tree)
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
+        found = state.get("found")
+        if found in tree.nodes:
+            return choice_of(tree.get(found))
+        return default_best(tree)
 
 
 @register_strategy("dfs", DFSConfig)
-def make_dfs(config: DFSConfig) -> DFS:
-    return DFS(config)
+def make_dfs(config: DFSConfig, generation: GenerationConfig) -> DFS:
+    return DFS(config, generation)

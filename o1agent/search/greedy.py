@@ -1,59 +1,73 @@
-"""Greedy: one candidate per step, always continue the newest step, stop at a final answer.
+"""Greedy: one greedily decoded candidate per step, always continue the newest step, stop at an answer.
 
-The baseline every other strategy is reported beside. With revision enabled in the config it
-becomes "greedy + self-correction". It never backtracks.
+The baseline every other strategy is reported beside. With revision enabled in the config
+(``revise_below``) it becomes "greedy + self-correction": the graph's revise loop rewrites weak
+steps and greedy continues from the rewrite. It never backtracks, and never samples: every
+expansion asks for greedy decoding, whatever the generation's ``temperature`` (which then only
+applies to the graph's rewrites).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
+from ..config import GenerationConfig
 from ..schema import Tree
-from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy
+from .base import (
+    Choice,
+    Expansion,
+    Selection,
+    StrategyConfig,
+    Update,
+    choice_of,
+    default_best,
+    expandable,
+    register_strategy,
+    stand_behind,
+)
 
 
 class GreedyConfig(StrategyConfig):
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy decoding")
+    """Greedy has no settings of its own: ``revise_below`` / ``max_revisions`` turn on revision."""
 
 
 class Greedy:
     name = "greedy"
+    revises = False
 
-    def __init__(self, config: GreedyConfig | None = None) -> None:
+    def __init__(
+        self, config: GreedyConfig | None = None, generation: GenerationConfig | None = None
+    ) -> None:
         self.config = config or GreedyConfig()
+        self.generation = generation or GenerationConfig()
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"current": tree.root_id}
 
     def _finished(self, tree: Tree, state: dict[str, Any]) -> bool:
-        node = tree.get(state["current"])
-        return (
-            node.step.is_final or node.depth >= self.config.max_depth or node.status in ("failed", "pruned")
-        )
+        current = state.get("current", tree.root_id)
+        return current not in tree.nodes or not expandable(tree.get(current), self.generation.max_depth)
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
-        if self._finished(tree, state):
+        if state.get("stuck") or self._finished(tree, state):
             return Selection([], state)
-        return Selection([Expansion(state["current"], k=1, greedy=self.config.temperature == 0.0)], state)
+        return Selection([Expansion(state.get("current", tree.root_id), k=1, greedy=True)], state)
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
-        live = [i for i in new_ids if tree.get(i).status != "revised"]
+        # A failed (empty) child is no step to continue from: the path ends at its parent.
+        live = [i for i in new_ids if tree.get(i).status not in ("revised", "failed")]
         if not live:
-            return Update({**state, "current": state["current"], "stuck": True})
+            return Update({**state, "stuck": True})
         return Update({**state, "current": live[-1]})
 
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         return bool(state.get("stuck")) or self._finished(tree, state)
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
-        cur = state.get("current")
-        if cur and cur != tree.root_id:
-            return cur
-        return default_best(tree)
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
+        cur = stand_behind(tree, state.get("current"))
+        return choice_of(tree.get(cur)) if cur is not None else default_best(tree)
 
 
 @register_strategy("greedy", GreedyConfig)
-def make_greedy(config: GreedyConfig) -> Greedy:
-    return Greedy(config)
+def make_greedy(config: GreedyConfig, generation: GenerationConfig) -> Greedy:
+    return Greedy(config, generation)

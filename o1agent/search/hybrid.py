@@ -14,8 +14,13 @@ verifier is satisfied). Which steps get rewritten is ``revise``:
   the original's place in the beam. At most ``width`` rewrites per round: cheaper, but a weak
   candidate the beam dropped is never given a second chance.
 
+``revises`` is True with ``revise="kept"`` (the strategy asks for its rewrites, and the graph's
+own revise-after-verify loop is off) and False with ``"candidates"`` (that loop does the work).
+It is fixed when the strategy is built, from the config given then.
+
 The answer is the collected final with the best path score, in its best-scored version
-(``keep_best``, as in ``revision``).
+(``keep_best``, as in ``revision``). What it is not: no backtracking (pruned candidates stay
+pruned), and no adaptive split of the budget between the two axes per question.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..config import GenerationConfig
 from ..schema import Tree
-from .base import Expansion, Selection, Update, register_strategy
+from .base import Choice, Expansion, Selection, Update, choice_of, register_strategy
 from .beam import BeamConfig, BeamSearch
 from .revision import best_version, rounds_to_max_revisions
 
@@ -55,16 +61,17 @@ class HybridConfig(BeamConfig):
 class Hybrid(BeamSearch):
     name = "hybrid"
 
-    def __init__(self, config: HybridConfig | None = None) -> None:
-        super().__init__(config or HybridConfig())
-
-    @property
-    def graph_revision(self) -> bool:
-        """Whether the graph revises weak new candidates itself (else ``select`` asks for it)."""
-        return self.config.revise == "candidates"  # type: ignore[attr-defined]
+    def __init__(
+        self, config: HybridConfig | None = None, generation: GenerationConfig | None = None
+    ) -> None:
+        cfg = config or HybridConfig()
+        super().__init__(cfg, generation)
+        # An instance attribute, read by the graph and by this class alike, so both agree on who
+        # revises even if the config object is changed later.
+        self.revises = cfg.revise == "kept"
 
     def _to_revise(self, tree: Tree, state: dict[str, Any]) -> list[str]:
-        if self.graph_revision:
+        if not self.revises:
             return []
         cfg: HybridConfig = self.config  # type: ignore[assignment]
         if cfg.revise_below is None:
@@ -91,7 +98,7 @@ class Hybrid(BeamSearch):
         return super().select(tree, state)
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
-        rewrites = [tree.get(n) for n in new_ids if not self.graph_revision and tree.get(n).revised_from]
+        rewrites = [tree.get(n) for n in new_ids if self.revises and tree.get(n).revised_from]
         if not rewrites or len(rewrites) != len(new_ids):
             return super().update(tree, state, new_ids)
         # The rewrite takes its original's place: among the beams, or among the finals.
@@ -107,13 +114,13 @@ class Hybrid(BeamSearch):
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         return not self._to_revise(tree, state) and super().done(tree, state)
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
         chosen = super().best(tree, state)
         if chosen is None or not self.config.keep_best:  # type: ignore[attr-defined]
             return chosen
-        return best_version(tree, chosen)
+        return choice_of(tree.get(best_version(tree, chosen.node_id)))
 
 
 @register_strategy("hybrid", HybridConfig)
-def make_hybrid(config: HybridConfig) -> Hybrid:
-    return Hybrid(config)
+def make_hybrid(config: HybridConfig, generation: GenerationConfig) -> Hybrid:
+    return Hybrid(config, generation)

@@ -7,7 +7,9 @@ One *simulation* is the four classic phases, none skipped:
    is a softmax over the siblings' mean token logprobs (the policy's own confidence) when every
    sibling has one, else uniform.
 2. **expand** — ask the graph for ``k`` children of that leaf. A leaf that cannot be expanded
-   (a final answer, a failed step, ``max_depth``) is evaluated as it is instead.
+   (a final answer, a failed step, ``max_depth``) is evaluated as it is instead; a failed step
+   (its expansion came back empty) is a dead end worth ``unfinished_value``, and selection never
+   descends below it.
 3. **evaluate** — ``evaluation="value"``: each new child's process score is its value;
    ``evaluation="rollout"``: from the most probable new child, continue greedily one step at a time
    (``verify="final"``: only the answer is scored) until a final answer or ``max_depth``, and take
@@ -21,8 +23,9 @@ run inside the same call. Visit counts and value sums live in the state, keyed b
 checkpointed run resumes mid-simulation. Rollout nodes stay in the tree (they are real,
 replayable steps) but are listed in ``state["rollout"]`` and never become MCTS nodes.
 
-The answer (``final``) follows the most-visited (or highest-mean-value) child from the root down;
-if that ends on a step without an answer, the best-scored answer below it is taken.
+The answer (``final``) follows the most-visited (or highest-mean-value) child from the root down
+(never onto a blank step); if that ends on a step without an answer, the best-scored answer below
+it is taken.
 """
 
 from __future__ import annotations
@@ -32,14 +35,19 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..config import GenerationConfig
 from ..schema import Node, Tree
 from .base import (
     NEUTRAL_SCORE,
+    Choice,
     Expansion,
     Selection,
     StrategyConfig,
     Update,
+    choice_of,
     default_best,
+    expandable,
+    is_blank,
     register_strategy,
     score_of,
 )
@@ -76,9 +84,11 @@ class MCTSConfig(StrategyConfig):
 
 class MCTS:
     name = "mcts"
+    revises = False
 
-    def __init__(self, config: MCTSConfig | None = None) -> None:
+    def __init__(self, config: MCTSConfig | None = None, generation: GenerationConfig | None = None) -> None:
         self.config = config or MCTSConfig()
+        self.generation = generation or GenerationConfig()
 
     # ---- pure helpers ------------------------------------------------------------------------
 
@@ -154,7 +164,8 @@ class MCTS:
         path = [tree.root_id]
         while True:
             node = tree.get(path[-1])
-            if node.step.is_final:
+            # Below a failed node there are only the empty candidates that made it fail.
+            if node.step.is_final or node.status == "failed":
                 return path
             scored = self.child_scores(tree, state, node.id)
             if not scored:
@@ -163,18 +174,16 @@ class MCTS:
             path.append(best.id)
 
     def _expandable(self, node: Node, state: dict[str, Any]) -> bool:
-        return (
-            not node.step.is_final
-            and node.depth < self.config.max_depth
-            and node.status not in ("failed", "pruned")
-            and node.id not in state.get("dead", [])
-        )
+        return expandable(node, self.generation.max_depth) and node.id not in state.get("dead", [])
 
-    def leaf_value(self, node: Node) -> float:
+    def leaf_value(self, node: Node, state: dict[str, Any] | None = None) -> float:
         """Value of a node evaluated as it stands: an answer's score; a step's process score; a
-        step nobody scored (a rollout step, a dead end) ``unfinished_value``."""
-        if node.step.is_final:
+        dead end (failed, or listed in ``state["dead"]``) or a step nobody scored (a rollout
+        step) ``unfinished_value``. A dead end's own score is not its value: nothing can follow it."""
+        if node.step.is_final and node.status != "failed":
             return score_of(node, NEUTRAL_SCORE)
+        if node.status == "failed" or (state is not None and node.id in state.get("dead", [])):
+            return self.config.unfinished_value
         return node.score if node.score is not None else self.config.unfinished_value
 
     @staticmethod
@@ -222,7 +231,7 @@ class MCTS:
                     note=f"simulation {st['sims'] + 1}: expand {leaf.id}",
                 )
             # A final answer, a failed step or max depth: evaluate as is, back up, next simulation.
-            self._finish_simulation(tree, st, leaf.id, self.leaf_value(leaf))
+            self._finish_simulation(tree, st, leaf.id, self.leaf_value(leaf, st))
         return Selection([], st)
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
@@ -236,14 +245,20 @@ class MCTS:
             if self.config.evaluation == "value":
                 # Every new child is scored already: each is an evaluated, backed-up node.
                 for child in fresh:
-                    self.backpropagate(tree, st, child.id, self.leaf_value(child))
+                    self.backpropagate(tree, st, child.id, self.leaf_value(child, st))
                 st.update(phase="select", sims=int(st["sims"]) + 1, leaf=None)
                 return Update(st)
-            # Rollout from the child the policy found most probable (the first on a tie).
-            pairs = list(enumerate(zip(fresh, self.priors(fresh), strict=True)))
+            # Rollout from the child the policy found most probable (the first on a tie); an
+            # empty (failed) child is no place to roll out from.
+            usable = [c for c in fresh if c.status != "failed"]
+            if not usable:
+                st["dead"].append(st["leaf"])
+                self._finish_simulation(tree, st, st["leaf"], self.config.unfinished_value)
+                return Update(st)
+            pairs = list(enumerate(zip(usable, self.priors(usable), strict=True)))
             first = max(pairs, key=lambda p: (p[1][1], -p[0]))[1][0]
             if not self._expandable(first, st):
-                self._finish_simulation(tree, st, first.id, self.leaf_value(first))
+                self._finish_simulation(tree, st, first.id, self.leaf_value(first, st))
             else:
                 st.update(phase="rollout", eval=first.id, tip=first.id)
             return Update(st)
@@ -255,7 +270,7 @@ class MCTS:
             tip = fresh[-1]
             st["rollout"].extend(c.id for c in fresh)
             if tip.step.is_final or not self._expandable(tip, st):
-                value = score_of(tip, NEUTRAL_SCORE) if tip.step.is_final else self.config.unfinished_value
+                value = self.leaf_value(tip, st) if tip.step.is_final else self.config.unfinished_value
                 # The value belongs to the node the rollout evaluated, not to the rollout steps.
                 self._finish_simulation(tree, st, st["eval"], value)
             else:
@@ -266,13 +281,17 @@ class MCTS:
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         return int(state.get("sims", 0)) >= self.config.simulations
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
         visits = state.get("visits", {})
         if not visits:
             return default_best(tree)
         node_id = tree.root_id
         while True:
-            children = [c for c in self.mcts_children(tree, state, node_id) if visits.get(c.id, 0) > 0]
+            children = [
+                c
+                for c in self.mcts_children(tree, state, node_id)
+                if visits.get(c.id, 0) > 0 and not is_blank(c)
+            ]
             if not children:
                 break
             if self.config.final == "visits":
@@ -282,16 +301,21 @@ class MCTS:
             node_id = max(enumerate(children), key=key)[1].id
         if node_id == tree.root_id:
             return default_best(tree)
-        if tree.get(node_id).step.is_final:
-            return node_id
+        node = tree.get(node_id)
+        if node.step.is_final:
+            return choice_of(node)
         # The chosen path stops before an answer: take the best answer below it (a rollout's);
         # ties go to the shallowest, then the earliest created.
-        below = [n for n in tree.terminals() if node_id in tree.ancestors(n.id)]
+        below = [
+            n
+            for n in tree.terminals()
+            if n.status != "failed" and not is_blank(n) and node_id in tree.ancestors(n.id)
+        ]
         if below:
-            return max(below, key=lambda n: (score_of(n), -n.depth, -n.created_at)).id
-        return node_id
+            return choice_of(max(below, key=lambda n: (score_of(n), -n.depth, -n.created_at)))
+        return choice_of(node)
 
 
 @register_strategy("mcts", MCTSConfig)
-def make_mcts(config: MCTSConfig) -> MCTS:
-    return MCTS(config)
+def make_mcts(config: MCTSConfig, generation: GenerationConfig) -> MCTS:
+    return MCTS(config, generation)

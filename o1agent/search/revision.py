@@ -13,6 +13,10 @@ parallel, spend the budget rewriting one. Expressed with the graph's own revisio
 Rewrites can make things worse, so with ``keep_best`` the answer is the best-scored *version* of
 the final step (ties go to the latest); the original stays in the tree with status "revised".
 
+The rewriting itself is the graph's revise-after-verify loop (driven by this config's
+``revise_below`` / ``max_revisions``), so ``revises`` is False: the strategy never asks for a
+rewrite through ``Expansion(mode="revise")``.
+
 What it is not: no branching and no backtracking (that is ``dfs`` / ``beam`` / ``mcts``), and it
 does not re-prompt a whole solution at once: revision is per step, with the steps before it fixed.
 """
@@ -23,8 +27,21 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from ..config import GenerationConfig
 from ..schema import Node, Tree
-from .base import Expansion, Selection, StrategyConfig, Update, default_best, register_strategy, score_of
+from .base import (
+    Choice,
+    Expansion,
+    Selection,
+    StrategyConfig,
+    Update,
+    choice_of,
+    default_best,
+    expandable,
+    register_strategy,
+    score_of,
+    stand_behind,
+)
 
 
 class RevisionConfig(StrategyConfig):
@@ -84,18 +101,20 @@ def best_version(tree: Tree, node_id: str) -> str:
 
 class Revision:
     name = "revision"
+    revises = False
 
-    def __init__(self, config: RevisionConfig | None = None) -> None:
+    def __init__(
+        self, config: RevisionConfig | None = None, generation: GenerationConfig | None = None
+    ) -> None:
         self.config = config or RevisionConfig()
+        self.generation = generation or GenerationConfig()
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"current": tree.root_id, "revisions": 0}
 
     def _finished(self, tree: Tree, state: dict[str, Any]) -> bool:
-        node = tree.get(state.get("current", tree.root_id))
-        return (
-            node.step.is_final or node.depth >= self.config.max_depth or node.status in ("failed", "pruned")
-        )
+        current = state.get("current", tree.root_id)
+        return current not in tree.nodes or not expandable(tree.get(current), self.generation.max_depth)
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if self._finished(tree, state) or state.get("stuck"):
@@ -105,7 +124,8 @@ class Revision:
         )
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
-        live = [i for i in new_ids if tree.get(i).status != "revised"]
+        # A failed (empty) child is no step to continue from: the path ends at its parent.
+        live = [i for i in new_ids if tree.get(i).status not in ("revised", "failed")]
         if not live:
             return Update({**state, "stuck": True})
         # Count rewrites for the trace/result: each version after the first is one round.
@@ -115,13 +135,13 @@ class Revision:
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         return bool(state.get("stuck")) or self._finished(tree, state)
 
-    def best(self, tree: Tree, state: dict[str, Any]) -> str | None:
-        cur = state.get("current")
-        if not cur or cur == tree.root_id or cur not in tree.nodes:
+    def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
+        cur = stand_behind(tree, state.get("current"))
+        if cur is None:
             return default_best(tree)
-        return best_version(tree, cur) if self.config.keep_best else cur
+        return choice_of(tree.get(best_version(tree, cur) if self.config.keep_best else cur))
 
 
 @register_strategy("revision", RevisionConfig)
-def make_revision(config: RevisionConfig) -> Revision:
-    return Revision(config)
+def make_revision(config: RevisionConfig, generation: GenerationConfig) -> Revision:
+    return Revision(config, generation)
