@@ -55,9 +55,9 @@ def make_generation(
     generation: GenerationConfig | dict[str, Any] | None = None, **overrides: Any
 ) -> GenerationConfig:
     """A ``GenerationConfig`` from an object or dict plus overrides; bad values are a ``ConfigError``."""
-    base = generation.model_dump() if isinstance(generation, GenerationConfig) else dict(generation or {})
     if generation is not None and not isinstance(generation, GenerationConfig | dict):
         raise ConfigError(f"generation must be a GenerationConfig or a dict, got {type(generation).__name__}")
+    base = generation.model_dump() if isinstance(generation, GenerationConfig) else dict(generation or {})
     try:
         return GenerationConfig.model_validate({**base, **overrides})
     except ValidationError as exc:

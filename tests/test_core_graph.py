@@ -39,7 +39,7 @@ def _dfs(policy, reward, **cfg):
 
 
 def test_graph_has_the_roadmap_nodes():
-    g = build_reasoning_graph(ScriptedPolicy(["x"]), None, strategy="greedy")
+    g = build_reasoning_graph()
     nodes = set(g.get_graph().nodes)
     assert {"decompose", "select", "propose", "verify", "revise", "finalize"} <= nodes
 

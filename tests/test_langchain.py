@@ -65,7 +65,7 @@ async def test_ainvoke_and_per_call_overrides():
 
 
 def test_no_human_message_is_a_clear_error():
-    with pytest.raises(InvalidQuestionError, match="human message"):
+    with pytest.raises(InvalidQuestionError, match="no user message"):
         scripted_model().invoke([SystemMessage("only a system prompt")])
 
 

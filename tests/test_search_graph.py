@@ -128,7 +128,7 @@ async def test_mcts_state_after_run_has_visits_to_the_root():
     r = Reasoner(
         model=policy, strategy="mcts", strategy_config={"k": 2, "simulations": 2}, reward=MarkedReward()
     )
-    state = await r.graph.ainvoke({"question": "q?", "run_id": "t"}, r._config(None))
+    state = await r.graph.ainvoke({"question": "q?", "run_id": "t"}, r._config(None), context=r.context)
     search = state["search"]
     # Value mode: each of the 4 evaluated children is one backed-up visit of the root.
     assert search["visits"] == {"0": 4, "0.0": 3, "0.1": 1, "0.0.0": 1, "0.0.1": 1}
@@ -154,7 +154,7 @@ async def test_mcts_rollout_mode_rolls_out_and_marks_rollout_nodes():
         strategy_config={"k": 2, "simulations": 2, "evaluation": "rollout"},
         reward=reward,
     )
-    state = await r.graph.ainvoke({"question": "q?", "run_id": "t"}, r._config(None))
+    state = await r.graph.ainvoke({"question": "q?", "run_id": "t"}, r._config(None), context=r.context)
     search, res = state["search"], state["result"]
     # Sim 1: expand root, roll out 0.0 -> 0.0.0 -> 0.0.0.0 (final, .8). Sim 2: unvisited 0.1 has
     # infinite UCT; expanding it gives a final first child, evaluated without a rollout (.3).

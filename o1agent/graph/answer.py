@@ -37,8 +37,19 @@ class Answer:
         return lenient_answer("\n".join(n.step.raw for n in self.path)) or ""
 
 
+def as_choice(tree: Tree, picked: Choice | str | None) -> Choice | None:
+    """A strategy's ``best``: a ``Choice``, or a bare node id (strategies written before
+    ``Choice``), whose answer is then the node's stated final answer."""
+    if picked is None or isinstance(picked, Choice):
+        return picked
+    node = tree.nodes.get(picked)
+    if node is None:
+        return None
+    return Choice(node.id, node.step.answer if node.step.is_final else None, node.score)
+
+
 def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStrategy) -> Answer:
-    choice = strategy.best(tree, search or {}) if len(tree) > 1 else None
+    choice = as_choice(tree, strategy.best(tree, search or {})) if len(tree) > 1 else None
     if choice is None or choice.node_id not in tree.nodes:
         return Answer(None)
     return Answer(choice, tree.path(choice.node_id), choice.answer)

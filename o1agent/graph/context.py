@@ -62,7 +62,7 @@ class RunContext:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_tool_rounds < 1:
             raise ConfigError(f"max_tool_rounds must be >= 1, got {self.max_tool_rounds}")
-        if self.strategy.generation != self.generation:
+        if getattr(self.strategy, "generation", None) != self.generation:
             # One home for generation settings: the strategy reads the same object as the nodes.
             object.__setattr__(self, "strategy", with_generation(self.strategy, self.generation))
         if self.tools:

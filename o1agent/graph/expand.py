@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ..parsing import parse_step
 from ..policies.base import Completion, CompletionRequest, derive_seed
@@ -60,14 +60,15 @@ def make_child(
     *,
     node_id: str,
     depth: int,
-    verify: bool,
+    verify: bool | Literal["final"],
     tool_calls: Sequence[ToolCall] = (),
     prompt: str = "",
     seconds: float = 0.0,
     **extra: Any,
 ) -> Node:
     """The node for one completion: parsed, cleaned up for the model's habits, marked failed when
-    empty. ``extra`` sets revision fields (``revised_from``, ``revisions``)."""
+    empty. ``verify="final"`` scores it only if it is final after clean-up (a repeated step
+    becomes final there). ``extra`` sets revision fields (``revised_from``, ``revisions``)."""
     step: Step = parse_step(out.text, finish_reason=out.finish_reason)
     if tool_calls:
         step = step.model_copy(update={"tool_calls": list(tool_calls)})
@@ -79,8 +80,10 @@ def make_child(
         depth=depth,
         step=step,
         status="failed" if empty else ("terminal" if step.is_final else "open"),
+        # An empty step is worth nothing (not a grader's guess): strategies rank it last.
+        score=0.0 if empty else None,
         critique=EMPTY_STEP if empty else None,
-        verify=verify and not empty,
+        verify=not empty and (step.is_final if verify == "final" else bool(verify)),
         prompt=prompt,
         raw_output=out.text,
         finish_reason=out.finish_reason,
@@ -207,7 +210,7 @@ async def expand(
             out,
             node_id=f"{parent.id}.{first + i}",
             depth=parent.depth + 1,
-            verify=x.verify is True or (x.verify == "final" and parse_step(out.text).is_final),
+            verify=x.verify,
             tool_calls=tool_records[i],
             prompt=out.rendered_prompt if i == 0 else "",
             seconds=share,

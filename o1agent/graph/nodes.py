@@ -279,7 +279,7 @@ async def verify(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
     todo = [tree.get(i) for i in state.get("pending") or []]
     todo = [n for n in todo if n.score is None and n.verify and n.status != "failed"]
     if not todo or ctx.reward is None:
-        return {"events": ev.items}
+        return {"events": ev.items, "revise_next": False}
     t0 = time.perf_counter()
     try:
         verdicts = await ctx.reward.score([_score_request(tree, state["question"], n) for n in todo])
@@ -300,13 +300,16 @@ async def verify(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
             ev.add("verify", node, output=v.rationale, seconds=share, data={"error": node.verify_error})
         else:
             ev.add("verify", node, scores={"score": v.score}, output=v.rationale, seconds=share)
-    return {"tree": changed, "usage": usage, "events": ev.items}
+    # Decided here, not in the router: routers see only state (``update_state`` runs them too).
+    after = {**state, "tree": tree.merged(changed), "usage": _usage(state) + usage}
+    revise_next = bool(needs_revision(after, ctx)) and not ctx.budget.exhausted(after["usage"])  # type: ignore[arg-type]
+    return {"tree": changed, "usage": usage, "events": ev.items, "revise_next": revise_next}
 
 
 def needs_revision(state: ReasoningState, ctx: RunContext) -> list[Node]:
     """Pending nodes scoring below ``revise_below`` with revisions left (graph-driven revision)."""
     cfg = ctx.strategy.config
-    if ctx.strategy.revises or cfg.revise_below is None or cfg.max_revisions <= 0:
+    if getattr(ctx.strategy, "revises", False) or cfg.revise_below is None or cfg.max_revisions <= 0:
         return []
     tree = state["tree"]
     weak = []
@@ -319,11 +322,8 @@ def needs_revision(state: ReasoningState, ctx: RunContext) -> list[Node]:
     return weak
 
 
-def route_after_verify(state: ReasoningState, runtime: Runtime[RunContext]) -> Literal["revise", "select"]:
-    ctx = context_of(runtime)
-    if needs_revision(state, ctx) and not ctx.budget.exhausted(_usage(state)):
-        return "revise"
-    return "select"
+def route_after_verify(state: ReasoningState) -> Literal["revise", "select"]:
+    return "revise" if state.get("revise_next") else "select"
 
 
 # ---- revise ------------------------------------------------------------------------------------

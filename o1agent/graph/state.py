@@ -55,6 +55,8 @@ class ReasoningState(TypedDict, total=False):
     """The node expanded last; a selection that is not its child is a backtrack."""
     route: Literal["propose", "finalize"]
     """``select``'s decision, read by its router."""
+    revise_next: bool
+    """``verify``'s decision (weak steps to rewrite, budget left), read by its router."""
     exhausted_by: str | None
     """The budget bound that stopped the run, if any."""
     result: Result | None

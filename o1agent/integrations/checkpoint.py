@@ -235,7 +235,8 @@ async def fork(
     if not _search_fits(strat, search):
         # Another strategy: its frontier starts over from the checkpointed tree.
         config = await graph.aupdate_state(
-            config, {"search": strat.init_state(snap.values["tree"]), "pending": []}, as_node="verify"
+            config, {"search": strat.init_state(snap.values["tree"]), "pending": [], "revise_next": False},
+            as_node="verify",
         )
     last: dict[str, Any] = {}
     async for ev in _drive(reasoner, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event):
@@ -319,7 +320,7 @@ async def reject(reasoner: Any, thread_id: str, *, reason: str = "rejected by a 
     # As if verify had just scored it 0: the router sends the run back to select.
     await graph.aupdate_state(
         thread_config(thread_id),
-        {"tree": {node.id: pruned}, "pending": [], "search": search},
+        {"tree": {node.id: pruned}, "pending": [], "search": search, "revise_next": False},
         as_node="verify",
     )
     last: dict[str, Any] = {}

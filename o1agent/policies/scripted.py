@@ -53,6 +53,11 @@ class ScriptedPolicy:
         self.requests: list[CompletionRequest] = []
 
     @property
+    def prices_tokens(self) -> bool:
+        """Priced only when given ``dollars_per_call`` (so ``Budget.max_dollars`` can be tested)."""
+        return self._dollars > 0
+
+    @property
     def supports_logprobs(self) -> bool:
         return self._logprob is not None or self._top is not None
 
