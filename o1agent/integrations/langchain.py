@@ -38,7 +38,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ..chat import LANGCHAIN_ROLES, question_from_messages, reasoning_of, step_text, text_of
 from ..reasoner import RUN_OVERRIDES, Reasoner, check_options
@@ -169,9 +169,10 @@ class O1ChatModel(BaseChatModel):
             "seed": self.seed,
         }
 
-    @model_validator(mode="after")
-    def _check(self) -> O1ChatModel:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
         # Fail at construction, not on the first call: every name and config, no model loaded.
+        # (Not a pydantic validator: it would wrap our UserError in a ValidationError.)
         check_options(
             strategy=self.strategy,
             strategy_config=self.strategy_config,
@@ -181,7 +182,6 @@ class O1ChatModel(BaseChatModel):
             seed=self.seed,
             **{k: v for k, v in self.reasoner_kwargs.items() if k in ("generation", "tools", "decompose")},
         )
-        return self
 
     # ---- reasoner ----------------------------------------------------------------------------
 
