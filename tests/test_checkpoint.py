@@ -375,3 +375,57 @@ async def test_human_rejects_an_answer_then_approves_the_next(tmp_path):
         assert [n.id for n in result.best_path] == ["0.1", "0.1.1"]
         rejected = result.tree.get("0.1.0")
         assert rejected.status == "pruned" and rejected.critique == "show the other path"
+
+
+_STRICT_RESUME = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    sys.path.insert(0, {tests!r})
+    from helpers import TableReward, step_responder
+    from langgraph.checkpoint.memory import InMemorySaver
+    from o1agent import Reasoner
+    from o1agent.errors import BackendError
+    from o1agent.integrations.checkpoint import resume
+    from o1agent.policies import ScriptedPolicy
+
+    SCRIPT = {script!r}
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    async def main():
+        saver = InMemorySaver()  # the user's own checkpointer: o1agent registers its types
+        respond, calls = step_responder(SCRIPT), {{"n": 0}}
+
+        def flaky(req):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise BackendError("simulated crash")
+            return respond(req)
+
+        r = Reasoner(model=ScriptedPolicy(flaky), strategy="dfs", strategy_config={dfs!r},
+                     reward=TableReward({table!r}), checkpointer=saver)
+        try:
+            await r.asolve("q?", thread_id="t")
+        except Exception as exc:
+            print("crashed:", type(exc).__name__)
+        res = await resume(r, "t")
+        print("answer:", res.answer, type(res.tree).__name__, type(res.usage).__name__,
+              type(res.trace.events[0]).__name__)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("strict", ["true", None])
+def test_resume_with_a_plain_checkpointer_strict_or_not(tmp_path, strict):
+    # LANGGRAPH_STRICT_MSGPACK is read at import: run in a fresh interpreter. Permissive mode
+    # warns "Deserializing unregistered type" for any type not registered; strict blocks it.
+    code = _STRICT_RESUME.format(tests=str(Path(__file__).parent), script=SCRIPT, dfs=DFS, table=TABLE)
+    env = {k: v for k, v in os.environ.items() if k != "LANGGRAPH_STRICT_MSGPACK"}
+    if strict:
+        env["LANGGRAPH_STRICT_MSGPACK"] = strict
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "crashed: BackendError" in out.stdout
+    assert "answer: 12 Tree Usage TraceEvent" in out.stdout, out.stdout + out.stderr
+    assert "unregistered" not in out.stderr and "Blocked deserialization" not in out.stderr

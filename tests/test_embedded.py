@@ -142,3 +142,17 @@ def test_cli_bad_input_is_a_clear_error(args, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_interpreter_exit_is_quiet_after_loading_the_model():
+    # llama-cpp-python's own __del__ ran after its globals were gone and printed
+    # "NoneType object is not callable" tracebacks at exit; o1agent frees models at exit first.
+    code = (
+        "import o1agent\n"
+        "r = o1agent.solve('What is 2 + 3?', strategy='greedy', reward='none', budget={'max_nodes': 1})\n"
+        "print('answer', r.answer)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "answer" in out.stdout
+    assert "Traceback" not in out.stderr and "NoneType" not in out.stderr, out.stderr

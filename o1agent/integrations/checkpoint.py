@@ -33,19 +33,9 @@ from typing import Any
 from ..errors import CheckpointError, ConfigError, RunError, UserError
 from ..graph.answer import Answer, choose_answer
 from ..schema import Result
+from ..serde import serializer
 
 RECURSION_LIMIT = 1_000_000
-
-# Every o1agent type that can sit in graph state (nested models included).
-SCHEMA_TYPES = ("Tree", "Node", "Step", "ToolCall", "Usage", "TraceEvent", "Trace", "Result", "Budget")
-
-
-def serializer() -> Any:
-    """LangGraph's JSON+msgpack serializer with o1agent's schema types allow-listed."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-    return JsonPlusSerializer(allowed_msgpack_modules=[("o1agent.schema", name) for name in SCHEMA_TYPES])
-
 
 def _is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://"))
