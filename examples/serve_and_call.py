@@ -12,19 +12,13 @@ import sys
 import openai
 
 from o1agent.schema import Budget
-from o1agent.server import PolicyPool, create_app, serve_in_thread
+from o1agent.server import ReasonerPool, create_app, serve_in_thread
 
 
 def main() -> None:
-    pool = PolicyPool()
-    app = create_app(
-        pool,
-        models=["embedded"],
-        default_strategy="greedy",
-        default_reward="none",
-        default_budget=Budget(max_nodes=4),
-        on_shutdown=pool.aclose,
-    )
+    # One Reasoner per served model (the model loads once); requests override its defaults.
+    pool = ReasonerPool(strategy="greedy", reward="none", budget=Budget(max_nodes=4))
+    app = create_app(pool, models=["embedded"], on_shutdown=pool.aclose)
     with serve_in_thread(app) as base_url:
         client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
         print("models:", [m.id for m in client.models.list()])
