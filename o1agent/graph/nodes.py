@@ -79,7 +79,9 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     ctx = context_of(runtime)
     question = state["question"]
     # A finished run on this thread left its id behind: a new question is a new run.
-    run_id = state.get("run_id") if state.get("result") is None and state.get("run_id") else new_run_id()
+    run_id = state.get("run_id") or ""
+    if not run_id or state.get("result") is not None:
+        run_id = new_run_id()
     ev = Events(run_id, 0)
     tree = Tree.new(question)
     usage = Usage(started_at=time.time())

@@ -213,6 +213,7 @@ class LlamaCppPolicy:
         self._lock = PerLoop(asyncio.Lock)
         self._run_lock = PerLoop(asyncio.Lock)
         self._thread_lock = threading.Lock()
+        self._closed = False
         _LIVE.add(self)
         # Cumulative counters, for benchmarks and the usage line.
         self.prompt_tokens_total = 0
@@ -232,10 +233,9 @@ class LlamaCppPolicy:
     def close(self) -> None:
         """Free the model now (also done at interpreter exit). The policy is unusable after."""
         with self._thread_lock:
-            llm = getattr(self, "_llm", None)
-            if llm is not None:
-                llm.close()
-                self._llm = None  # type: ignore[assignment]
+            if not self._closed:
+                self._closed = True
+                self._llm.close()
 
     @asynccontextmanager
     async def reproducible_run(self) -> AsyncIterator[None]:
@@ -327,7 +327,7 @@ class LlamaCppPolicy:
 
     def _complete_sync(self, request: CompletionRequest) -> list[Completion]:
         with self._thread_lock:
-            if self._llm is None:
+            if self._closed:
                 raise BackendError(f"{self.name} was closed")
             prompt = self.render(request)
             tokens = np.asarray(self.tokenize(prompt), dtype=np.intc)
