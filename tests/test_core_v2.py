@@ -353,7 +353,7 @@ def test_seeded_runs_are_exclusive_on_a_stateful_policy():
     assert order == sorted(order, key=order.index)  # each run's calls are contiguous
 
 
-def test_the_server_default_seed_is_unseeded():
+def test_reasoner_pool_serves_one_reasoner_per_model():
     from o1agent.server import ReasonerPool
 
     pool = ReasonerPool(strategy="greedy", reward=None)

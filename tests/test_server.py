@@ -23,7 +23,7 @@ from o1agent import Reasoner
 from o1agent.errors import BackendError
 from o1agent.policies import ScriptedPolicy
 from o1agent.policies.base import derive_seed
-from o1agent.server import ReasonerPool, create_app, serve_in_thread
+from o1agent.server import create_app, serve_in_thread
 
 SCRIPT = {
     "0": ["Count pens\n3 pens with 4 sheep each"],
