@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -144,6 +144,34 @@ class SearchStrategy(Protocol):
     def done(self, tree: Tree, state: dict[str, Any]) -> bool: ...
 
     def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
+
+
+class Strategy(Generic[ConfigT]):
+    """What the built-in strategies share: their two settings objects and the checks of whether a
+    node may be expanded at their ``max_depth``.
+
+    A subclass sets ``name`` and ``config_class`` (the config it is built with when given none) and
+    implements the ``SearchStrategy`` methods; ``generation`` defaults to ``GenerationConfig()``.
+    """
+
+    name: str
+    config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
+    revises: bool = False
+
+    def __init__(self, config: ConfigT | None = None, generation: GenerationConfig | None = None) -> None:
+        self.config: ConfigT = config or cast(ConfigT, self.config_class())
+        self.generation = generation or GenerationConfig()
+
+    def can_expand(self, node: Node) -> bool:
+        """``expandable`` at this strategy's ``generation.max_depth``."""
+        return expandable(node, self.generation.max_depth)
+
+    def live(self, tree: Tree, node_id: str) -> bool:
+        """Whether ``node_id`` is (still) in the tree and may be expanded."""
+        return node_id in tree.nodes and self.can_expand(tree.get(node_id))
 
 
 def score_of(node: Node, default: float = NEUTRAL_SCORE) -> float:

@@ -26,11 +26,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     is_blank,
     register_strategy,
     score_of,
@@ -62,13 +62,9 @@ class BeamConfig(StrategyConfig):
     )
 
 
-class BeamSearch:
+class BeamSearch(Strategy[BeamConfig]):
     name = "beam"
-    revises = False
-
-    def __init__(self, config: BeamConfig | None = None, generation: GenerationConfig | None = None) -> None:
-        self.config = config or BeamConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = BeamConfig
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"beams": [tree.root_id], "finals": [], "round": 0}
@@ -76,11 +72,8 @@ class BeamSearch:
     def score(self, tree: Tree, node_id: str) -> float:
         return path_score(tree, node_id, self.config.aggregate)
 
-    def _expandable(self, node: Node) -> bool:
-        return expandable(node, self.generation.max_depth)
-
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
-        live = [b for b in state.get("beams", []) if b in tree.nodes and self._expandable(tree.get(b))]
+        live = [b for b in state.get("beams", []) if self.live(tree, b)]
         if not live or len(state.get("finals", [])) >= self.config.width:
             return Selection([], state)
         expansions = [Expansion(b, k=self.config.k, greedy=self.config.k == 1) for b in live]
@@ -109,8 +102,7 @@ class BeamSearch:
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         if len(state.get("finals", [])) >= self.config.width:
             return True
-        beams = [b for b in state.get("beams", []) if b in tree.nodes]
-        return not any(self._expandable(tree.get(b)) for b in beams)
+        return not any(self.live(tree, b) for b in state.get("beams", []))
 
     def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
         finals = [f for f in state.get("finals", []) if f in tree.nodes] or [

@@ -38,11 +38,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     register_strategy,
     score_of,
 )
@@ -102,15 +102,9 @@ def vote(finals: list[Node], select_by: SelectBy) -> Node | None:
     return best_in(winner)
 
 
-class BestOfN:
+class BestOfN(Strategy[BestOfNConfig]):
     name = "best_of_n"
-    revises = False
-
-    def __init__(
-        self, config: BestOfNConfig | None = None, generation: GenerationConfig | None = None
-    ) -> None:
-        self.config = config or BestOfNConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = BestOfNConfig
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         # ``chains`` holds the current tip of each sample, in sample order; ``ended`` the tips
@@ -118,15 +112,11 @@ class BestOfN:
         return {"started": False, "chains": [], "ended": []}
 
     def _live(self, tree: Tree, state: dict[str, Any], nid: str) -> bool:
-        return (
-            nid in tree.nodes
-            and nid not in state.get("ended", [])
-            and expandable(tree.get(nid), self.generation.max_depth)
-        )
+        return nid not in state.get("ended", []) and self.live(tree, nid)
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if not state.get("started"):
-            if not expandable(tree.root, self.generation.max_depth):
+            if not self.can_expand(tree.root):
                 return Selection([], state, note="the question cannot be expanded")
             return Selection(
                 [Expansion(tree.root_id, k=self.config.n, verify="final")],
@@ -159,7 +149,7 @@ class BestOfN:
 
     def done(self, tree: Tree, state: dict[str, Any]) -> bool:
         if not state.get("started"):
-            return not expandable(tree.root, self.generation.max_depth)
+            return not self.can_expand(tree.root)
         return not any(self._live(tree, state, c) for c in state.get("chains", []))
 
     def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:

@@ -23,11 +23,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     register_strategy,
     score_of,
 )
@@ -46,13 +46,9 @@ class DFSConfig(StrategyConfig):
     )
 
 
-class DFS:
+class DFS(Strategy[DFSConfig]):
     name = "dfs"
-    revises = False
-
-    def __init__(self, config: DFSConfig | None = None, generation: GenerationConfig | None = None) -> None:
-        self.config = config or DFSConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = DFSConfig
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"stack": [tree.root_id], "expanded": [], "found": None, "last": None}
@@ -63,10 +59,10 @@ class DFS:
         last = state.get("last")
         while stack:
             top = stack[-1]
-            node = tree.nodes.get(top)
-            if node is None or top in expanded or not expandable(node, self.generation.max_depth):
+            if top in expanded or not self.live(tree, top):
                 stack.pop()
                 continue
+            node = tree.get(top)
             backtrack = (
                 last if (last is not None and node.parent_id != last and top != tree.root_id) else None
             )

@@ -17,11 +17,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     register_strategy,
     stand_behind,
 )
@@ -31,22 +31,15 @@ class GreedyConfig(StrategyConfig):
     """Greedy has no settings of its own: ``revise_below`` / ``max_revisions`` turn on revision."""
 
 
-class Greedy:
+class Greedy(Strategy[GreedyConfig]):
     name = "greedy"
-    revises = False
-
-    def __init__(
-        self, config: GreedyConfig | None = None, generation: GenerationConfig | None = None
-    ) -> None:
-        self.config = config or GreedyConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = GreedyConfig
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"current": tree.root_id}
 
     def _finished(self, tree: Tree, state: dict[str, Any]) -> bool:
-        current = state.get("current", tree.root_id)
-        return current not in tree.nodes or not expandable(tree.get(current), self.generation.max_depth)
+        return not self.live(tree, state.get("current", tree.root_id))
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if state.get("stuck") or self._finished(tree, state):

@@ -61,11 +61,13 @@ class HybridConfig(BeamConfig):
 class Hybrid(BeamSearch):
     name = "hybrid"
 
+    config_class = HybridConfig
+
     def __init__(
         self, config: HybridConfig | None = None, generation: GenerationConfig | None = None
     ) -> None:
-        cfg = config or HybridConfig()
-        super().__init__(cfg, generation)
+        super().__init__(config, generation)
+        cfg: HybridConfig = self.config  # type: ignore[assignment]
         # An instance attribute, read by the graph and by this class alike, so both agree on who
         # revises even if the config object is changed later.
         self.revises = cfg.revise == "kept"

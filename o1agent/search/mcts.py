@@ -42,11 +42,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     is_blank,
     register_strategy,
     score_of,
@@ -82,13 +82,9 @@ class MCTSConfig(StrategyConfig):
     )
 
 
-class MCTS:
+class MCTS(Strategy[MCTSConfig]):
     name = "mcts"
-    revises = False
-
-    def __init__(self, config: MCTSConfig | None = None, generation: GenerationConfig | None = None) -> None:
-        self.config = config or MCTSConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = MCTSConfig
 
     # ---- pure helpers ------------------------------------------------------------------------
 
@@ -174,7 +170,7 @@ class MCTS:
             path.append(best.id)
 
     def _expandable(self, node: Node, state: dict[str, Any]) -> bool:
-        return expandable(node, self.generation.max_depth) and node.id not in state.get("dead", [])
+        return self.can_expand(node) and node.id not in state.get("dead", [])
 
     def leaf_value(self, node: Node, state: dict[str, Any] | None = None) -> float:
         """Value of a node evaluated as it stands: an answer's score; a step's process score; a

@@ -33,11 +33,11 @@ from .base import (
     Choice,
     Expansion,
     Selection,
+    Strategy,
     StrategyConfig,
     Update,
     choice_of,
     default_best,
-    expandable,
     register_strategy,
     score_of,
     stand_behind,
@@ -99,22 +99,15 @@ def best_version(tree: Tree, node_id: str) -> str:
     return max(enumerate(finals), key=lambda p: (score_of(p[1]), p[0]))[1].id
 
 
-class Revision:
+class Revision(Strategy[RevisionConfig]):
     name = "revision"
-    revises = False
-
-    def __init__(
-        self, config: RevisionConfig | None = None, generation: GenerationConfig | None = None
-    ) -> None:
-        self.config = config or RevisionConfig()
-        self.generation = generation or GenerationConfig()
+    config_class = RevisionConfig
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
         return {"current": tree.root_id, "revisions": 0}
 
     def _finished(self, tree: Tree, state: dict[str, Any]) -> bool:
-        current = state.get("current", tree.root_id)
-        return current not in tree.nodes or not expandable(tree.get(current), self.generation.max_depth)
+        return not self.live(tree, state.get("current", tree.root_id))
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if self._finished(tree, state) or state.get("stuck"):
