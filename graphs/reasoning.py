@@ -4,7 +4,7 @@ Exposes ``graph``: the one compiled reasoning graph, with this process's default
 the embedded model with DFS and the LLM judge, unless ``O1AGENT_MODEL`` (a LiteLLM model
 string), ``O1AGENT_API_BASE``, ``O1AGENT_STRATEGY``, ``O1AGENT_REWARD`` or
 ``O1AGENT_MAX_TOKENS`` say otherwise. A platform cannot send Python objects as a run's context,
-so runs that pass none use this one. Invoke with ``{"question": "..."}``; the final state's
+so runs that pass none use this one (bound to this graph object). Invoke with ``{"question": "..."}``; the final state's
 ``result`` holds the answer. Persistence is the platform's checkpointer.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from o1agent.graph import set_default_context
+from o1agent.graph import bind_context
 from o1agent.reasoner import Reasoner
 
 _reasoner = Reasoner(
@@ -22,6 +22,4 @@ _reasoner = Reasoner(
     reward=os.environ.get("O1AGENT_REWARD", "judge"),
     budget={"max_tokens": int(os.environ.get("O1AGENT_MAX_TOKENS", "4000"))},
 )
-set_default_context(_reasoner.context)
-
-graph = _reasoner.graph.with_config({"recursion_limit": 1_000_000})
+graph = bind_context(_reasoner.graph, _reasoner.context).with_config({"recursion_limit": 1_000_000})

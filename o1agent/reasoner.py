@@ -437,17 +437,6 @@ async def asolve(
     return await reasoner.asolve(question)
 
 
-def solve(
-    question: str,
-    *,
-    model: str | Policy = "embedded",
-    strategy: str | SearchStrategy = "dfs",
-    budget: Budget | dict[str, Any] | None = None,
-    reward: RewardSpec = "judge",
-    prompts: str | Path | PromptSet = "g1",
-    **kwargs: Any,
-) -> Result:
-    """Synchronous ``asolve``."""
-    return _run_sync(
-        asolve(question, model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs)
-    )
+def solve(question: str, **kwargs: Any) -> Result:
+    """Synchronous ``asolve`` (same options)."""
+    return _run_sync(asolve(question, **kwargs))

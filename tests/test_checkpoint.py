@@ -143,6 +143,7 @@ async def test_human_approves_before_finalize(tmp_path):
             async for ev in r.graph.astream(
                 {"question": QUESTION, "run_id": "h"},
                 {"configurable": {"thread_id": "h"}, "recursion_limit": 1000},
+                context=r.context,
                 stream_mode="custom",
             )
         ]
@@ -322,6 +323,7 @@ async def test_postgres_resume_and_approve(postgres_url):
         async for _ in h.graph.astream(
             {"question": QUESTION, "run_id": "pgh"},
             {"configurable": {"thread_id": "pgh"}, "recursion_limit": 1000},
+            context=h.context,
         ):
             pass
         assert (await pending_review(h, "pgh"))["answer"] == "12"
@@ -365,7 +367,7 @@ async def test_human_rejects_an_answer_then_approves_the_next(tmp_path):
     async with open_checkpointer(None) as saver:
         r = with_review(reasoner(saver))
         cfg = {"configurable": {"thread_id": "rj"}, "recursion_limit": 1000}
-        async for _ in r.graph.astream({"question": QUESTION, "run_id": "rj"}, cfg):
+        async for _ in r.graph.astream({"question": QUESTION, "run_id": "rj"}, cfg, context=r.context):
             pass
         assert (await pending_review(r, "rj"))["node_id"] == "0.1.0"
         ev = await reject(r, "rj", reason="show the other path")

@@ -18,18 +18,18 @@ kinds as the trace) through LangGraph's stream writer.
 from .answer import Answer, build_result, choose_answer
 from .build import build_reasoning_graph, shared_graph
 from .context import RunContext, make_context
-from .nodes import new_run_id, set_default_context
+from .nodes import bind_context, new_run_id
 from .state import ReasoningState
 
 __all__ = [
     "Answer",
     "ReasoningState",
     "RunContext",
+    "bind_context",
     "build_reasoning_graph",
     "build_result",
     "choose_answer",
     "make_context",
     "new_run_id",
-    "set_default_context",
     "shared_graph",
 ]

@@ -28,6 +28,36 @@ async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
         return await ctx.policy.complete(req)
 
 
+async def ask(
+    ctx: RunContext,
+    template: str,
+    *,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    purpose: str,
+    stop: Sequence[str] = (),
+    node_id: str | None = None,
+    **variables: Any,
+) -> tuple[list[Completion], str]:
+    """Render ``template`` with ``variables``, make one call; return the completions and the
+    assistant prefix they continue. (Proposals build their own request: they ask for k.)"""
+    messages, prefix = ctx.prompts.render(template, **variables)
+    metadata: dict[str, Any] = {"purpose": purpose}
+    if node_id is not None:
+        metadata["node_id"] = node_id
+    req = CompletionRequest(
+        messages=messages,
+        assistant_prefix=prefix,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        stop=list(stop),
+        metadata=metadata,
+    )
+    return await complete(ctx, req), prefix
+
+
 def usage_of(outs: Sequence[Completion]) -> Usage:
     """Usage of completions; a call that returned n choices counts once."""
     u = Usage()
@@ -235,25 +265,20 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
     """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller)."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
-    messages, prefix = ctx.prompts.render(
+    t0 = time.perf_counter()
+    outs, _ = await ask(
+        ctx,
         "revise",
+        max_tokens=ctx.generation.step_tokens,
+        temperature=ctx.generation.temperature,
+        seed=derive_seed(ctx.seed, node.id, "revise", node.revisions),
+        purpose="revise",
+        node_id=node.id,
+        stop=step_stops(len(path)),
         question=question,
         steps=steps_for_prompt(path),
         candidate=node.step.raw,
         critique=node.critique or "this step may be wrong; check it.",
-    )
-    t0 = time.perf_counter()
-    outs = await complete(
-        ctx,
-        CompletionRequest(
-            messages=messages,
-            assistant_prefix=prefix,
-            max_tokens=ctx.generation.step_tokens,
-            temperature=ctx.generation.temperature,
-            seed=derive_seed(ctx.seed, node.id, "revise", node.revisions),
-            stop=step_stops(len(path)),
-            metadata={"purpose": "revise", "node_id": node.id},
-        ),
     )
     new = make_child(
         ctx,

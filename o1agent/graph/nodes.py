@@ -27,42 +27,49 @@ import time
 import uuid
 from typing import Any, Literal
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer
-from ..policies.base import CompletionRequest, derive_seed
+from ..policies.base import derive_seed
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Tree, Usage
 from ..search.base import Expansion
 from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, full_trace, token_counts
-from .expand import attach_revision, complete, expand, rewrite, steps_for_prompt, usage_of
+from .expand import ask, attach_revision, expand, rewrite, steps_for_prompt, usage_of
 from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT: list[RunContext] = []
+#: ``configurable`` key of a graph bound to one context (``bind_context``).
+CONTEXT_KEY = "o1agent_context"
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def set_default_context(ctx: RunContext | None) -> None:
-    """The context used by runs that pass none: for a deployed graph (``graphs/reasoning.py``),
-    whose platform cannot send Python objects. One per process."""
-    _DEFAULT[:] = [ctx] if ctx is not None else []
+def bind_context(graph: Any, ctx: RunContext) -> Any:
+    """``graph`` with ``ctx`` as the context of runs that pass none: for a subgraph (a parent
+    graph cannot pass our context down) or a deployed graph (a platform cannot send Python
+    objects). Bound to that graph object only, never process-wide."""
+    return graph.with_config({"configurable": {CONTEXT_KEY: ctx}})
 
 
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
     ctx = runtime.context
     if isinstance(ctx, RunContext):
         return ctx
-    if ctx is None and _DEFAULT:
-        return _DEFAULT[0]
+    try:
+        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+    except RuntimeError:  # outside a runnable context
+        bound = None
+    if ctx is None and isinstance(bound, RunContext):
+        return bound
     raise ConfigError(
         "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
     )
@@ -90,18 +97,15 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     )
     subgoals = list(state.get("subgoals") or [])
     if ctx.decompose and not subgoals:
-        messages, prefix = ctx.prompts.render("decompose", question=question)
         t0 = time.perf_counter()
-        outs = await complete(
+        outs, prefix = await ask(
             ctx,
-            CompletionRequest(
-                messages=messages,
-                assistant_prefix=prefix,
-                max_tokens=96,
-                temperature=0.0,
-                seed=derive_seed(ctx.seed, "decompose"),
-                metadata={"purpose": "decompose"},
-            ),
+            "decompose",
+            max_tokens=96,
+            temperature=0.0,
+            seed=derive_seed(ctx.seed, "decompose"),
+            purpose="decompose",
+            question=question,
         )
         text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
         lines = (ln.strip().lstrip("-*• ").strip() for ln in text.splitlines())
@@ -358,18 +362,18 @@ async def _ask_final_answer(
     ctx: RunContext, question: str, path: list[Node]
 ) -> tuple[str | None, Usage, str | None]:
     """One short call for the answer of a path that stated none: (answer, usage, error)."""
-    messages, prefix = ctx.prompts.render("finalize", question=question, steps=steps_for_prompt(path))
-    req = CompletionRequest(
-        messages=messages,
-        assistant_prefix=prefix,
-        max_tokens=32,
-        temperature=0.0,
-        seed=derive_seed(ctx.seed, "finalize"),
-        stop=["\n"],
-        metadata={"purpose": "finalize"},
-    )
     try:
-        outs = await complete(ctx, req)
+        outs, _ = await ask(
+            ctx,
+            "finalize",
+            max_tokens=32,
+            temperature=0.0,
+            seed=derive_seed(ctx.seed, "finalize"),
+            purpose="finalize",
+            stop=["\n"],
+            question=question,
+            steps=steps_for_prompt(path),
+        )
     except Exception as exc:  # answering from the path beats losing the run; the event says so
         logger.warning("finalize call failed (%s); reading the answer from the path", exc)
         return None, Usage(), f"{type(exc).__name__}: {exc}"

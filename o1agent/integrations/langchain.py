@@ -363,7 +363,7 @@ def reasoning_subgraph(
     The parent state needs a ``question: str`` key (input) and receives ``result: Result``. Give
     the parent run a large ``recursion_limit``: every expansion costs about three supersteps.
     """
-    from ..graph import set_default_context
+    from ..graph import bind_context
 
     reasoner = Reasoner(
         model=model,
@@ -374,7 +374,5 @@ def reasoning_subgraph(
         seed=seed,
         **kwargs,
     )
-    # A parent graph cannot pass our context down to a subgraph node: the subgraph's runs use
-    # this one (the latest reasoning_subgraph of the process).
-    set_default_context(reasoner.context)
-    return reasoner.graph
+    # A parent graph cannot pass our context down to a subgraph node: bind it to this graph.
+    return bind_context(reasoner.graph, reasoner.context)
