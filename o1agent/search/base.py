@@ -11,7 +11,8 @@ Each strategy holds two settings objects: ``config`` (a ``StrategyConfig`` subcl
 searches, plus ``revise_below`` / ``max_revisions`` for the graph's revision loop) and
 ``generation`` (a ``GenerationConfig``: how each step is decoded — token cap, temperature,
 greedy-first, ``max_depth``). The graph reads both from the strategy; strategies read
-``generation.max_depth`` (and nothing else of it) themselves.
+``generation.max_depth`` (and nothing else of it) themselves. The built-in strategies subclass
+``Strategy``, which holds both and answers whether a node may be expanded at that depth.
 
 Backtracking is simply ``select`` returning a node that is not a child of the last one expanded;
 the graph records it as a ``backtrack`` event.
