@@ -31,6 +31,7 @@ from .graph import (
     build_reasoning_graph,
     build_result,
     choose_answer,
+    full_result,
     make_context,
     new_run_id,
     shared_graph,
@@ -286,7 +287,7 @@ class Reasoner:
             raise RunError(
                 f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, ctx)
             ) from exc
-        result = state.get("result")
+        result = full_result(state)
         if result is None and durable:
             snap = await self.graph.aget_state(self._config(thread_id))
             if snap.next == ("finalize",):  # interrupt_before_finalize: waiting for a person

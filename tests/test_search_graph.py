@@ -10,6 +10,7 @@ import pytest
 from helpers import step_responder
 
 from o1agent import Reasoner
+from o1agent.graph import full_result
 from o1agent.policies import ScriptedPolicy
 from o1agent.rewards.base import ScoreRequest, Verdict
 from o1agent.schema import Result
@@ -155,7 +156,7 @@ async def test_mcts_rollout_mode_rolls_out_and_marks_rollout_nodes():
         reward=reward,
     )
     state = await r.graph.ainvoke({"question": "q?", "run_id": "t"}, r._config(None), context=r.context)
-    search, res = state["search"], state["result"]
+    search, res = state["search"], full_result(state)
     # Sim 1: expand root, roll out 0.0 -> 0.0.0 -> 0.0.0.0 (final, .8). Sim 2: unvisited 0.1 has
     # infinite UCT; expanding it gives a final first child, evaluated without a rollout (.3).
     assert _expanded(res) == ["0", "0.0", "0.0.0", "0.1"]

@@ -15,7 +15,7 @@ Live progress: nodes emit ``stream_mode="custom"`` events (dicts with a ``kind``
 kinds as the trace) through LangGraph's stream writer.
 """
 
-from .answer import Answer, build_result, choose_answer
+from .answer import Answer, build_result, choose_answer, full_result
 from .build import build_reasoning_graph, shared_graph
 from .context import RunContext, make_context
 from .nodes import bind_context, new_run_id
@@ -29,6 +29,7 @@ __all__ = [
     "build_reasoning_graph",
     "build_result",
     "choose_answer",
+    "full_result",
     "make_context",
     "new_run_id",
     "shared_graph",

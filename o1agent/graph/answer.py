@@ -55,6 +55,17 @@ def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStr
     return Answer(choice, tree.path(choice.node_id), choice.answer)
 
 
+def full_result(state: Any) -> Result | None:
+    """The state's slim ``Result`` completed with the run's tree and its full trace."""
+    from .events import full_trace
+
+    result: Result | None = state.get("result") if state else None
+    if result is None:
+        return None
+    tree: Tree = state.get("tree") or Tree()
+    return result.model_copy(update={"tree": tree, "trace": full_trace(state.get("events") or [], tree)})
+
+
 def build_result(
     state: Any,
     answer: Answer,
@@ -65,8 +76,10 @@ def build_result(
     usage: Usage,
     trace: Trace,
     exhausted_by: str | None,
+    slim: bool = False,
 ) -> Result:
-    tree: Tree = state.get("tree") or Tree()
+    """The run's ``Result``. ``slim``: without tree and trace (what the state keeps)."""
+    tree: Tree = Tree() if slim else (state.get("tree") or Tree())
     return Result(
         question=state.get("question", ""),
         answer=text,

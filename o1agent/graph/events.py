@@ -72,7 +72,10 @@ def full_trace(events: Sequence[TraceEvent], tree: Tree) -> Trace:
             out.append(ev)
             continue
         update: dict[str, Any] = {"data": {**ev.data, "node": node.model_dump(mode="json")}}
-        if ev.kind in ("propose", "revise") and node.prompt and ev.prompt is None:
-            update["prompt"] = node.prompt
+        if ev.kind in ("propose", "revise"):
+            if node.prompt and ev.prompt is None:
+                update["prompt"] = node.prompt
+            if ev.step is None:
+                update["step"] = node.step
         out.append(ev.model_copy(update=update))
     return Trace(events=out)

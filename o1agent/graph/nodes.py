@@ -35,11 +35,11 @@ from ..errors import ConfigError
 from ..parsing import lenient_answer
 from ..policies.base import derive_seed
 from ..rewards.base import ScoreRequest, Verdict
-from ..schema import Node, Tree, Usage
+from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion
 from .answer import Answer, build_result, choose_answer
 from .context import RunContext
-from .events import Events, full_trace, token_counts
+from .events import Events, token_counts
 from .expand import ask, attach_revision, expand, rewrite, steps_for_prompt, usage_of
 from .state import ReasoningState
 
@@ -214,12 +214,12 @@ def _record_child(ev: Events, c: Node) -> None:
                 "error": call.error,
             },
         )
-    ev.add("propose", c, output=c.raw_output, step=c.step, tokens=token_counts(c), seconds=c.seconds)
+    ev.add("propose", c, output=c.raw_output, tokens=token_counts(c), seconds=c.seconds)
 
 
 def _record_revision(ev: Events, old: Node, new: Node) -> None:
     data = {"revised_from": old.id, "critique": old.critique}
-    ev.add("revise", new, output=new.raw_output, step=new.step, tokens=token_counts(new), data=data)
+    ev.add("revise", new, output=new.raw_output, tokens=token_counts(new), data=data)
 
 
 async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -399,6 +399,8 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
         data["finalize_error"] = error
     score = ans.choice.score if ans.choice is not None else None
     ev.add("finalize", ans.node, output=text, data=data, scores={"score": score})
+    # The state keeps a slim result (the tree and events are its own channels); readers complete
+    # it with ``full_result``, so a checkpoint never stores the tree twice.
     result = build_result(
         state,
         ans,
@@ -406,7 +408,8 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
         strategy=ctx.strategy.name,
         model=ctx.policy.name,
         usage=_usage(state) + usage,
-        trace=full_trace([*(state.get("events") or []), *ev.items], tree),
+        trace=Trace(),
         exhausted_by=exhausted_by,
+        slim=True,
     )
     return {"result": result, "usage": usage, "events": ev.items}

@@ -2,12 +2,20 @@
 
 A node function returns a *partial* update; each key's reducer folds it into the state:
 
-* ``tree`` — ``merge_tree``: a dict ``{node_id: Node}`` replaces those nodes by id, so a node
+* ``tree`` — ``merge_trees``: dicts ``{node_id: Node}`` replace those nodes by id, so a node
   returns only what it created or changed. ``decompose`` writes a whole ``Tree`` wrapped in
   ``Overwrite``, which replaces the channel: a thread's next question starts from a fresh tree.
 * ``usage`` — ``add_usage``: ``Usage`` values add up; ``Overwrite`` (from ``decompose``) resets.
-* ``events`` — ``add_events``: lists append; ``Overwrite`` resets. Events are slim (ids, scores,
-  text): the full trace, with every node, is built once by ``finalize``.
+* ``events`` — ``add_event_batches``: lists append; ``Overwrite`` resets. Events are slim (ids,
+  scores, text): the full trace, with every node, is built from the state when a run ends.
+* ``result`` — the last write: a *slim* ``Result`` (answer, score, path, usage; no tree, no
+  trace). ``full_result(state)`` adds the tree and the full trace back, so a checkpoint does not
+  store the tree twice.
+
+``tree`` and ``events`` are LangGraph ``DeltaChannel``s: a checkpoint stores only each
+superstep's writes (the nodes that changed, the new events), not the whole tree again, so a run's
+checkpoints grow with its nodes, not with nodes × supersteps. Their reducers take a batch of
+writes and are batching-invariant, as ``DeltaChannel`` requires.
 
 Every other key is replaced by the last write. The tree is plain data linked by ids, so
 checkpoints, ``stream_mode="values"``, resume and fork all come from LangGraph unchanged.
@@ -17,14 +25,24 @@ This module is data only: no model calls, no graph wiring.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
-from ..schema import Result, TraceEvent, Tree, Usage, add_usage, merge_tree
+from langgraph.channels.delta import DeltaChannel
+
+from ..schema import Node, Result, TraceEvent, Tree, Usage, add_usage, merge_tree
 
 
-def add_events(left: list[TraceEvent] | None, right: list[TraceEvent] | None) -> list[TraceEvent]:
-    """Reducer for ``events``: append."""
-    return [*(left or []), *(right or [])]
+def merge_trees(tree: Tree, updates: Sequence[Tree | dict[str, Node]]) -> Tree:
+    """Batch reducer for ``tree``: each update replaces nodes by id, in order."""
+    for update in updates:
+        tree = merge_tree(tree, update)
+    return tree
+
+
+def add_event_batches(events: list[TraceEvent], batches: Sequence[list[TraceEvent]]) -> list[TraceEvent]:
+    """Batch reducer for ``events``: append every batch, in order."""
+    return [*(events or []), *(ev for batch in batches for ev in (batch or []))]
 
 
 class ReasoningState(TypedDict, total=False):
@@ -39,11 +57,11 @@ class ReasoningState(TypedDict, total=False):
     """Id of this run in events and results; ``decompose`` makes one when it is missing."""
     subgoals: list[str]
     """Sub-goals given by the caller or produced by ``decompose``; shown in propose prompts."""
-    tree: Annotated[Tree, merge_tree]
+    tree: Annotated[Tree, DeltaChannel(merge_trees)]
     """The search tree. Reducer: node dicts merge by id; ``Overwrite(Tree)`` replaces."""
     usage: Annotated[Usage, add_usage]
     """Compute spent so far. Reducer: adds; ``Overwrite(Usage)`` replaces."""
-    events: Annotated[list[TraceEvent], add_events]
+    events: Annotated[list[TraceEvent], DeltaChannel(add_event_batches)]
     """Slim trace events so far. Reducer: appends; ``Overwrite(list)`` replaces."""
     search: dict[str, Any]
     """The strategy's own serialisable state (``init_state`` / ``select`` / ``update``)."""
@@ -60,4 +78,4 @@ class ReasoningState(TypedDict, total=False):
     exhausted_by: str | None
     """The budget bound that stopped the run, if any."""
     result: Result | None
-    """The run's ``Result``, set by ``finalize``."""
+    """The run's slim ``Result``, set by ``finalize`` (``full_result`` completes it)."""

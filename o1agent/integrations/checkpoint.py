@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError, RunError, UserError
-from ..graph.answer import Answer, choose_answer
+from ..graph.answer import Answer, choose_answer, full_result
 from ..schema import Result
 from ..serde import serializer
 
@@ -150,7 +150,7 @@ async def _drive(
     if snap.next == ("finalize",) and not state.get("result"):
         yield {"kind": "interrupt", "next": list(snap.next), "review": review_of(snap.values, ctx.strategy)}
         return
-    result = state.get("result") or snap.values.get("result")
+    result = full_result(state) or full_result(snap.values)
     if result is None:
         raise RunError("the run ended without a result")
     yield {"kind": "result", "result": result}
@@ -167,7 +167,7 @@ async def astream_resume(
     if not snap.values:
         raise CheckpointError(f"no checkpoint for thread {thread_id!r}: nothing to resume")
     if not snap.next:
-        result = snap.values.get("result")
+        result = full_result(snap.values)
         if result is None:
             raise CheckpointError(f"thread {thread_id!r} ended without a result")
         yield {"kind": "result", "result": result}  # already finished: nothing is recomputed

@@ -360,8 +360,10 @@ def reasoning_subgraph(
 ) -> Any:
     """The compiled reasoning graph for ``StateGraph.add_node(name, subgraph)``.
 
-    The parent state needs a ``question: str`` key (input) and receives ``result: Result``. Give
-    the parent run a large ``recursion_limit``: every expansion costs about three supersteps.
+    The parent state needs a ``question: str`` key (input) and receives ``result: Result`` —
+    the slim one the graph's state keeps (answer, score, path, usage; its ``tree`` and ``trace``
+    are empty: ``o1agent.graph.full_result(subgraph_state)`` completes it). Give the parent run a
+    large ``recursion_limit``: every expansion costs about three supersteps.
     """
     from ..graph import bind_context
 
