@@ -8,7 +8,14 @@ Two families, as in pydantic-ai's ``exceptions.py``:
   returning garbage). Work done so far is never thrown away: where a partial ``Result`` exists it
   is attached as ``.partial``.
 
-Every error names what was wrong in its message. Nothing here imports heavy dependencies.
+Every error class of the package is defined here, so one import gives them all and a caller can
+catch a family without importing the module that raises it (the server, the checkpoint store,
+the learning tools). Modules that raise them import them from here; their old names there stay
+importable. Every error names what was wrong in its message. Nothing here imports heavy
+dependencies.
+
+What this is not: the place where errors are turned into exit codes or HTTP responses (the CLI
+and the server do that).
 """
 
 from __future__ import annotations
@@ -46,6 +53,38 @@ class ConfigError(UserError):
 
 class PromptError(UserError):
     """A prompt template is missing or fails to render."""
+
+
+class UnknownToolError(ConfigError):
+    """The tool name is not registered, or the object cannot be turned into a tool."""
+
+
+class CalculatorError(UserError):
+    """The expression is not plain arithmetic, or would be too large to compute."""
+
+
+class CheckpointError(UserError):
+    """The checkpoint store or thread asked for does not exist or cannot be used."""
+
+
+class LearnError(ConfigError):
+    """A learning input (checkpoint, data, option) is unusable."""
+
+
+class ExportError(LearnError):
+    """The checkpoint cannot be written as a GGUF (architecture or shape mismatch)."""
+
+
+class ServerError(O1AgentError):
+    """An HTTP-level failure with the status and OpenAI error type/code to report."""
+
+    def __init__(
+        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.code = code
 
 
 class RunError(O1AgentError, RuntimeError):

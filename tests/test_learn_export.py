@@ -68,9 +68,9 @@ def trained(tmp_path_factory):
 def test_trained_export_runs_in_llamacpp_and_matches_transformers(trained):
     import asyncio
 
-    from o1agent.learn.model import TransformersPolicy
     from o1agent.policies.base import CompletionRequest
     from o1agent.policies.llamacpp import LlamaCppPolicy
+    from o1agent.policies.transformers import TransformersPolicy
     from o1agent.prompts import load_prompts
 
     adapter, rep = trained

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from o1agent.errors import LearnError
 from o1agent.learn.iterate import (
     IterateConfig,
     IterateState,
@@ -15,7 +16,6 @@ from o1agent.learn.iterate import (
     wilson_interval,
     write_report,
 )
-from o1agent.learn.model import LearnError
 
 
 def test_wilson_interval_known_values():

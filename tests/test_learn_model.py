@@ -10,26 +10,39 @@ from o1agent.prompts import load_prompts
 
 
 def test_missing_checkpoint_is_unknown_model(tmp_path):
-    from o1agent.learn.model import TransformersPolicy
+    from o1agent.policies.transformers import TransformersPolicy
 
     with pytest.raises(UnknownModelError, match="no checkpoint folder"):
         TransformersPolicy(f"local:{tmp_path / 'nope'}")
+
+
+def test_make_policy_resolves_local_to_the_transformers_backend(tmp_path):
+    from o1agent.policies import make_policy
+
+    with pytest.raises(UnknownModelError, match=r"no checkpoint folder at .*nope"):
+        make_policy(f"local:{tmp_path / 'nope'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnknownModelError, match="neither a model"):
+        make_policy(f"local:{tmp_path / 'empty'}")
 
 
 def test_o1agent_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import o1agent, o1agent.learn.data, o1agent.learn.cli, sys; print(any(m.startswith(('torch', 'transformers', 'trl')) for m in sys.modules))"
+    code = "import o1agent, o1agent.learn.data, o1agent.learn.cli, o1agent.policies.transformers, o1agent.gym, o1agent.rewards, sys; print(any(m.startswith(('torch', 'transformers', 'trl')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 @pytest.fixture(scope="module")
 def policy():
-    from o1agent.learn.model import TransformersPolicy
+    from o1agent.policies import make_policy
+    from o1agent.policies.transformers import TransformersPolicy
 
-    return TransformersPolicy("local:base")
+    p = make_policy("local:base")
+    assert isinstance(p, TransformersPolicy)
+    return p
 
 
 def _req(**kw):

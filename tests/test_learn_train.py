@@ -115,7 +115,8 @@ def test_grpo_two_steps(tmp_path):
 
 
 def test_prm_head_fits_labels(tmp_path):
-    from o1agent.learn.train import LearnedPRM, PRMHead, TrainConfig, train_prm
+    from o1agent.learn.train import PRMHead, TrainConfig, train_prm
+    from o1agent.rewards.prm import LearnedPRM
 
     r = Renderer()
     labels = []
@@ -164,14 +165,20 @@ def _check_prm_as_reward(out):
     ]
     verdicts = asyncio.run(reward.score(reqs))
     assert [v.kind for v in verdicts] == ["process", "process"]
-    assert all(0.0 <= (v.score or 0.0) <= 1.0 for v in verdicts)
+    assert all(0.0 <= (v.score or 0.0) <= 1.0 and v.error is None for v in verdicts)
     assert all(v.usage.prompt_tokens > 10 and v.usage.calls == 1 for v in verdicts)
-    script = {"0": ["Add\n2 + 3 = 5\nFinal answer: 5", "Add\n2 + 3 = 6\nFinal answer: 6"]}
-    res = Reasoner(
-        model=ScriptedPolicy(step_responder(script)),
-        strategy="beam",
-        strategy_config={"width": 1, "k": 2, "greedy_first": False},
-        reward=f"prm:{out}",
-    ).solve("What is 2 + 3?")
-    assert res.answer in ("5", "6")
-    assert res.usage.prompt_tokens >= sum(v.usage.prompt_tokens for v in verdicts)
+    # Trained on right (label 1) and off-by-one (label 0) sums, the head ranks 2 + 3 = 5 first
+    # (measured: 0.74 vs 0.20).
+    assert verdicts[0].score > verdicts[1].score
+    right, wrong = "Add\n2 + 3 = 5\nFinal answer: 5", "Add\n2 + 3 = 6\nFinal answer: 6"
+    # Width 1: the beam keeps the candidate the PRM scores higher. Both proposal orders are run,
+    # so the answer cannot come from the order (an ignored or constant reward keeps the first).
+    for first, second in ((right, wrong), (wrong, right)):
+        res = Reasoner(
+            model=ScriptedPolicy(step_responder({"0": [first, second]})),
+            strategy="beam",
+            strategy_config={"width": 1, "k": 2, "greedy_first": False},
+            reward=f"prm:{out}",
+        ).solve("What is 2 + 3?")
+        assert res.answer == "5", [(n.id, n.step.raw, n.score) for n in res.tree.nodes.values()]
+        assert res.usage.prompt_tokens >= sum(v.usage.prompt_tokens for v in verdicts)

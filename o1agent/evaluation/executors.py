@@ -8,7 +8,8 @@ policy or the search reward.
 Two executors share it and produce the same rows (up to timing fields and trace ids) for the same
 seed: ``LocalExecutor`` runs tasks in this process on one shared policy; ``RayExecutor`` runs each
 task as a Ray task that builds its own policy (the embedded model loads in ~0.15 s). What this is
-not: a scheduler with retries — a task that fails records its error in its row and counts as wrong.
+not: a scheduler with retries — a task that fails (its solve, or a grader that could not judge)
+records its error in its row and counts as wrong.
 """
 
 from __future__ import annotations
@@ -99,17 +100,26 @@ def _final_step(result: Result) -> Step:
     return Step(title="answer", text=raw, raw=raw, answer=result.answer or None, is_final=True)
 
 
-async def grade(grader: RewardModel, item: EvalItem, result: Result | None) -> tuple[float, str]:
-    """``(score, rationale)`` of ``result`` under ``grader``; no result scores 0."""
+async def grade(grader: RewardModel, item: EvalItem, result: Result | None) -> tuple[float, str, str | None]:
+    """``(score, rationale, error)`` of ``result`` under ``grader``; no result scores 0.
+
+    ``error`` is set when the grader could not judge (it raised, or returned ``Verdict.error``: a
+    sandbox that did not start, a judge backend that was down). The row then counts as wrong
+    *and* as an error, so the summary shows it instead of passing it off as a wrong answer.
+    """
     if result is None:
-        return 0.0, "no result"
+        return 0.0, "no result", None
     try:
         verdicts = await grader.score([ScoreRequest(question=item.question, candidate=_final_step(result))])
     except Exception as exc:  # a grader bug must not lose the row: score it 0 and say why
         logger.warning("grading %s failed: %s", item.id, exc)
-        return 0.0, f"grader raised {type(exc).__name__}: {exc}"
+        why = f"grader raised {type(exc).__name__}: {exc}"
+        return 0.0, why, why
     v = verdicts[0]
-    return float(v.score or 0.0), v.rationale
+    if v.error is not None:
+        logger.warning("grading %s: the grader could not judge: %s", item.id, v.error)
+        return 0.0, v.rationale or v.error, f"grading: {v.error}"
+    return float(v.score or 0.0), v.rationale, None
 
 
 async def solve_task(task: Task, policy: Any = None) -> Outcome:
@@ -146,7 +156,8 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         if policy is None:
             await reasoner.aclose()
     solve_seconds = time.perf_counter() - t0
-    score, rationale = await grade(task.grader, task.item, result)
+    score, rationale, grade_error = await grade(task.grader, task.item, result)
+    error = error or grade_error
     usage = result.usage if result is not None else None
     row = {
         "item_id": task.item.id,

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError, UnknownStrategyError
+from ..rewards.registry import check_reward
 from .datasets import EvalDataset, Verifier, load_dataset
 from .executors import Outcome, Task, make_executor, resolve_model, row_key
 from .stats import MethodStats, summarize
@@ -187,6 +188,7 @@ def resolve_methods(
     A listed strategy that is not registered is an error naming the close ones; a baseline
     whose strategy is not registered (yet) is skipped with a warning and noted for the summary.
     """
+    from ..config import GENERATION_KEYS, split_config
     from ..search.base import available_strategies, make_strategy, strategy_config_class
 
     registered = available_strategies()
@@ -235,7 +237,9 @@ def resolve_methods(
             used.add(key)
             continue
         for m in methods:
-            if key in strategy_config_class(m.strategy).model_fields:
+            # Generation settings (step_tokens, temperature, ...) apply to every method; the
+            # Reasoner splits them from the strategy's own settings.
+            if key in GENERATION_KEYS or key in strategy_config_class(m.strategy).model_fields:
                 m.config[key] = val
                 used.add(key)
         if key not in used:
@@ -244,7 +248,8 @@ def resolve_methods(
             )
     for m in methods:
         # Validate now (with n as it will be at some budget) so a bad value fails before any solve.
-        make_strategy(m.strategy, m.config_for(4096, 1024))
+        strategy_part, generation_part = split_config(m.config_for(4096, 1024))
+        make_strategy(m.strategy, strategy_part, generation=generation_part)
     return methods, skipped, notes
 
 
@@ -415,6 +420,8 @@ def _validate(cfg: EvalConfig) -> list[int]:
         raise ConfigError(f"sample_tokens must be at least 1, got {cfg.sample_tokens}")
     if cfg.executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {cfg.executor!r}: choose 'local' or 'ray'")
+    # A bad --reward fails here, before the dataset is built or the model loads.
+    check_reward(cfg.reward)
     return budgets
 
 

@@ -2,8 +2,10 @@
 
 * ``data`` — traces → SFT rows, step-level DPO pairs, Math-Shepherd PRM labels, GRPO prompts;
 * ``model`` — the base policy (SmolLM2-135M-Instruct from the bundled GGUF, cached as safetensors)
-  and ``TransformersPolicy`` (``model="local:PATH"``);
-* ``train`` — SFT / DPO / GRPO with TRL + LoRA and a small PRM value head, on CPU;
+  and the checkpoint loaders (the policy that runs a checkpoint, ``model="local:PATH"``, is
+  ``o1agent.policies.transformers.TransformersPolicy``);
+* ``train`` — SFT / DPO / GRPO with TRL + LoRA and a small PRM value head, on CPU (served at search
+  time by ``o1agent.rewards.prm.LearnedPRM``, ``reward="prm:PATH"``);
 * ``export`` — merge LoRA and write a GGUF that ``LlamaCppPolicy`` runs;
 * ``iterate`` — search → filter → train → evaluate, round after round (expert iteration).
 

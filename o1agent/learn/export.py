@@ -23,13 +23,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .model import LearnError, load_model, resolve_checkpoint
+# ExportError is defined with every other error in o1agent.errors; importable from here too.
+from ..errors import ExportError as ExportError
+from .model import load_model, resolve_checkpoint
 
 OutType = Literal["f16", "q8_0", "f32"]
-
-
-class ExportError(LearnError):
-    """The checkpoint cannot be written as a GGUF (architecture or shape mismatch)."""
 
 
 class ExportReport(BaseModel):

@@ -27,8 +27,9 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import LearnError
 from .data import GRPOPrompt, PreferencePair, PRMLabel, RewardFunc, SFTRow
-from .model import LearnError, adapter_base, base_model_dir, is_adapter, load_tokenizer, resolve_checkpoint
+from .model import adapter_base, base_model_dir, is_adapter, load_tokenizer, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +339,8 @@ class PRMHead:
 
     Trained on Math-Shepherd soft labels with binary cross-entropy. Small on purpose: 577
     parameters on a 135M model learn in seconds on CPU and cannot overfit a few hundred labels
-    the way a fine-tuned LM would.
+    the way a fine-tuned LM would. At search time ``o1agent.rewards.prm.LearnedPRM`` serves it
+    (``reward="prm:FOLDER"``).
     """
 
     def __init__(self, base: str | Path = "base", *, head: Any = None) -> None:
@@ -442,48 +444,8 @@ def train_prm(labels: Sequence[PRMLabel], cfg: TrainConfig) -> RunReport:
     return _finish("prm", cfg, prm.base, len(labels), losses, t0, c0, delta, {"train_hard_accuracy": acc})
 
 
-class LearnedPRM:
-    """A trained ``PRMHead`` as an o1agent ``RewardModel`` (kind "process")."""
-
-    kind = "process"
-
-    def __init__(self, folder: str | Path, *, prompts: str = "g1", name: str = "learned-prm") -> None:
-        self.prm = PRMHead.load(folder)
-        self.name = name
-        from .data import Renderer
-
-        self.renderer = Renderer(prompts, self.prm.tokenizer.chat_template)
-
-    async def score(self, requests: list[Any]) -> list[Any]:
-        import asyncio
-
-        from ..rewards.base import Verdict
-        from ..schema import Node, Usage
-
-        def run() -> tuple[list[float], list[int]]:
-            texts = []
-            for r in requests:
-                path = [Node(id=str(i), step=s) for i, s in enumerate(r.previous)]
-                texts.append(self.renderer.prompt(r.question, path) + " " + r.candidate.raw)
-            return self.prm.predict(texts), self.prm.token_counts(texts)
-
-        vals, counts = await asyncio.to_thread(run)
-        # The PRM reads every token of its input: counted as prompt tokens, so a token budget
-        # bounds PRM-guided search the same way it bounds a judge that reads the same text.
-        return [
-            Verdict(
-                score=v,
-                kind="process",
-                rationale=f"learned PRM: {v:.2f}",
-                usage=Usage(prompt_tokens=n, calls=1),
-            )
-            for v, n in zip(vals, counts, strict=True)
-        ]
-
-
 TRAINERS: dict[str, Callable[..., RunReport]] = {"sft": train_sft, "dpo": train_dpo, "prm": train_prm}
 __all__ = [
-    "LearnedPRM",
     "PRMHead",
     "RunReport",
     "TrainConfig",

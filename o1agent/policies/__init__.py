@@ -1,11 +1,13 @@
 """Policies (backends that propose text) and ``make_policy``, which resolves a model string.
 
 * ``"embedded"`` or a path ending in ``.gguf`` → ``LlamaCppPolicy`` (in-process llama.cpp);
+* ``"local:PATH"`` (a checkpoint ``o1agent train`` wrote; ``"local:base"``) → ``TransformersPolicy``;
 * ``"provider/model"`` (``openai/...``, ``anthropic/...``, ``ollama/...``, ``hosted_vllm/...``)
   → ``LiteLLMPolicy``;
 * a ``Policy`` object is used as is.
 
-Backends are imported lazily: importing o1agent does not import llama.cpp or LiteLLM.
+Backends are imported lazily, one module per backend: importing o1agent does not import
+llama.cpp, LiteLLM or torch.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def make_policy(
     if name.startswith("local:"):
         # A checkpoint trained by `o1agent train`; torch/transformers are imported only here and
         # TransformersPolicy raises UnknownModelError when they or the folder are missing.
-        from ..learn.model import TransformersPolicy
+        from .transformers import TransformersPolicy
 
         return TransformersPolicy(name, **kwargs)
     if "/" in name:

@@ -1,4 +1,10 @@
-"""Reward models: graders that score steps (process) and answers (outcome), and their composition."""
+"""Reward models: graders that score steps (process) and answers (outcome), and their composition.
+
+Every grader returns a ``Verdict``; one that could not judge (backend, model or sandbox failure)
+returns ``score=None`` with ``error`` set (see ``base``). Reward specs (``"judge"``,
+``"0.7*judge+0.3*arith"``, ``"prm:PATH"``) resolve in ``registry``; ``check_reward`` validates one
+without loading anything.
+"""
 
 from .answer import AnswerVerifier, answers_equivalent
 from .arith import ArithmeticCheck, check_claims, find_claims
@@ -8,8 +14,8 @@ from .compose import Composable, PotentialShaping, Weighted, aggregate, reward
 from .confidence import Confidence, geometric_confidence, topk_confidence
 from .consistency import SelfConsistency, final_answer
 from .judge import LLMJudge, yes_probability
-from .prm import TrainedPRM, format_prm_input
-from .registry import available_rewards, make_reward, register_reward
+from .prm import LearnedPRM, TrainedPRM, format_prm_input
+from .registry import available_rewards, check_reward, make_reward, parse_reward_spec, register_reward
 from .task import TaskScorer, task_items
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "Composable",
     "Confidence",
     "LLMJudge",
+    "LearnedPRM",
     "PotentialShaping",
     "RewardModel",
     "ScoreRequest",
@@ -31,12 +38,14 @@ __all__ = [
     "answers_equivalent",
     "available_rewards",
     "check_claims",
+    "check_reward",
     "extract_program",
     "final_answer",
     "find_claims",
     "format_prm_input",
     "geometric_confidence",
     "make_reward",
+    "parse_reward_spec",
     "register_reward",
     "reward",
     "task_items",

@@ -6,15 +6,26 @@ A reward model scores candidate steps in context. ``kind`` says what its score m
 * ``"outcome"`` — whether a final answer is right (a verifier, a test suite, a task scorer);
   outcome graders return ``score=None`` ("no opinion") for steps that are not final.
 
-Graders never raise on malformed model output: they score it low and say why in ``rationale``.
-They are async and batch-first: ``score(requests)`` takes a list so backends can batch.
+Two ways a grader can come back without a number, and they mean different things:
+
+* ``score=None, error=None`` — no opinion (an outcome grader on an open step);
+* ``score=None, error="<grader> failed: <Type>: <message>"`` — the grader could not judge: its
+  backend, model or sandbox failed. It logs a warning and marks the verdict instead of making up a
+  score, so a search can tell "the judge said no" from "the judge was down" (``Verdict.failed``).
+
+A real verdict is always a score: malformed model output (an unparsable judge reply), tests that
+ran and failed, or a step with no program are scored low, with the reason in ``rationale``.
+Graders never raise for either case. They are async and batch-first: ``score(requests)`` takes a
+list so backends can batch.
+
+What this is not: the graders themselves (one module each) or their composition (``compose``).
 """
 
 from __future__ import annotations
 
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..schema import Step, Usage
 
@@ -46,6 +57,25 @@ class Verdict(BaseModel):
     )
     rationale: str = ""
     usage: Usage = Field(default_factory=Usage)
+    error: str | None = Field(
+        default=None,
+        description="the grader could not judge — a backend, model or sandbox failure; score is then None",
+    )
+
+    @model_validator(mode="after")
+    def _no_score_with_an_error(self) -> Verdict:
+        # A failed grader has no number to give; a score beside an error would be a made-up one.
+        if self.error is not None and self.score is not None:
+            raise ValueError(
+                f"a Verdict with an error has no score (got score={self.score}, error={self.error!r})"
+            )
+        return self
+
+    @classmethod
+    def failed(cls, grader: str, exc: BaseException, *, kind: RewardKind = "process") -> Verdict:
+        """The verdict of a grader that could not judge because ``exc`` was raised."""
+        error = f"{grader} failed: {type(exc).__name__}: {exc}"
+        return cls(score=None, kind=kind, rationale=error, error=error)
 
 
 @runtime_checkable

@@ -8,6 +8,9 @@ then shadowed); one that does not is taken as the function body continuing the p
 Score: 1.0 when every test passes, else 0.0; with ``partial=True``, the fraction of the
 ``assert`` statements in ``check`` that pass (each is run on its own, so one failure does not hide
 the rest). Everything runs in ``o1agent.tools.sandbox``: no network, bounded time and memory.
+Tests that ran and failed (or timed out, or found no program) score 0; a sandbox that cannot start
+is no verdict on the code: the grader logs a warning and returns ``Verdict(score=None,
+error="tests failed: ...")``.
 
 What this is not: a judge of code quality, or a safe place for code outside the sandbox.
 """
@@ -15,12 +18,15 @@ What this is not: a judge of code quality, or a safe place for code outside the 
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from typing import Any
 
 from ..errors import ConfigError
 from .base import RewardKind, ScoreRequest, Verdict
 from .compose import Composable
+
+logger = logging.getLogger(__name__)
 
 _BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\r?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 
@@ -118,6 +124,12 @@ class CodeTests(Composable):
         res = await arun_python(
             self.program(completion), timeout=self.timeout, cpu_seconds=self.timeout, memory_mb=self.memory_mb
         )
+        if res.exit_code is None and not res.timed_out:
+            # The interpreter never ran (the sandbox returns this rather than raising): nothing was
+            # tested, so there is no verdict on the code.
+            logger.warning("%s could not run: %s", self.name, res.error)
+            error = f"{self.name} failed: the sandbox did not start: {res.error}"
+            return Verdict(score=None, kind="outcome", rationale=error, error=error)
         m = re.search(r"O1_TESTS (\d+) (\d+)", res.stdout)
         if res.ok and m:
             passed, total = int(m.group(1)), int(m.group(2))
@@ -136,10 +148,9 @@ class CodeTests(Composable):
             return Verdict(score=0.0, kind="outcome", rationale="no program found in the step")
         try:
             return await self.run(code)
-        except Exception as exc:  # the sandbox failing to start is a low score, not a lost search
-            return Verdict(
-                score=0.0, kind="outcome", rationale=f"could not run the tests: {type(exc).__name__}: {exc}"
-            )
+        except Exception as exc:  # the sandbox failing to start says nothing about the code: mark it
+            logger.warning("%s could not run: %s: %s", self.name, type(exc).__name__, exc)
+            return Verdict.failed(self.name, exc, kind="outcome")
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         # Sequential: each run is a subprocess, and the machines here have two cores.

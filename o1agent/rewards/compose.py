@@ -3,13 +3,16 @@
 * ``Weighted([(rm, w), ...])`` — a weighted mean of several graders' scores. Graders that have no
   opinion (``score=None``: an outcome grader on an open step) are left out and the remaining
   weights renormalised, so ``0.7 * judge + 0.3 * answer_check`` is the judge alone on open steps
-  and the blend on final ones.
+  and the blend on final ones. A grader that *failed* (``Verdict.error``: its backend, model or
+  sandbox) is not "no opinion": the blend is then no verdict either (``score=None``, ``error``
+  naming the part), since renormalising over the rest would pass a partial score off as the whole.
 * Operator sugar: every grader in this package mixes in ``Composable``, so a user writes
   ``0.7 * LLMJudge(p) + 0.3 * Confidence()``. A grader from elsewhere is wrapped with
   ``reward(rm)`` first: ``0.5 * reward(my_rm) + 0.5 * Confidence()``.
 * ``aggregate(scores, "min" | "last" | "prod" | "mean")`` — one number from per-step scores
   along a path (the PRM literature uses min and prod; last is the cheapest).
-* ``PotentialShaping(outcome_rm, potential, gamma)`` — step rewards from an outcome reward.
+* ``PotentialShaping(outcome_rm, potential, gamma)`` — step rewards from an outcome reward; a
+  failed outcome grader or potential makes the shaped verdict failed too.
 
 What this is not: a grader of its own. Every score here comes from the wrapped graders.
 """
@@ -106,9 +109,13 @@ class Weighted(Composable):
             num = den = 0.0
             usage = Usage()
             why: list[str] = []
+            errors: list[str] = []
             for (rm, w), verdicts in zip(self.terms, parts, strict=True):
                 v = verdicts[i]
                 usage = usage + v.usage
+                if v.error is not None:
+                    errors.append(f"part {rm.name} of {self.name}: {v.error}")
+                    continue
                 if v.score is None or w == 0:
                     why.append(f"{rm.name}: no opinion")
                     continue
@@ -119,6 +126,10 @@ class Weighted(Composable):
                     if v.rationale
                     else f"{rm.name}={v.score:.2f}"
                 )
+            if errors:
+                error = "; ".join(errors)
+                out.append(Verdict(score=None, kind=self.kind, rationale=error, usage=usage, error=error))
+                continue
             score = num / den if den > 0 else None
             out.append(Verdict(score=score, kind=self.kind, rationale="; ".join(why), usage=usage))
         return out
@@ -187,32 +198,43 @@ class PotentialShaping(Composable):
         self.name = name
         self._cache: dict[tuple[str, tuple[str, ...]], float] = {}
 
-    async def _phi(self, question: str, steps: list[Step]) -> tuple[float, Usage]:
+    async def _phi(self, question: str, steps: list[Step]) -> tuple[float, Usage, str | None]:
+        """``(φ, usage, error)``; ``error`` is the potential grader's failure, if it failed."""
         if not steps:
-            return self.phi0, Usage()
+            return self.phi0, Usage(), None
         if steps[-1].is_final:
-            return 0.0, Usage()
+            return 0.0, Usage(), None
         key = (question, tuple(s.raw or s.text for s in steps))
         if key in self._cache:
-            return self._cache[key], Usage()
+            return self._cache[key], Usage(), None
         usage = Usage()
         if isinstance(self.potential, RewardModel):
             (v,) = await self.potential.score(
                 [ScoreRequest(question=question, previous=steps[:-1], candidate=steps[-1])]
             )
+            if v.error is not None:  # not cached: the next call may find the grader back
+                return 0.0, v.usage, f"potential {self.potential.name} of {self.name}: {v.error}"
             val, usage = (0.5 if v.score is None else float(v.score)), v.usage
         else:
             res = self.potential(question, steps)
             val = float(await res) if inspect.isawaitable(res) else float(res)  # type: ignore[arg-type]
         val = max(0.0, min(1.0, val))
         self._cache[key] = val
-        return val, usage
+        return val, usage, None
 
     async def _one(self, req: ScoreRequest, outcome: Verdict) -> Verdict:
-        (phi_s, u1), (phi_next, u2) = await asyncio.gather(
+        (phi_s, u1, e1), (phi_next, u2, e2) = await asyncio.gather(
             self._phi(req.question, list(req.previous)),
             self._phi(req.question, [*req.previous, req.candidate]),
         )
+        errors = [e for e in (e1, e2) if e is not None]
+        if outcome.error is not None and req.candidate.is_final:  # r is 0 on open steps anyway
+            errors.insert(0, f"outcome {self.outcome_rm.name} of {self.name}: {outcome.error}")
+        if errors:
+            error = "; ".join(dict.fromkeys(errors))
+            return Verdict(
+                score=None, kind="process", rationale=error, usage=outcome.usage + u1 + u2, error=error
+            )
         r = outcome.score if (req.candidate.is_final and outcome.score is not None) else 0.0
         shaped = r + self.gamma * phi_next - phi_s
         score = (shaped + 1.0) / (2.0 + self.gamma)

@@ -3,7 +3,9 @@
 When the backend returns token logprobs, the score is P(yes) / (P(yes) + P(no)) over the first
 answer token (summing case and spacing variants), a calibrated-ish number rather than a coin flip.
 Otherwise the judge's text is parsed ("Yes", "No", "score: 7/10"); unreadable output gets
-``unparsed_score`` (low) and a rationale saying why — never an exception.
+``unparsed_score`` (low) and a rationale saying why — never an exception. A judge call that fails
+(the backend raises) is not a verdict: it logs a warning and returns ``Verdict(score=None,
+error="judge failed: ...")``, so the search can tell a "no" from a judge that was down.
 
 Be warned (measured on SmolLM2-135M): a weak model judging itself is a poor signal. Prefer a
 stronger judge model, or ground the search with tools and verifiers.
@@ -12,6 +14,7 @@ stronger judge model, or ground the search with tools and verifiers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
@@ -22,6 +25,8 @@ from ..prompts import PromptSet, load_prompts
 from ..schema import Usage
 from .base import ScoreRequest, Verdict
 from .compose import Composable
+
+logger = logging.getLogger(__name__)
 
 _YES = {"yes", "y", "correct", "true"}
 _NO = {"no", "n", "incorrect", "wrong", "false"}
@@ -85,10 +90,9 @@ class LLMJudge(Composable):
         async with self._sem.get():
             try:
                 outs = await self.policy.complete(self._request(req, logprobs=use_lp))
-            except Exception as exc:  # the judge failing must not lose the search: score low, say why
-                return Verdict(
-                    score=self.unparsed_score, rationale=f"judge call failed: {type(exc).__name__}: {exc}"
-                )
+            except Exception as exc:  # the judge failing must not lose the search, nor pose as a "no"
+                logger.warning("%s failed: %s: %s", self.name, type(exc).__name__, exc)
+                return Verdict.failed(self.name, exc)
         out = outs[0]
         usage = Usage(
             prompt_tokens=out.prompt_tokens,

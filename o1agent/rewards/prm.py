@@ -1,31 +1,42 @@
-"""``TrainedPRM``: the slot for a trained process reward model — a local classifier checkpoint.
+"""Trained process reward models: ``TrainedPRM`` (a classifier checkpoint) and ``LearnedPRM``.
 
-A checkpoint is a directory ``save_pretrained`` wrote: a transformers sequence-classification
-model (``num_labels == 2``: P(correct) is the softmax of the positive label; ``num_labels == 1``: a
-value head, P(correct) = sigmoid(logit)) and, unless ``tokenizer=`` is given, its tokenizer. The
+``LearnedPRM(folder)`` serves what ``o1agent train prm`` writes (``prm_config.json``: a linear value
+head on the frozen base LM, ``o1agent.learn.train.PRMHead``); it scores the graph's own ``propose``
+prompt followed by the candidate step, the text the head was trained on, and counts every token it
+reads as prompt tokens (so a token budget bounds PRM-guided search as it bounds a judge).
+
+``TrainedPRM(path)`` serves any other checkpoint: a directory ``save_pretrained`` wrote, holding a
+transformers sequence-classification model (``num_labels == 2``: P(correct) is the softmax of the
+positive label; ``num_labels == 1``: a value head, P(correct) = sigmoid(logit)) and, unless
+``tokenizer=`` is given, its tokenizer. The
 text scored is the question, the previous steps and the candidate, formatted by ``format_prm_input``
 (the same function a training script should use, so train and inference inputs match). Long
 inputs are cut from the left: the candidate step at the end is what is being judged.
 
 torch and transformers are imported lazily (they are optional, the ``train`` extra); a missing
 path, a directory that is not a checkpoint or absent libraries raise ``ConfigError`` at
-construction, so a bad configuration fails before a search starts. Nothing is downloaded.
+construction, so a bad configuration fails before a search starts. Nothing is downloaded. A model
+that fails while scoring is not a verdict: each request gets ``Verdict(score=None, error=...)``
+and a warning is logged.
 
-What this is not: a trainer (see the learning module), or a generative judge (``LLMJudge``).
+What this is not: a trainer (see ``o1agent.learn.train``), or a generative judge (``LLMJudge``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from ..errors import ConfigError
-from ..schema import Step
+from ..schema import Node, Step, Usage
 from .base import RewardKind, ScoreRequest, Verdict
 from .compose import Composable
+
+logger = logging.getLogger(__name__)
 
 TokenizerFn = Callable[[list[str]], dict[str, Any]]
 _POSITIVE_NAMES = ("correct", "good", "positive", "yes", "true", "label_1", "1")
@@ -50,6 +61,15 @@ def _import_torch() -> tuple[Any, Any]:
             f"TrainedPRM needs torch and transformers ({exc.name} is missing): pip install 'o1agent[train]'"
         ) from None
     return torch, transformers
+
+
+def _probability_verdict(grader: str, p: float, what: str) -> Verdict:
+    """A PRM's verdict on one step; a non-finite output is the model failing, not a probability."""
+    if not math.isfinite(p):
+        logger.warning("%s gave a non-finite probability %r", grader, p)
+        error = f"{grader} failed: the model gave a non-finite probability ({p})"
+        return Verdict(score=None, rationale=error, error=error)
+    return Verdict(score=min(1.0, max(0.0, p)), rationale=f"{grader}: {what}")
 
 
 class TrainedPRM(Composable):
@@ -142,11 +162,72 @@ class TrainedPRM(Composable):
         texts = [format_prm_input(r.question, r.previous, r.candidate) for r in requests]
         try:
             probs = await asyncio.to_thread(self.probabilities, texts)
-        except Exception as exc:  # a model failure scores low and says why; the search goes on
-            return [
-                Verdict(score=0.0, rationale=f"PRM failed: {type(exc).__name__}: {exc}") for _ in requests
-            ]
-        return [
-            Verdict(score=p if math.isfinite(p) else 0.0, rationale=f"{self.name}: P(correct)={p:.2f}")
-            for p in probs
-        ]
+        except Exception as exc:  # the model failing is no verdict on the steps: mark it, search on
+            logger.warning(
+                "%s failed on %d request(s): %s: %s", self.name, len(requests), type(exc).__name__, exc
+            )
+            return [Verdict.failed(self.name, exc) for _ in requests]
+        return [_probability_verdict(self.name, p, f"P(correct)={p:.2f}") for p in probs]
+
+
+def _import_learned_head() -> Any:
+    try:
+        from ..learn.train import PRMHead
+    except ImportError as exc:
+        raise ConfigError(
+            f"a trained PRM needs torch and transformers ({exc.name} is missing): pip install 'o1agent[train]'"
+        ) from None
+    return PRMHead
+
+
+class LearnedPRM(Composable):
+    """Process reward from a PRM head ``o1agent train prm`` wrote (see the module docstring).
+
+    ``prompts`` must be the prompt style the traces it was trained on were searched with.
+    """
+
+    kind: RewardKind = "process"
+
+    def __init__(self, folder: str | Path, *, prompts: str = "g1", name: str = "learned-prm") -> None:
+        from ..learn.data import Renderer
+
+        folder = Path(folder).expanduser()
+        if not (folder / "prm_config.json").exists():
+            raise ConfigError(
+                f"{folder} is not a PRM folder (no prm_config.json; train one with `o1agent train prm`)"
+            )
+        head_cls = _import_learned_head()
+        try:
+            self.prm = head_cls.load(folder)
+        except ConfigError:
+            raise
+        except Exception as exc:  # torch / transformers raise many kinds on a broken folder
+            raise ConfigError(f"could not load the PRM in {folder}: {type(exc).__name__}: {exc}") from None
+        self.folder = folder
+        self.name = name
+        self.renderer = Renderer(prompts, self.prm.tokenizer.chat_template)
+
+    def _run(self, requests: list[ScoreRequest]) -> tuple[list[float], list[int]]:
+        texts = []
+        for r in requests:
+            path = [Node(id=str(i), step=s) for i, s in enumerate(r.previous)]
+            texts.append(self.renderer.prompt(r.question, path) + " " + r.candidate.raw)
+        return self.prm.predict(texts), self.prm.token_counts(texts)
+
+    async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
+        if not requests:
+            return []
+        try:
+            vals, counts = await asyncio.to_thread(self._run, requests)
+        except Exception as exc:  # the model failing is no verdict on the steps: mark it, search on
+            logger.warning(
+                "%s failed on %d request(s): %s: %s", self.name, len(requests), type(exc).__name__, exc
+            )
+            return [Verdict.failed(self.name, exc) for _ in requests]
+        # The PRM reads every token of its input: counted as prompt tokens, so a token budget
+        # bounds PRM-guided search the same way it bounds a judge that reads the same text.
+        out = []
+        for v, n in zip(vals, counts, strict=True):
+            verdict = _probability_verdict(self.name, v, f"P(correct)={v:.2f}")
+            out.append(verdict.model_copy(update={"usage": Usage(prompt_tokens=n, calls=1)}))
+        return out

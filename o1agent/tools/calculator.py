@@ -19,12 +19,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from ..errors import UserError
-
-
-class CalculatorError(UserError):
-    """The expression is not plain arithmetic, or would be too large to compute."""
-
+# Defined with every other error in o1agent.errors; importable from here too.
+from ..errors import CalculatorError as CalculatorError
 
 Number = int | float | Fraction
 

@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+# UnknownToolError is defined with every other error in o1agent.errors; importable from here too.
 from ..errors import ConfigError, ToolError
+from ..errors import UnknownToolError as UnknownToolError
 from .calculator import calculate
 
 Runner = Callable[[dict[str, Any]], Awaitable[str]]
-
-
-class UnknownToolError(ConfigError):
-    """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
 @dataclass
