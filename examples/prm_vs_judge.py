@@ -135,11 +135,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
-    from o1agent.learn.iterate import Task
+    from o1agent.gym import GymTask
     from o1agent.policies.llamacpp import LlamaCppPolicy
     from o1agent.rewards import make_reward
 
-    task = Task(args.task, TASK_CONFIG)
+    task = GymTask.from_spec(args.task, TASK_CONFIG)
     items = task.items(args.eval_items, args.eval_seed)
     policy = LlamaCppPolicy("embedded", n_threads=2)
     rewards = {

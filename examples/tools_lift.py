@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from o1agent import Reasoner
+from o1agent import Reasoner, gym
 from o1agent.errors import RunError
 from o1agent.evaluation.stats import wilson_interval
 from o1agent.tools.calculator import CalculatorError, calculate
@@ -241,20 +241,15 @@ DEFAULT_CONFIGS = ("greedy", "greedy+calc", "search+calc")
 
 def load_task(task: str, n: int, seed: int) -> tuple[Any, list[dict[str, Any]]]:
     """``(dataset, first n items)`` of a task in ``TASKS`` at dataset seed ``seed``."""
-    import reasoning_gym
-
     if task not in TASKS:
         raise SystemExit(f"unknown task {task!r}: choose from {', '.join(TASKS)}")
-    ds = reasoning_gym.create_dataset(task, size=n, seed=seed, **TASKS[task])
-    return ds, [ds[i] for i in range(n)]
+    ds = gym.create_dataset(task, size=n, seed=seed, config=TASKS[task])
+    return ds, gym.items(ds, n)
 
 
 def score_answer(dataset: Any, item: dict[str, Any], answer: str) -> float:
-    """The task's own checker on the final answer string; a checker crash scores 0."""
-    try:
-        return max(0.0, min(1.0, float(dataset.score_answer(answer, item) or 0.0)))
-    except Exception:
-        return 0.0
+    """The task's own checker on the final answer string (``o1agent.gym``); a checker crash scores 0."""
+    return gym.score_answer(dataset, answer, item)
 
 
 _COMMIT: dict[str, str] = {}  # git_commit() once per process (the code was imported once too)

@@ -1,7 +1,8 @@
 """The ``o1agent`` command line (typer + rich).
 
 ``o1agent solve "question"`` streams each step as the search produces it — title, score, time,
-backtracks and revisions — then prints the answer and a usage line. Other command groups
+backtracks and revisions — then prints the answer and a usage line. ``--set key=value`` is read by
+``o1agent.options.parse_key_values``, the parser every command shares. Other command groups
 (``eval``, ``serve``, ``viz``, ``train``) live in their own modules and register themselves here
 through ``register(app)``; a group whose optional dependencies are missing is simply absent.
 """
@@ -9,7 +10,6 @@ through ``register(app)``; a group whose optional dependencies are missing is si
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 import time
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .errors import O1AgentError, RunError, UserError
+from .options import parse_key_values
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="o1-style slow thinking for any language model."
@@ -101,22 +102,6 @@ class LiveSteps:
             )
 
 
-def _parse_kv(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        for part in item.split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise UserError(f"--set expects key=value, got {part!r}")
-            k, v = part.split("=", 1)
-            try:
-                out[k.strip()] = json.loads(v)
-            except json.JSONDecodeError:
-                out[k.strip()] = v
-    return out
-
-
 @app.command()
 def solve(
     question: Annotated[str, typer.Argument(help="The question to solve.")],
@@ -181,7 +166,7 @@ def solve(
         ):
             if val is not None:
                 config[key] = val
-        config.update(_parse_kv(set_))
+        config.update(parse_key_values(set_, option="--set"))
         budget = Budget(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )

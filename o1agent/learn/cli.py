@@ -210,7 +210,7 @@ def grpo_cmd(
     ),
 ) -> None:
     """GRPO on a reasoning-gym task, rewarded by the dataset's own scorer."""
-    from .data import grpo_prompts, reasoning_gym_reward
+    from .data import grpo_prompts, scorer_reward
     from .iterate import Task
     from .train import train_grpo
 
@@ -221,7 +221,7 @@ def grpo_cmd(
         with console.status(f"GRPO on {len(prompts)} prompts x {generations} samples, {steps} steps ..."):
             rep = train_grpo(
                 prompts,
-                [reasoning_gym_reward(t.name, **cfg)],
+                [scorer_reward(t.score, name=f"rg_{t.name}")],
                 _config(
                     out,
                     base=base,

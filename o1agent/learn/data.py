@@ -452,11 +452,12 @@ def scorer_reward(scorer: Callable[[str, dict[str, Any]], float], name: str = "s
 
 
 def reasoning_gym_reward(dataset: str, **config: Any) -> RewardFunc:
-    """Reward function grading with reasoning-gym's ``score_answer`` for ``dataset``."""
-    import reasoning_gym
+    """Reward function grading with reasoning-gym's ``score_answer`` for ``dataset`` (through
+    ``o1agent.gym``: a bad name or config is a ``ConfigError`` here, not mid-training)."""
+    from ..gym import GymTask
 
-    ds = reasoning_gym.create_dataset(dataset, size=1, seed=0, **config)
-    return scorer_reward(lambda ans, item: ds.score_answer(ans, item), name=f"rg_{dataset}")
+    task = GymTask(dataset, config)
+    return scorer_reward(task.score, name=f"rg_{dataset}")
 
 
 def _text(completion: Any) -> str:

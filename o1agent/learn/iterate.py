@@ -35,8 +35,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ConfigError, LearnError
 from ..evaluation.stats import wilson_interval
-from .model import LearnError
+from ..gym import GymTask, task_name
 
 logger = logging.getLogger(__name__)
 
@@ -111,30 +112,16 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-class Task:
-    """A reasoning-gym dataset: items, and a scorer that grades an answer against an item."""
+class Task(GymTask):
+    """The iteration's task: a reasoning-gym dataset (``reasoning_gym:NAME``) through
+    ``o1agent.gym``: ``items(n, seed)`` and ``score(answer, item)``. A bad spec, name or config is
+    a ``LearnError``."""
 
     def __init__(self, spec: str, config: dict[str, Any]) -> None:
-        if not spec.startswith("reasoning_gym:"):
-            raise LearnError(f"unknown task {spec!r}: use reasoning_gym:NAME (e.g. reasoning_gym:chain_sum)")
-        import reasoning_gym
-
-        self.name = spec.split(":", 1)[1]
-        self.config = config
-        self._rg = reasoning_gym
         try:
-            self._scorer_ds = reasoning_gym.create_dataset(self.name, size=1, seed=0, **config)
-        except Exception as exc:  # reasoning-gym raises assorted errors for bad names/configs
-            raise LearnError(f"reasoning-gym cannot create {self.name!r} with {config}: {exc}") from None
-
-    def items(self, n: int, seed: int) -> list[dict[str, Any]]:
-        return list(self._rg.create_dataset(self.name, size=n, seed=seed, **self.config))
-
-    def score(self, answer: str, item: dict[str, Any]) -> float:
-        try:
-            return float(self._scorer_ds.score_answer(answer, item))
-        except Exception:  # an unparsable answer is a wrong answer
-            return 0.0
+            super().__init__(task_name(spec), config)
+        except ConfigError as exc:
+            raise LearnError(str(exc)) from None
 
 
 class Iteration:

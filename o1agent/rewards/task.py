@@ -3,13 +3,16 @@
 reasoning-gym datasets are procedural and offline; each has ``score_answer(answer, entry)`` that
 returns 1.0 / 0.0 (partial credit on some tasks). ``TaskScorer(dataset, item)`` grades a final step
 of the run on ``item`` with it. ``TaskScorer.from_name("chain_sum", index=0, size=, seed=,
-**config)`` builds the dataset with ``reasoning_gym.create_dataset`` and picks one item;
-``task_items`` gives all items for an evaluation loop.
+**config)`` builds the dataset through ``o1agent.gym`` (the one reasoning-gym adapter: names and
+config keys are checked there) and picks one item; ``task_items`` gives all items for an
+evaluation loop.
 
 Answers are read leniently (small models rarely follow an answer format): the step's parsed
 answer and the last number of its text are both tried and the best score is kept — the checker,
-not the format, decides. What this is not: a way to leak gold answers into the search; the item
-is only read to score.
+not the format, decides. A checker that raises on an answer, or takes longer than ``timeout``, is
+a verdict on that answer (scored 0, the reason in ``rationale``): it is the answer the checker
+cannot read. What this is not: a way to leak gold answers into the search; the item is only read
+to score.
 """
 
 from __future__ import annotations
@@ -17,31 +20,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from .. import gym
 from ..errors import ConfigError
 from ..parsing import last_number, lenient_answer
 from .base import RewardKind, ScoreRequest, Verdict
 from .compose import Composable
 
 
-def _create_dataset(name: str, size: int, seed: int, config: dict[str, Any]) -> Any:
-    try:
-        import reasoning_gym
-    except ImportError:
-        raise ConfigError("TaskScorer.from_name needs reasoning-gym: pip install reasoning-gym") from None
-    try:
-        return reasoning_gym.create_dataset(name, size=size, seed=seed, **config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"reasoning-gym could not create {name!r} with {config}: {exc}") from None
-
-
 def task_items(
     name: str, *, size: int = 10, seed: int = 0, **config: Any
 ) -> tuple[Any, list[dict[str, Any]]]:
     """``(dataset, items)`` of a reasoning-gym task, for evaluation loops."""
-    if size < 1:
-        raise ConfigError(f"size must be >= 1, got {size}")
-    ds = _create_dataset(name, size, seed, config)
-    return ds, [ds[i] for i in range(size)]
+    ds = gym.create_dataset(name, size=size, seed=seed, config=config)
+    return ds, gym.items(ds, size)
 
 
 class TaskScorer(Composable):
@@ -70,7 +61,7 @@ class TaskScorer(Composable):
         size = size if size is not None else index + 1
         if not 0 <= index < size:
             raise ConfigError(f"index {index} is outside the dataset (size {size})")
-        ds = _create_dataset(name, size, seed, config)
+        ds = gym.create_dataset(name, size=size, seed=seed, config=config)
         return cls(ds, ds[index], name=f"task:{name}")
 
     @property
@@ -80,10 +71,10 @@ class TaskScorer(Composable):
     def _best(self, candidates: list[str]) -> tuple[float, str]:
         best, best_ans = 0.0, candidates[0]
         for ans in candidates:
-            s = float(self.dataset.score_answer(ans, self.item) or 0.0)
+            s = gym.score_answer(self.dataset, ans, self.item, errors="raise")
             if s > best:
                 best, best_ans = s, ans
-        return max(0.0, min(1.0, best)), best_ans
+        return best, best_ans
 
     async def _one(self, req: ScoreRequest) -> Verdict:
         step = req.candidate
