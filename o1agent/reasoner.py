@@ -25,7 +25,7 @@ from typing import Any
 
 from .cleanup import StepCleanup
 from .config import GenerationConfig, make_generation, split_config
-from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError, UnknownRewardError
+from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError
 from .graph import (
     RunContext,
     build_reasoning_graph,
@@ -53,14 +53,9 @@ RUN_OVERRIDES = ("strategy", "strategy_config", "generation", "budget", "reward"
 
 def check_reward_spec(reward: RewardSpec) -> None:
     """Validate a reward name or object without building anything."""
-    if reward is None or reward == "none":
-        return
-    if isinstance(reward, str):
-        from .rewards.registry import check_reward
+    from .rewards.registry import check_reward
 
-        check_reward(reward)
-    elif not hasattr(reward, "score"):
-        raise UnknownRewardError(f"reward must be a name or a RewardModel, got {type(reward).__name__}")
+    check_reward(reward)
 
 
 def make_reward(reward: RewardSpec, policy: Policy) -> RewardModel | None:
@@ -152,7 +147,9 @@ class Reasoner:
             cleanup=cleanup,
         )
         check_reward_spec(reward)
-        self.policy: Policy = shared_policy(model, api_base=api_base, api_key=api_key, **(policy_kwargs or {}))
+        self.policy: Policy = shared_policy(
+            model, api_base=api_base, api_key=api_key, **(policy_kwargs or {})
+        )
         self._rewards: dict[str, RewardModel | None] = {}
         self._strategy_spec = strategy
         self._strategy_config = strat_cfg
@@ -434,7 +431,9 @@ async def asolve(
     """Solve ``question`` with slow thinking. See ``Reasoner`` for every option. A model named by
     string is loaded once per process, so calling this in a loop does not reload it."""
     validate_question(question)
-    reasoner = Reasoner(model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs)
+    reasoner = Reasoner(
+        model=model, strategy=strategy, budget=budget, reward=reward, prompts=prompts, **kwargs
+    )
     return await reasoner.asolve(question)
 
 

@@ -37,6 +37,7 @@ from ..serde import serializer
 
 RECURSION_LIMIT = 1_000_000
 
+
 def _is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://"))
 
@@ -225,7 +226,8 @@ async def fork(
     if not _search_fits(strat, search):
         # Another strategy: its frontier starts over from the checkpointed tree.
         config = await graph.aupdate_state(
-            config, {"search": strat.init_state(snap.values["tree"]), "pending": [], "revise_next": False},
+            config,
+            {"search": strat.init_state(snap.values["tree"]), "pending": [], "revise_next": False},
             as_node="verify",
         )
     last: dict[str, Any] = {}
