@@ -146,7 +146,7 @@ EXPECTED_SEEN = {
     "search.node": "o1agent.schema.Node",
     "search.budget": "o1agent.schema.Budget",
     "search.generation": "o1agent.config.GenerationConfig",
-    "search.expansion": "o1agent.search.base.Expansion",
+    "search.expansion": "o1agent.search.types.Expansion",
 }
 
 
@@ -185,7 +185,7 @@ def test_plain_checkpointer_blocks_them_under_strict_msgpack(tmp_path):
     # Result...), but not those only held under ``dict[str, Any]``: they come back as field dicts.
     out = round_trip(tmp_path, strict=True, saver="memory", serde="plain")
     blocked = "\n".join(serde_warnings(out))
-    for name in ("o1agent.schema.Budget", "o1agent.config.GenerationConfig", "o1agent.search.base.Expansion"):
+    for name in ("o1agent.schema.Budget", "o1agent.config.GenerationConfig", "o1agent.search.types.Expansion"):
         assert f"Blocked deserialization of {name}" in blocked
     assert out["seen"]["search.budget"] == "builtins.dict"
     assert not out["equal"]["search.budget"] and not out["equal"]["search.expansion"]

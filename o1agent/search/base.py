@@ -28,16 +28,25 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import GENERATION_KEYS, GenerationConfig, make_generation
 from ..errors import ConfigError, UnknownStrategyError
 from ..schema import Node, Tree
-
-NEUTRAL_SCORE = 0.5
+from .picks import (  # noqa: F401  (re-exported: the one import of older code and tests)
+    NEUTRAL_SCORE,
+    best_leaf,
+    best_terminal,
+    choice_of,
+    default_best,
+    expandable,
+    is_blank,
+    score_of,
+    stand_behind,
+)
+from .types import Choice, Expansion, Selection, Update  # noqa: F401  (re-exported)
 
 
 class StrategyConfig(BaseModel):
@@ -56,68 +65,6 @@ class StrategyConfig(BaseModel):
         description="revise a step whose score is below this; None disables revision",
     )
     max_revisions: int = Field(default=1, ge=0, le=8, description="revisions allowed per step")
-
-
-@dataclass
-class Expansion:
-    """Ask the graph for ``k`` candidate children of ``node_id`` — or, with ``mode="revise"``, for
-    a rewrite of ``node_id`` itself from its critique.
-
-    ``verify``: score every new child (True), none (False), or only final ones ("final" — for
-    rollouts). ``greedy``: decode all k at temperature 0. Otherwise, with the generation's
-    ``greedy_first``, the first candidate is greedy and the rest are sampled, so the greedy path
-    is always in the tree and search can only add to it.
-
-    A revise expansion adds one sibling with ``revised_from=node_id`` (the original is marked
-    "revised") and hands that new id to ``update``; ``k`` and ``greedy`` are ignored.
-    """
-
-    node_id: str
-    k: int = 1
-    verify: bool | Literal["final"] = True
-    greedy: bool = False
-    mode: Literal["propose", "revise"] = "propose"
-
-
-@dataclass
-class Selection:
-    """What ``select`` decided: expansions (empty means nothing left), and the new state."""
-
-    expansions: list[Expansion]
-    state: dict[str, Any]
-    backtrack_from: str | None = None
-    note: str = ""
-
-
-@dataclass
-class Update:
-    """What ``update`` decided: the new state, and nodes the strategy gave up on."""
-
-    state: dict[str, Any]
-    pruned: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What ``best`` stands behind: a node, the answer, and the node's score.
-
-    ``node_id``: the node whose path is the solution shown (for a vote: a representative of the
-    winning group — its highest-scoring member, the earliest sample on a tie).
-
-    ``answer``: the answer the strategy stands behind. For a final node it is the node's
-    ``step.answer``; for a vote it is the voted answer exactly as the vote counted it (an answer
-    read leniently from an unfinished chain included), so the graph never makes a model call
-    that could change a vote's outcome. ``None`` when the chosen node states no answer: the graph
-    then reads it from the path, or asks once.
-
-    ``score``: the chosen node's own ``score`` (what the reward gave that step; ``None`` when it
-    was never scored) — not a path aggregate, visit count or vote total, so a result's score
-    means the same thing whichever strategy produced it.
-    """
-
-    node_id: str
-    answer: str | None
-    score: float | None
 
 
 @runtime_checkable
@@ -173,72 +120,6 @@ class Strategy(Generic[ConfigT]):
     def live(self, tree: Tree, node_id: str) -> bool:
         """Whether ``node_id`` is (still) in the tree and may be expanded."""
         return node_id in tree.nodes and self.can_expand(tree.get(node_id))
-
-
-def score_of(node: Node, default: float = NEUTRAL_SCORE) -> float:
-    return default if node.score is None else node.score
-
-
-def expandable(node: Node, max_depth: int) -> bool:
-    """Whether a strategy may ask for children of ``node``: not an answer, not at ``max_depth``,
-    not given up on ("pruned") and not a dead end ("failed": its expansion came back empty)."""
-    return not node.step.is_final and node.depth < max_depth and node.status not in ("failed", "pruned")
-
-
-def is_blank(node: Node) -> bool:
-    """A step with no text and no answer (what an empty completion parses to): never worth
-    standing behind, since its path says nothing its parent's does not."""
-    return not node.step.raw.strip() and not node.step.text.strip() and node.step.answer is None
-
-
-def stand_behind(tree: Tree, node_id: str | None) -> str | None:
-    """``node_id``, or its nearest ancestor when it is a blank step; ``None`` at the root."""
-    cur = node_id
-    while cur is not None and cur in tree.nodes and cur != tree.root_id:
-        node = tree.get(cur)
-        if not is_blank(node):
-            return cur
-        cur = node.parent_id
-    return None
-
-
-def choice_of(node: Node) -> Choice:
-    """The ``Choice`` of a node as it stands: its answer only if it is a final step."""
-    return Choice(node.id, node.step.answer if node.step.is_final else None, node.score)
-
-
-def best_terminal(tree: Tree) -> Node | None:
-    """Highest-scoring final step; ties go to the earliest created (stable, reproducible).
-    Pruned answers count only when nothing else answered; failed ones never do."""
-    usable = [n for n in tree.terminals() if n.status != "failed" and not is_blank(n)]
-    finals = [n for n in usable if n.status != "pruned"] or usable
-    if not finals:
-        return None
-    return max(finals, key=lambda n: (score_of(n), -n.created_at))
-
-
-def best_leaf(tree: Tree) -> Node | None:
-    """Deepest best-scoring end of a path, for when no path reached an answer.
-
-    Blank steps do not count as children, so a node whose expansion came back empty is the end
-    of its path (the blank children themselves are never chosen)."""
-    tips = [
-        n
-        for n in tree.nodes.values()
-        if n.id != tree.root_id
-        and n.status != "revised"
-        and not is_blank(n)
-        and all(is_blank(c) for c in tree.children(n.id))
-    ]
-    if not tips:
-        return None
-    return max(tips, key=lambda n: (score_of(n), n.depth, -n.created_at))
-
-
-def default_best(tree: Tree) -> Choice | None:
-    """The best answer in the tree, else the best end of a path; ``None`` on a root-only tree."""
-    node = best_terminal(tree) or best_leaf(tree)
-    return choice_of(node) if node else None
 
 
 StrategyFactory = Callable[[Any, GenerationConfig], SearchStrategy]

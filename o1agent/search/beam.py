@@ -22,19 +22,9 @@ from pydantic import Field
 
 from ..config import GenerationConfig
 from ..schema import Node, Tree
-from .base import (
-    Choice,
-    Expansion,
-    Selection,
-    Strategy,
-    StrategyConfig,
-    Update,
-    choice_of,
-    default_best,
-    is_blank,
-    register_strategy,
-    score_of,
-)
+from .base import Strategy, StrategyConfig, register_strategy
+from .picks import choice_of, default_best, is_blank, score_of
+from .types import Choice, Expansion, Selection, Update
 
 Aggregate = Literal["min", "last", "prod"]
 

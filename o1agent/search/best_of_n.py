@@ -34,18 +34,9 @@ from pydantic import Field
 from ..config import GenerationConfig
 from ..parsing import lenient_answer
 from ..schema import Node, Tree
-from .base import (
-    Choice,
-    Expansion,
-    Selection,
-    Strategy,
-    StrategyConfig,
-    Update,
-    choice_of,
-    default_best,
-    register_strategy,
-    score_of,
-)
+from .base import Strategy, StrategyConfig, register_strategy
+from .picks import choice_of, default_best, score_of
+from .types import Choice, Expansion, Selection, Update
 
 SelectBy = Literal["outcome", "weighted_vote", "majority"]
 

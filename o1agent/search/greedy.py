@@ -13,18 +13,9 @@ from typing import Any
 
 from ..config import GenerationConfig
 from ..schema import Tree
-from .base import (
-    Choice,
-    Expansion,
-    Selection,
-    Strategy,
-    StrategyConfig,
-    Update,
-    choice_of,
-    default_best,
-    register_strategy,
-    stand_behind,
-)
+from .base import Strategy, StrategyConfig, register_strategy
+from .picks import choice_of, default_best, stand_behind
+from .types import Choice, Expansion, Selection, Update
 
 
 class GreedyConfig(StrategyConfig):

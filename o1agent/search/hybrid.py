@@ -31,9 +31,11 @@ from pydantic import Field, model_validator
 
 from ..config import GenerationConfig
 from ..schema import Tree
-from .base import Choice, Expansion, Selection, Update, choice_of, register_strategy
+from .base import register_strategy
 from .beam import BeamConfig, BeamSearch
+from .picks import choice_of
 from .revision import best_version, rounds_to_max_revisions
+from .types import Choice, Expansion, Selection, Update
 
 
 class HybridConfig(BeamConfig):

@@ -29,19 +29,9 @@ from pydantic import Field, model_validator
 
 from ..config import GenerationConfig
 from ..schema import Node, Tree
-from .base import (
-    Choice,
-    Expansion,
-    Selection,
-    Strategy,
-    StrategyConfig,
-    Update,
-    choice_of,
-    default_best,
-    register_strategy,
-    score_of,
-    stand_behind,
-)
+from .base import Strategy, StrategyConfig, register_strategy
+from .picks import choice_of, default_best, score_of, stand_behind
+from .types import Choice, Expansion, Selection, Update
 
 
 class RevisionConfig(StrategyConfig):
