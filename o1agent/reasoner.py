@@ -133,11 +133,12 @@ class Reasoner:
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
         # Everything that needs no model is checked first: a typo must not cost a model load.
-        probe, strat_cfg = _probe_context(
+        probe, strat_cfg = check_options(
             strategy=strategy,
             strategy_config=strategy_config,
             generation=generation,
             budget=budget,
+            reward=reward,
             prompts=prompts,
             tools=tools,
             seed=seed,
@@ -146,7 +147,6 @@ class Reasoner:
             max_tool_rounds=max_tool_rounds,
             cleanup=cleanup,
         )
-        check_reward_spec(reward)
         self.policy: Policy = shared_policy(
             model, api_base=api_base, api_key=api_key, **(policy_kwargs or {})
         )
@@ -335,20 +335,9 @@ async def run_scope(ctx: RunContext) -> AsyncIterator[None]:
         yield
 
 
-def _probe_context(
-    *, strategy: Any, strategy_config: Any, generation: Any, budget: Any, **plan: Any
-) -> tuple[RunContext, Any]:
-    strat_cfg, gen_cfg = _strategy_parts(strategy, strategy_config)
-    gen = make_generation(generation, **gen_cfg)
-    ctx = make_context(
-        policy=_NoPolicy(),
-        strategy=strategy,
-        strategy_config=strat_cfg or None,
-        generation=gen,
-        budget=coerce_budget(budget),
-        **plan,
-    )
-    return ctx, strat_cfg
+_LOAD_TIME_OPTIONS = frozenset(
+    {"model", "api_base", "api_key", "checkpointer", "interrupt_before_finalize", "policy_kwargs"}
+)
 
 
 def check_options(
@@ -358,21 +347,24 @@ def check_options(
     generation: Any = None,
     budget: Any = None,
     reward: RewardSpec = "judge",
-    prompts: Any = "g1",
-    seed: Any = 0,
     **plan: Any,
-) -> None:
-    """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts)."""
-    _probe_context(
+) -> tuple[RunContext, Any]:
+    """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts,
+    reward). Returns the run context they make over a stand-in policy, and the strategy settings
+    left once generation settings were split off. Options only a loaded model can check (the
+    model, checkpointer, policy kwargs) are ignored here."""
+    plan = {k: v for k, v in plan.items() if k not in _LOAD_TIME_OPTIONS}
+    strat_cfg, gen_cfg = _strategy_parts(strategy, strategy_config)
+    ctx = make_context(
+        policy=_NoPolicy(),
         strategy=strategy,
-        strategy_config=strategy_config,
-        generation=generation,
-        budget=budget,
-        prompts=prompts,
-        seed=seed,
+        strategy_config=strat_cfg or None,
+        generation=make_generation(generation, **gen_cfg),
+        budget=coerce_budget(budget),
         **plan,
     )
     check_reward_spec(reward)
+    return ctx, strat_cfg
 
 
 class _NoPolicy:

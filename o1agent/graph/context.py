@@ -60,6 +60,8 @@ class RunContext:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ConfigError(f"seed must be an int or None, got {self.seed!r}")
         if self.max_tool_rounds < 1:
             raise ConfigError(f"max_tool_rounds must be >= 1, got {self.max_tool_rounds}")
         if getattr(self.strategy, "generation", None) != self.generation:
@@ -111,35 +113,27 @@ def make_context(
     strategy: SearchStrategy | str = "dfs",
     strategy_config: Any = None,
     generation: GenerationConfig | dict[str, Any] | None = None,
-    reward: RewardModel | None = None,
     budget: Budget | None = None,
     prompts: str | Path | PromptSet = "g1",
     tools: Sequence[Any] | Mapping[str, Any] | None = None,
-    seed: int | None = 0,
-    decompose: bool = False,
-    concurrency: int = 4,
-    max_tool_rounds: int = 4,
     cleanup: StepCleanup | str | None = None,
+    **fields: Any,
 ) -> RunContext:
-    """Build a ``RunContext`` from names or objects (the graph-level analogue of ``Reasoner``)."""
+    """Build a ``RunContext`` from names or objects (the graph-level analogue of ``Reasoner``).
+
+    Names are resolved here; ``fields`` (``reward``, ``seed``, ``decompose``, ``concurrency``,
+    ``max_tool_rounds``) go to ``RunContext`` as they are, which validates them."""
     gen = make_generation(generation)
-    strat = make_strategy(strategy, strategy_config, generation=gen)
     prompt_set = resolve_prompts(prompts)
     budget = budget or Budget()
     check_budget(budget, policy)
-    if seed is not None and not isinstance(seed, int):
-        raise ConfigError(f"seed must be an int or None, got {seed!r}")
     return RunContext(
         policy=policy,
-        strategy=strat,
+        strategy=make_strategy(strategy, strategy_config, generation=gen),
         prompts=prompt_set,
-        reward=reward,
         budget=budget,
         generation=gen,
         tools=resolve_tools(tools),
-        seed=seed,
-        decompose=decompose,
-        concurrency=concurrency,
-        max_tool_rounds=max_tool_rounds,
         cleanup=make_cleanup(cleanup, prompt_set.name),
+        **fields,
     )

@@ -22,6 +22,9 @@ from .context import RunContext
 
 EMPTY_STEP = "the backend returned an empty step"
 
+#: Completion fields a node keeps under the same name.
+_FROM_COMPLETION = ("finish_reason", "seed", "prompt_tokens", "completion_tokens", "reused_tokens")
+
 
 async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
     async with ctx.limiter.get():
@@ -33,17 +36,19 @@ async def ask(
     template: str,
     *,
     max_tokens: int,
-    temperature: float,
-    seed: int | None,
-    purpose: str,
+    temperature: float = 0.0,
+    seed_parts: Sequence[object] | None = None,
     stop: Sequence[str] = (),
     node_id: str | None = None,
     **variables: Any,
 ) -> tuple[list[Completion], str]:
-    """Render ``template`` with ``variables``, make one call; return the completions and the
-    assistant prefix they continue. (Proposals build their own request: they ask for k.)"""
+    """Render ``template`` with ``variables`` and make one call for it (its purpose is the
+    template's name; its seed derives from the run's seed and ``seed_parts``, by default the
+    name). Returns
+    the completions and the assistant prefix they continue. Proposals build their own request:
+    they ask for k candidates."""
     messages, prefix = ctx.prompts.render(template, **variables)
-    metadata: dict[str, Any] = {"purpose": purpose}
+    metadata: dict[str, Any] = {"purpose": template}
     if node_id is not None:
         metadata["node_id"] = node_id
     req = CompletionRequest(
@@ -51,7 +56,7 @@ async def ask(
         assistant_prefix=prefix,
         max_tokens=max_tokens,
         temperature=temperature,
-        seed=seed,
+        seed=derive_seed(ctx.seed, *(seed_parts if seed_parts is not None else (template,))),
         stop=list(stop),
         metadata=metadata,
     )
@@ -116,13 +121,9 @@ def make_child(
         verify=not empty and (step.is_final if verify == "final" else bool(verify)),
         prompt=prompt,
         raw_output=out.text,
-        finish_reason=out.finish_reason,
         mean_logprob=out.mean_logprob,
-        seed=out.seed,
-        prompt_tokens=out.prompt_tokens,
-        completion_tokens=out.completion_tokens,
-        reused_tokens=out.reused_tokens,
         seconds=out.seconds or seconds,
+        **{f: getattr(out, f) for f in _FROM_COMPLETION},
         **extra,
     )
 
@@ -271,8 +272,7 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         "revise",
         max_tokens=ctx.generation.step_tokens,
         temperature=ctx.generation.temperature,
-        seed=derive_seed(ctx.seed, node.id, "revise", node.revisions),
-        purpose="revise",
+        seed_parts=(node.id, "revise", node.revisions),
         node_id=node.id,
         stop=step_stops(len(path)),
         question=question,

@@ -33,7 +33,6 @@ from langgraph.types import Overwrite
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer
-from ..policies.base import derive_seed
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion
@@ -98,15 +97,7 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     subgoals = list(state.get("subgoals") or [])
     if ctx.decompose and not subgoals:
         t0 = time.perf_counter()
-        outs, prefix = await ask(
-            ctx,
-            "decompose",
-            max_tokens=96,
-            temperature=0.0,
-            seed=derive_seed(ctx.seed, "decompose"),
-            purpose="decompose",
-            question=question,
-        )
+        outs, prefix = await ask(ctx, "decompose", max_tokens=96, question=question)
         text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
         lines = (ln.strip().lstrip("-*• ").strip() for ln in text.splitlines())
         subgoals = [ln for ln in lines if ln][:4]
@@ -363,17 +354,8 @@ async def _ask_final_answer(
 ) -> tuple[str | None, Usage, str | None]:
     """One short call for the answer of a path that stated none: (answer, usage, error)."""
     try:
-        outs, _ = await ask(
-            ctx,
-            "finalize",
-            max_tokens=32,
-            temperature=0.0,
-            seed=derive_seed(ctx.seed, "finalize"),
-            purpose="finalize",
-            stop=["\n"],
-            question=question,
-            steps=steps_for_prompt(path),
-        )
+        steps = steps_for_prompt(path)
+        outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
     except Exception as exc:  # answering from the path beats losing the run; the event says so
         logger.warning("finalize call failed (%s); reading the answer from the path", exc)
         return None, Usage(), f"{type(exc).__name__}: {exc}"

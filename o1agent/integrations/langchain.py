@@ -173,15 +173,18 @@ class O1ChatModel(BaseChatModel):
         super().__init__(**data)
         # Fail at construction, not on the first call: every name and config, no model loaded.
         # (Not a pydantic validator: it would wrap our UserError in a ValidationError.)
-        check_options(
-            strategy=self.strategy,
-            strategy_config=self.strategy_config,
-            budget=self.budget,
-            reward=self.reward,
-            prompts=self.prompts,
-            seed=self.seed,
-            **{k: v for k, v in self.reasoner_kwargs.items() if k in ("generation", "tools", "decompose")},
-        )
+        check_options(**self._options())
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "strategy_config": self.strategy_config,
+            "reward": self.reward,
+            "budget": self.budget,
+            "seed": self.seed,
+            "prompts": self.prompts,
+            **self.reasoner_kwargs,
+        }
 
     # ---- reasoner ----------------------------------------------------------------------------
 
@@ -190,16 +193,7 @@ class O1ChatModel(BaseChatModel):
         with self._guard:
             if self._reasoner is None:
                 self._reasoner = Reasoner(
-                    model=self.model,
-                    strategy=self.strategy,
-                    strategy_config=self.strategy_config,
-                    reward=self.reward,
-                    budget=self.budget,
-                    seed=self.seed,
-                    prompts=self.prompts,
-                    api_base=self.api_base,
-                    api_key=self.api_key,
-                    **self.reasoner_kwargs,
+                    model=self.model, api_base=self.api_base, api_key=self.api_key, **self._options()
                 )
             return self._reasoner
 
@@ -348,17 +342,10 @@ def deep_reason_tool(
     )
 
 
-def reasoning_subgraph(
-    model: Any = "embedded",
-    reward: Any = "judge",
-    *,
-    strategy: Any = "dfs",
-    strategy_config: dict[str, Any] | None = None,
-    budget: Budget | dict[str, Any] | None = None,
-    seed: int | None = 0,
-    **kwargs: Any,
-) -> Any:
-    """The compiled reasoning graph for ``StateGraph.add_node(name, subgraph)``.
+def reasoning_subgraph(model: Any = "embedded", reward: Any = "judge", **reasoner_kwargs: Any) -> Any:
+    """The compiled reasoning graph for ``StateGraph.add_node(name, subgraph)``, bound to the
+    run context of ``Reasoner(model=model, reward=reward, **reasoner_kwargs)`` (strategy,
+    strategy_config, budget, seed, ...: the same options).
 
     The parent state needs a ``question: str`` key (input) and receives ``result: Result`` —
     the slim one the graph's state keeps (answer, score, path, usage; its ``tree`` and ``trace``
@@ -367,14 +354,6 @@ def reasoning_subgraph(
     """
     from ..graph import bind_context
 
-    reasoner = Reasoner(
-        model=model,
-        strategy=strategy,
-        strategy_config=strategy_config,
-        reward=reward,
-        budget=budget,
-        seed=seed,
-        **kwargs,
-    )
+    reasoner = Reasoner(model=model, reward=reward, **reasoner_kwargs)
     # A parent graph cannot pass our context down to a subgraph node: bind it to this graph.
     return bind_context(reasoner.graph, reasoner.context)
