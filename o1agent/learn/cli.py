@@ -9,6 +9,8 @@ modules only log.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,6 +74,31 @@ def _template(base: str) -> str | None:
     return load_tokenizer(base).chat_template
 
 
+_STATUS = {
+    "sft": "SFT on {n} solutions, {steps} steps ...",
+    "dpo": "DPO on {n} pairs, {steps} steps ...",
+    "prm": "PRM on {n} step labels ...",
+}
+
+
+def _train_on_traces(
+    kind: str, build: Callable[..., Sequence[Any]], traces: list[Path], out: Path, **cfg: Any
+) -> None:
+    """The body of ``train sft|dpo|prm``: ``build(trees, chat_template=...)`` makes the examples from
+    the traces in the chat template of ``cfg["base"]``, ``kind``'s trainer fits them with
+    ``TrainConfig(output=out, **cfg)`` under a status line, and the run's report is printed. A
+    library error ends the command (exit status 2)."""
+    from .train import TRAINERS
+
+    try:
+        examples = build(_trees(traces), chat_template=_template(cfg["base"]))
+        with console.status(_STATUS[kind].format(n=len(examples), steps=cfg["max_steps"])):
+            rep = TRAINERS[kind](examples, _config(out, **cfg))
+    except O1AgentError as exc:
+        _fail(exc)
+    _report(rep)
+
+
 @train_app.command("data")
 def data_cmd(
     traces: TracesArg,
@@ -111,27 +138,17 @@ def sft_cmd(
 ) -> None:
     """LoRA SFT on the best verified path per problem."""
     from .data import sft_rows
-    from .train import train_sft
 
-    try:
-        rows = sft_rows(_trees(traces), threshold=threshold, chat_template=_template(base))
-        with console.status(f"SFT on {len(rows)} solutions, {steps} steps ..."):
-            rep = train_sft(
-                rows,
-                _config(
-                    out,
-                    base=base,
-                    max_steps=steps,
-                    batch_size=batch_size,
-                    learning_rate=lr,
-                    lora_r=lora_r,
-                    lora_alpha=2 * lora_r,
-                    max_length=max_length,
-                ),
-            )
-    except O1AgentError as exc:
-        _fail(exc)
-    _report(rep)
+    cfg = dict(base=base, max_steps=steps, batch_size=batch_size, learning_rate=lr, max_length=max_length)
+    _train_on_traces(
+        "sft",
+        partial(sft_rows, threshold=threshold),
+        traces,
+        out,
+        **cfg,
+        lora_r=lora_r,
+        lora_alpha=2 * lora_r,
+    )
 
 
 @train_app.command("dpo")
@@ -148,26 +165,9 @@ def dpo_cmd(
 ) -> None:
     """Step-level DPO on sibling steps whose values differ by at least --margin."""
     from .data import preference_pairs
-    from .train import train_dpo
 
-    try:
-        pairs = preference_pairs(_trees(traces), margin=margin, chat_template=_template(base))
-        with console.status(f"DPO on {len(pairs)} pairs, {steps} steps ..."):
-            rep = train_dpo(
-                pairs,
-                _config(
-                    out,
-                    base=base,
-                    max_steps=steps,
-                    batch_size=batch_size,
-                    learning_rate=lr,
-                    beta=beta,
-                    max_length=max_length,
-                ),
-            )
-    except O1AgentError as exc:
-        _fail(exc)
-    _report(rep)
+    cfg = dict(base=base, max_steps=steps, batch_size=batch_size, learning_rate=lr, max_length=max_length)
+    _train_on_traces("dpo", partial(preference_pairs, margin=margin), traces, out, **cfg, beta=beta)
 
 
 @train_app.command("prm")
@@ -181,17 +181,10 @@ def prm_cmd(
 ) -> None:
     """Fit a process reward model (value head on the frozen base) to Math-Shepherd labels."""
     from .data import prm_labels
-    from .train import train_prm
 
-    try:
-        labels = prm_labels(_trees(traces), chat_template=_template(base))
-        with console.status(f"PRM on {len(labels)} step labels ..."):
-            rep = train_prm(
-                labels, _config(out, base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr)
-            )
-    except O1AgentError as exc:
-        _fail(exc)
-    _report(rep)
+    _train_on_traces(
+        "prm", prm_labels, traces, out, base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr
+    )
 
 
 @train_app.command("grpo")

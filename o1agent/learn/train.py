@@ -249,44 +249,63 @@ def _dataset(rows: list[dict[str, Any]]) -> Any:
     return Dataset.from_list(rows)
 
 
-def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig) -> RunReport:
-    """Supervised fine-tuning on verified solutions (loss on the completion only)."""
-    from trl import SFTConfig, SFTTrainer
+def _train_lora(
+    kind: str,
+    cfg: TrainConfig,
+    rows: list[dict[str, Any]],
+    make_trainer: Callable[[Any, Any, Any], Any],
+    extra: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+) -> RunReport:
+    """The run SFT, DPO and GRPO share: load the model, train a LoRA adapter on ``rows``, save it.
 
+    ``make_trainer(model, tokenizer, dataset)`` builds the TRL trainer; ``extra(log_history)``
+    adds metrics to the report.
+    """
     _setup_torch(cfg)
     t0, c0 = time.perf_counter(), _cpu_seconds()
     model, tok, base_ref = _load_trainable(cfg)
-    ds = _dataset([{"prompt": r.prompt, "completion": r.completion} for r in rows])
-    args = SFTConfig(**_common_args(cfg), max_length=cfg.max_length, completion_only_loss=True, packing=False)
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
-    )
+    ds = _dataset(rows)
+    trainer = make_trainer(model, tok, ds)
     before = _trainable_snapshot(trainer.model)
     trainer.train()
     delta = _delta(before, trainer.model)
     _save_adapter(trainer, tok, cfg, base_ref)
-    return _finish("sft", cfg, base_ref, len(ds), _losses(trainer.state.log_history), t0, c0, delta)
+    hist = trainer.state.log_history
+    return _finish(kind, cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, extra(hist) if extra else None)
+
+
+def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig) -> RunReport:
+    """Supervised fine-tuning on verified solutions (loss on the completion only)."""
+    from trl import SFTConfig, SFTTrainer
+
+    def trainer(model: Any, tok: Any, ds: Any) -> Any:
+        args = SFTConfig(
+            **_common_args(cfg), max_length=cfg.max_length, completion_only_loss=True, packing=False
+        )
+        return SFTTrainer(
+            model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
+        )
+
+    return _train_lora("sft", cfg, [{"prompt": r.prompt, "completion": r.completion} for r in rows], trainer)
 
 
 def train_dpo(pairs: Sequence[PreferencePair], cfg: TrainConfig) -> RunReport:
     """Step-level DPO: the reference model is the base (the adapter switched off)."""
     from trl import DPOConfig, DPOTrainer
 
-    _setup_torch(cfg)
-    t0, c0 = time.perf_counter(), _cpu_seconds()
-    model, tok, base_ref = _load_trainable(cfg)
-    ds = _dataset([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
-    args = DPOConfig(**_common_args(cfg), max_length=cfg.max_length, beta=cfg.beta)
-    trainer = DPOTrainer(
-        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
-    )
-    before = _trainable_snapshot(trainer.model)
-    trainer.train()
-    delta = _delta(before, trainer.model)
-    _save_adapter(trainer, tok, cfg, base_ref)
-    hist = trainer.state.log_history
-    acc = [float(h["rewards/accuracies"]) for h in hist if "rewards/accuracies" in h]
-    return _finish("dpo", cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, {"reward_accuracies": acc})
+    def trainer(model: Any, tok: Any, ds: Any) -> Any:
+        args = DPOConfig(**_common_args(cfg), max_length=cfg.max_length, beta=cfg.beta)
+        return DPOTrainer(
+            model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
+        )
+
+    def accuracies(hist: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "reward_accuracies": [float(h["rewards/accuracies"]) for h in hist if "rewards/accuracies" in h]
+        }
+
+    rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
+    return _train_lora("dpo", cfg, rows, trainer, accuracies)
 
 
 def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cfg: TrainConfig) -> RunReport:
@@ -297,38 +316,33 @@ def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cf
     """
     from trl import GRPOConfig, GRPOTrainer
 
-    _setup_torch(cfg)
-    t0, c0 = time.perf_counter(), _cpu_seconds()
-    model, tok, base_ref = _load_trainable(cfg)
-    ds = _dataset([p.model_dump() for p in prompts])
-    common = _common_args(cfg)
-    bs = max(cfg.batch_size, cfg.num_generations)
-    bs -= bs % cfg.num_generations
-    common["per_device_train_batch_size"] = bs
-    args = GRPOConfig(
-        **common,
-        num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length,
-        temperature=cfg.temperature,
-        beta=0.0,  # no KL term: saves a reference forward pass per step on CPU
-        log_completions=False,
-    )
-    tok.padding_side = "left"
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=cast(Any, list(reward_funcs)),
-        args=args,
-        train_dataset=ds,
-        processing_class=tok,
-        peft_config=_lora_config(cfg),
-    )
-    before = _trainable_snapshot(trainer.model)
-    trainer.train()
-    delta = _delta(before, trainer.model)
-    _save_adapter(trainer, tok, cfg, base_ref)
-    hist = trainer.state.log_history
-    rewards = [float(h["reward"]) for h in hist if "reward" in h]
-    return _finish("grpo", cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, {"rewards": rewards})
+    def trainer(model: Any, tok: Any, ds: Any) -> Any:
+        common = _common_args(cfg)
+        bs = max(cfg.batch_size, cfg.num_generations)
+        bs -= bs % cfg.num_generations
+        common["per_device_train_batch_size"] = bs
+        args = GRPOConfig(
+            **common,
+            num_generations=cfg.num_generations,
+            max_completion_length=cfg.max_completion_length,
+            temperature=cfg.temperature,
+            beta=0.0,  # no KL term: saves a reference forward pass per step on CPU
+            log_completions=False,
+        )
+        tok.padding_side = "left"
+        return GRPOTrainer(
+            model=model,
+            reward_funcs=cast(Any, list(reward_funcs)),
+            args=args,
+            train_dataset=ds,
+            processing_class=tok,
+            peft_config=_lora_config(cfg),
+        )
+
+    def rewards(hist: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"rewards": [float(h["reward"]) for h in hist if "reward" in h]}
+
+    return _train_lora("grpo", cfg, [p.model_dump() for p in prompts], trainer, rewards)
 
 
 # ---- PRM -----------------------------------------------------------------------------------------
