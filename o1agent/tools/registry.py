@@ -71,26 +71,51 @@ class Tool:
 # ---- built-ins ----------------------------------------------------------------------------------
 
 
-async def _calc(args: dict[str, Any]) -> str:
-    expr = args.get("expression", args.get("input"))
-    if not isinstance(expr, str):
-        raise ToolError("calc needs an 'expression' string")
+def _string_tool(
+    name: str,
+    aliases: tuple[str, ...],
+    description: str,
+    arg: tuple[str, str],
+    run: Callable[[str], Awaitable[str]],
+    example: str,
+) -> Tool:
+    """A built-in with one string argument: ``arg`` is its name and its schema description (the
+    generic ``input`` is taken for it too); ``run`` gets the string."""
+    key, about = arg
+
+    async def runner(args: dict[str, Any]) -> str:
+        value = args.get(key, args.get("input"))
+        if not isinstance(value, str):
+            raise ToolError(f"{name} needs {'an' if key[0] in 'aeiou' else 'a'} {key!r} string")
+        return await run(value)
+
+    return Tool(
+        name=name,
+        aliases=aliases,
+        description=description,
+        runner=runner,
+        parameters={
+            "type": "object",
+            "properties": {key: {"type": "string", "description": about}},
+            "required": [key],
+        },
+        text_arg=key,
+        example=example,
+    )
+
+
+async def _calc(expr: str) -> str:
     return calculate(expr)
 
 
 def calculator_tool() -> Tool:
-    return Tool(
-        name="calc",
-        aliases=("calculator", "calculate"),
-        description="Evaluate an arithmetic expression exactly (+ - * / // % **, parentheses, sqrt, "
+    return _string_tool(
+        "calc",
+        ("calculator", "calculate"),
+        "Evaluate an arithmetic expression exactly (+ - * / // % **, parentheses, sqrt, "
         "abs, round, min, max). Use it for every multiplication or division.",
-        runner=_calc,
-        parameters={
-            "type": "object",
-            "properties": {"expression": {"type": "string", "description": "e.g. 37*48+12"}},
-            "required": ["expression"],
-        },
-        text_arg="expression",
+        ("expression", "e.g. 37*48+12"),
+        _calc,
         example="37*48+12",
     )
 
@@ -99,12 +124,9 @@ def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int =
     """The sandboxed Python tool. Output is stdout (trailing expression echoed); a failed run
     raises ``ToolError`` with the program's last error line."""
 
-    async def _python(args: dict[str, Any]) -> str:
+    async def _python(code: str) -> str:
         from .sandbox import arun_python
 
-        code = args.get("code", args.get("input"))
-        if not isinstance(code, str):
-            raise ToolError("python needs a 'code' string")
         res = await arun_python(
             code, timeout=timeout, cpu_seconds=timeout, memory_mb=memory_mb, echo_last_expr=True
         )
@@ -115,18 +137,13 @@ def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int =
             )
         return out.rstrip("\n") if out.strip() else "(no output: print the values you need)"
 
-    return Tool(
-        name="python",
-        aliases=("py",),
-        description="Run a short Python program in a sandbox (no network, no files outside its own "
+    return _string_tool(
+        "python",
+        ("py",),
+        "Run a short Python program in a sandbox (no network, no files outside its own "
         "directory) and see what it prints.",
-        runner=_python,
-        parameters={
-            "type": "object",
-            "properties": {"code": {"type": "string", "description": "a complete Python program"}},
-            "required": ["code"],
-        },
-        text_arg="code",
+        ("code", "a complete Python program"),
+        _python,
         example="print(sum(i * i for i in range(10)))",
     )
 
