@@ -74,9 +74,7 @@ class TransformersPolicy:
         self._lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
 
-    @property
-    def supports_logprobs(self) -> bool:
-        return True
+    supports_logprobs = True  # the Policy protocol property; this backend always has token logprobs
 
     async def aclose(self) -> None:
         return None
