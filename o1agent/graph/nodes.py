@@ -10,7 +10,7 @@ prompts, generation, tools, seed) and returns a partial state update for the red
   sub-goals when asked for.
 * ``select`` folds the last scored children into the strategy (``update``), checks the budget
   and ``done``, then asks the strategy what to expand, clipped to the node budget left. A
-  selection that is not a child of the last expanded node is recorded as a backtrack.
+  selection the strategy marks as leaving a branch (``backtrack_from``) is recorded as one.
 * ``propose`` decodes the candidates of every selected node concurrently (and rewrites the
   nodes a strategy asked to revise).
 * ``verify`` scores new steps; a grader that cannot judge marks the node with its error.
@@ -112,7 +112,6 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
         "search": ctx.strategy.init_state(tree),
         "pending": [],
         "expansions": [],
-        "last_expanded": None,
         "exhausted_by": None,
         "result": None,
     }
@@ -243,8 +242,7 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
         pending.append(new.id)
         _record_revision(ev, old, new)
         usage = usage + u
-    last = xs[-1].node_id if xs else None
-    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending, "last_expanded": last}
+    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
 
 
 # ---- verify ------------------------------------------------------------------------------------

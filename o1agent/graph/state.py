@@ -69,8 +69,6 @@ class ReasoningState(TypedDict, total=False):
     """What ``select`` asked ``propose`` to do this round (``Expansion`` fields)."""
     pending: list[str]
     """Ids created this round, not yet folded into the strategy by ``update``."""
-    last_expanded: str | None
-    """The node expanded last; a selection that is not its child is a backtrack."""
     route: Literal["propose", "finalize"]
     """``select``'s decision, read by its router."""
     revise_next: bool
