@@ -160,14 +160,9 @@ async def candidates(
     # First candidate greedy, the rest sampled: the greedy path is always in the tree.
     greedy, sampled = await asyncio.gather(
         complete(ctx, base.model_copy(update={"n": 1, "temperature": 0.0})),
+        # The sampled ones take the next seed (None stays None: unseeded means unseeded).
         complete(
-            ctx,
-            base.model_copy(
-                update={
-                    "n": x.k - 1,
-                    "seed": derive_seed(ctx.seed, parent.id, len(parent.children), "sampled"),
-                }
-            ),
+            ctx, base.model_copy(update={"n": x.k - 1, "seed": None if base.seed is None else base.seed + 1})
         ),
     )
     outs = [*greedy, *sampled]
