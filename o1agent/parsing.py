@@ -51,8 +51,9 @@ def last_number(text: str) -> str | None:
     return nums[-1].replace(",", "") if nums else None
 
 
-def lenient_answer(text: str) -> str | None:
-    """Explicit answer if stated, else the last number in the text, else the last line."""
+def lenient_answer(text: str, *, last_line: bool = True) -> str | None:
+    """Explicit answer if stated, else the last number in the text, else (with ``last_line``)
+    the last line. ``last_line=False`` is for counting votes: a line of prose is not an answer."""
     ans = extract_answer(text)
     if ans:
         # "12 sheep" -> "12" keeps answers comparable; leave non-numeric answers intact.
@@ -60,6 +61,8 @@ def lenient_answer(text: str) -> str | None:
     num = last_number(text)
     if num is not None:
         return num
+    if not last_line:
+        return None
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     return lines[-1] if lines else None
 

@@ -402,3 +402,32 @@ def test_blank_steps_are_never_stood_behind():
     )
     assert default_best(tree) == Choice("0.0", None, 0.4)
     assert make_strategy("greedy").best(tree, {"current": "0.0.0"}) == Choice("0.0", None, 0.4)
+
+
+def test_an_unfinished_chain_of_prose_casts_no_vote():
+    # SmolLM2 often stops a sampled chain at max_depth on a bare title; its last line is no
+    # answer, so it must not outvote (or become) the answer a finished chain states.
+    from o1agent.schema import Node, Step, Tree
+    from o1agent.search import make_strategy
+
+    tree = Tree.new("Tom has 7 apples and buys 5 more. How many?")
+    nodes = {
+        "0.0": Node(
+            id="0.0",
+            parent_id="0",
+            depth=1,
+            step=Step(title="Determine the apples", raw="Determine the apples"),
+        ),
+        "0.1": Node(
+            id="0.1",
+            parent_id="0",
+            depth=1,
+            step=Step(raw="7 + 5 = 12\\nFinal answer: 12", answer="12", is_final=True),
+            score=0.2,
+            status="terminal",
+        ),
+    }
+    tree = tree.merged({**nodes, "0": tree.root.model_copy(update={"children": ["0.0", "0.1"]})})
+    bon = make_strategy("best_of_n", n=2)
+    choice = bon.best(tree, {"started": True, "chains": ["0.0", "0.1"]})
+    assert choice is not None and (choice.node_id, choice.answer) == ("0.1", "12")

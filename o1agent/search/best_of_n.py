@@ -150,12 +150,14 @@ class BestOfN(Strategy[BestOfNConfig]):
         # A chain cut by max_depth or the budget still votes, with the answer read leniently from
         # its path (greedy gets the same courtesy from finalize); otherwise SC loses to greedy
         # merely because sampled chains run longer. Finished chains come first, so on a full tie a
-        # stated answer beats a leniently read one.
+        # stated answer beats a leniently read one. Only a stated answer or a number votes: a line
+        # of prose ("Determine the number of apples") is no answer, and counting it would make
+        # it the run's answer.
         unfinished = []
         for n in tips:
             if n.step.is_final:
                 continue
-            ans = lenient_answer("\n".join(p.step.raw for p in tree.path(n.id)))
+            ans = lenient_answer("\n".join(p.step.raw for p in tree.path(n.id)), last_line=False)
             if ans:
                 unfinished.append(n.model_copy(update={"step": n.step.model_copy(update={"answer": ans})}))
         chosen = vote([*finals, *unfinished], self.config.select_by)
