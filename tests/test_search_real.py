@@ -35,10 +35,11 @@ BUDGET = {"max_tokens": 800, "max_nodes": 6}
 # config over five questions (sheep, apples, 6 * 7, pencils, 9 + 8; mcts over seven more): beam
 # also solves 9 + 8, best_of_n 9 + 8, hybrid and hybrid_kept both 6 * 7 and 9 + 8; revision only
 # 6 * 7; mcts only 3 * 3. None solves the sheep QUESTION at this budget (answers 3 or 4: a number
-# copied from the question).
+# copied from the question). Re-checked after core v2: best_of_n's apples answer had come from an
+# extra finalize call after the vote (a vote's answer is now final), so it uses 9 + 8.
 CASES: dict[str, tuple[str, str]] = {
     "beam": ("What is 6 * 7?", "42"),
-    "best_of_n": ("Tom has 7 apples and buys 5 more. How many apples does he have?", "12"),
+    "best_of_n": ("What is 9 + 8?", "17"),
     "mcts": ("What is 3 * 3?", "9"),
     "revision": ("What is 6 * 7?", "42"),
     "hybrid": ("What is 9 + 8?", "17"),
