@@ -26,7 +26,7 @@ import httpx
 import o1agent
 from o1agent.policies import ScriptedPolicy
 from o1agent.policies.base import Completion, CompletionRequest
-from o1agent.server import PolicyPool, create_app, serve_in_thread
+from o1agent.server import create_app, serve_in_thread
 
 WARMUP = 6
 REQUESTS = 40
@@ -53,12 +53,25 @@ class FirstCallClock(ScriptedPolicy):
         return await super().complete(request)
 
 
+def _app(policy: ScriptedPolicy) -> object:
+    """The server app serving ``policy`` as "scripted"."""
+    try:
+        from o1agent.server import ReasonerPool
+    except ImportError:  # the release before core v2 (PolicyPool), for the "before" figure
+        from o1agent.server import PolicyPool  # type: ignore[attr-defined]
+
+        old = PolicyPool()
+        old._policies["scripted"] = policy
+        return create_app(old, models=["scripted"], default_reward="none")  # type: ignore[call-arg]
+    pool = ReasonerPool(strategy="greedy", reward="none")
+    pool.add("scripted", policy)
+    return create_app(pool, models=["scripted"])
+
+
 def main() -> None:
     print(f"o1agent: {o1agent.__file__}", file=sys.stderr)
     policy = FirstCallClock()
-    pool = PolicyPool()
-    pool._policies["scripted"] = policy  # the pool would otherwise resolve "scripted" as a model name
-    app = create_app(pool, models=["scripted"], default_reward="none")
+    app = _app(policy)
     samples: dict[str, list[float]] = {}
     with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=60.0) as client:
         for i in range(WARMUP + REQUESTS):
