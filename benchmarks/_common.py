@@ -31,6 +31,11 @@ class Recording:
     def reset(self) -> None:
         self.inner.reset()
 
+    def reproducible_run(self):
+        # A seeded run starts from a clean cache, as on the bare policy: the figures compare the
+        # same work with and without o1agent, not a warm cache against a cold one.
+        return self.inner.reproducible_run()
+
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         outs = await self.inner.complete(request)
         self.calls.append((self.inner.render(request), [o.completion_tokens for o in outs], request.temperature))
