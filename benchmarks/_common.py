@@ -31,10 +31,10 @@ class Recording:
     def reset(self) -> None:
         self.inner.reset()
 
-    def reproducible_run(self):
+    def reproducible_run(self, key: object):
         # A seeded run starts from a clean cache, as on the bare policy: the figures compare the
         # same work with and without o1agent, not a warm cache against a cold one.
-        return self.inner.reproducible_run()
+        return self.inner.reproducible_run(key)
 
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         outs = await self.inner.complete(request)

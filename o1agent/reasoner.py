@@ -266,9 +266,9 @@ class Reasoner:
                 inputs = None
         state: dict[str, Any] = {}
         try:
-            async with run_scope(ctx):
+            async with run_scope(ctx) as run_ctx:
                 async for mode, chunk in self.graph.astream(
-                    inputs, self._config(thread_id), context=ctx, stream_mode=["custom", "values"]
+                    inputs, self._config(thread_id), context=run_ctx, stream_mode=["custom", "values"]
                 ):
                     if mode == "values":
                         state = chunk  # type: ignore[assignment]
@@ -324,15 +324,17 @@ class Reasoner:
 
 
 @asynccontextmanager
-async def run_scope(ctx: RunContext) -> AsyncIterator[None]:
-    """Around one run: a seeded run on a stateful backend (llama.cpp) holds it exclusively from a
-    clean cache, so it reproduces whatever else shares the policy."""
+async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
+    """Around one run; yields the context to run with. A seeded run on a stateful backend
+    (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
+    the policy: its context carries the key the policy lets through."""
     scope = getattr(ctx.policy, "reproducible_run", None)
     if ctx.seed is None or scope is None:
-        yield
+        yield ctx
         return
-    async with scope():
-        yield
+    key = object()
+    async with scope(key):
+        yield ctx.replace(run_key=key)
 
 
 _LOAD_TIME_OPTIONS = frozenset(

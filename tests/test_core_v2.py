@@ -327,10 +327,10 @@ def test_seeded_runs_are_exclusive_on_a_stateful_policy():
             self.log: list[str] = []
             self.resets = 0
 
-        def reproducible_run(self):
+        def reproducible_run(self, key):
             from o1agent.policies.llamacpp import LlamaCppPolicy
 
-            return LlamaCppPolicy.reproducible_run(self)  # type: ignore[arg-type]
+            return LlamaCppPolicy.reproducible_run(self, key)  # type: ignore[arg-type]
 
         def reset(self) -> None:
             self.resets += 1
@@ -342,6 +342,7 @@ def test_seeded_runs_are_exclusive_on_a_stateful_policy():
     pytest.importorskip("llama_cpp")
     pol = Stateful()
     pol._run_lock = __import__("o1agent._aio", fromlist=["PerLoop"]).PerLoop(asyncio.Lock)
+    pol._owner = None
     r = Reasoner(model=pol, strategy="best_of_n", strategy_config={"n": 3}, reward=None, seed=1)
 
     async def main():

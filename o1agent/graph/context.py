@@ -51,6 +51,8 @@ class RunContext:
     concurrency: int = 4
     max_tool_rounds: int = 4
     cleanup: StepCleanup = field(default_factory=StepCleanup)
+    run_key: object | None = field(default=None, compare=False, repr=False)
+    """Set by ``Reasoner`` for a run that holds its policy exclusively (``reproducible_run``)."""
     # Derived once per context (see __post_init__): tool prompt text and stop sequences, and the
     # per-event-loop semaphore that bounds this run's concurrent backend calls.
     tool_text: str = field(default="", init=False, compare=False)

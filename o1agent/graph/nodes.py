@@ -33,6 +33,7 @@ from langgraph.types import Overwrite
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer
+from ..policies.base import RUN_KEY
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion
@@ -60,18 +61,22 @@ def bind_context(graph: Any, ctx: RunContext) -> Any:
 
 
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
+    """The run's context; also marks this node's task as working for the run (``RUN_KEY``), so
+    an exclusively held policy lets its calls through."""
     ctx = runtime.context
-    if isinstance(ctx, RunContext):
-        return ctx
-    try:
-        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
-    except RuntimeError:  # outside a runnable context
-        bound = None
-    if ctx is None and isinstance(bound, RunContext):
-        return bound
-    raise ConfigError(
-        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
-    )
+    if not isinstance(ctx, RunContext):
+        try:
+            bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+        except RuntimeError:  # outside a runnable context
+            bound = None
+        if ctx is not None or not isinstance(bound, RunContext):
+            raise ConfigError(
+                "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+            )
+        ctx = bound
+    # Each node runs in a task of its own: this set lasts for the node and what it spawns.
+    RUN_KEY.set(ctx.run_key)
+    return ctx
 
 
 def _usage(state: ReasoningState) -> Usage:

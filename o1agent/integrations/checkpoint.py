@@ -130,9 +130,9 @@ async def _drive(
     ctx = reasoner.context
     state: dict[str, Any] = {}
     try:
-        async with run_scope(ctx):  # reproducible, as Reasoner.astream is
+        async with run_scope(ctx) as run_ctx:  # reproducible, as Reasoner.astream is
             async for mode, chunk in graph.astream(
-                inputs, config, context=ctx, stream_mode=["custom", "values"]
+                inputs, config, context=run_ctx, stream_mode=["custom", "values"]
             ):
                 if mode == "values":
                     state = chunk

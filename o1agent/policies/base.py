@@ -12,9 +12,16 @@ rendered prompt a strict prefix of its children's prompts (so KV caches reuse it
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+#: The key of the reproducible run the current task works for (``None``: none). The graph sets it
+#: at the start of every node from the run's context, so a policy can tell a reproducible run's
+#: own calls — including a grader's, made from inside the node — from other runs' calls, however
+#: the caller drives the run (e.g. an async generator pulled from several tasks).
+RUN_KEY: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent_run_key", default=None)
 
 
 class Message(BaseModel):

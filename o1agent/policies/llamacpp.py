@@ -18,9 +18,9 @@ thread so the event loop keeps streaming.
 
 Reproducibility with sharing: llama.cpp's numerics depend on what the KV cache held before a call,
 so a seeded run must start from a clean cache *and* see no other run's calls in between.
-``reproducible_run()`` gives a run exactly that: it waits until no other call is in flight,
-resets the cache, and holds every other run's calls back until it ends (its own calls, which
-carry its context, go through). One policy can thus serve many concurrent requests, seeded ones
+``reproducible_run(key)`` gives a run exactly that: it waits until no other call is in flight,
+resets the cache, and holds every other run's calls back until it ends (its own calls, made
+while ``RUN_KEY`` is its key — the graph sets it in every node — go through). One policy can thus serve many concurrent requests, seeded ones
 each returning what they return alone. This holds per event loop.
 
 Unseeded calls (``seed=None``) sample from a fresh random seed each time.
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextvars
 import ctypes
 import importlib.resources
 import logging
@@ -50,15 +49,12 @@ import numpy as np
 
 from .._aio import PerLoop
 from ..errors import BackendError, ConfigError
-from .base import Completion, CompletionRequest, TokenLogprob
+from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# The policy whose reproducible run the current task belongs to (set by ``reproducible_run``;
-# asyncio tasks and LangGraph nodes inherit it from the run that started them).
-_OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent_llamacpp_owner", default=None)
 
 # Every live model, freed explicitly at interpreter exit: llama-cpp-python's own __del__ runs
 # after its module globals are gone and prints "NoneType object is not callable" tracebacks.
@@ -212,6 +208,7 @@ class LlamaCppPolicy:
         self.min_p = min_p
         self._lock = PerLoop(asyncio.Lock)
         self._run_lock = PerLoop(asyncio.Lock)
+        self._owner: object | None = None  # the key of the reproducible run holding the policy
         self._thread_lock = threading.Lock()
         self._closed = False
         _LIVE.add(self)
@@ -238,19 +235,20 @@ class LlamaCppPolicy:
                 self._llm.close()
 
     @asynccontextmanager
-    async def reproducible_run(self) -> AsyncIterator[None]:
-        """Run the block alone on this policy, from a clean cache: a seeded run inside returns
-        what it returns run alone, whatever other runs share the policy."""
-        if _OWNER.get() is self:  # already inside one (a nested solve)
+    async def reproducible_run(self, key: object) -> AsyncIterator[None]:
+        """Run the block alone on this policy, from a clean cache: calls made while ``RUN_KEY``
+        is ``key`` go through, every other call waits until the block ends. A seeded run inside
+        returns what it returns run alone, whatever other runs share the policy."""
+        if self._owner is not None and self._owner is key:  # already holding it (a nested run)
             yield
             return
         async with self._run_lock.get():
-            token = _OWNER.set(self)
+            self._owner = key
             try:
                 self.reset()
                 yield
             finally:
-                _OWNER.reset(token)
+                self._owner = None
 
     def reset(self) -> None:
         """Forget the KV cache and all snapshots: the next call starts from an empty context.
@@ -273,7 +271,7 @@ class LlamaCppPolicy:
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         if request.n < 1:
             raise ConfigError(f"n must be >= 1, got {request.n}")
-        if _OWNER.get() is self:  # a call of the reproducible run holding the policy
+        if self._owner is not None and RUN_KEY.get() is self._owner:  # the run holding the policy
             async with self._lock.get():
                 return await asyncio.to_thread(self._complete_sync, request)
         # Other calls wait while a reproducible run holds the policy, and hold it back while
