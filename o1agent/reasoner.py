@@ -36,12 +36,13 @@ from .graph import (
     new_run_id,
     shared_graph,
 )
+from .graph.context import resolve_tools
 from .policies.base import Policy
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
 from .schema import Budget, Result, Usage
-from .search.base import SearchStrategy, StrategyConfig
+from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +155,6 @@ class Reasoner:
         self._strategy_spec = strategy
         self._strategy_config = strat_cfg
         self.context: RunContext = probe.replace(policy=self.policy, reward=self._reward(reward))
-        from .graph.context import check_budget
-
-        check_budget(self.context.budget, self.policy)
         if checkpointer is None and not interrupt_before_finalize:
             self.graph = shared_graph()
         else:
@@ -204,7 +202,6 @@ class Reasoner:
             return self.context
         ctx = self.context
         changes: dict[str, Any] = {}
-        gen = ctx.generation
         if "strategy" in overrides or "strategy_config" in overrides or "generation" in overrides:
             spec = overrides.get("strategy") or self._strategy_spec
             same = spec == self._strategy_spec
@@ -213,8 +210,6 @@ class Reasoner:
                 base = self._strategy_config if isinstance(self._strategy_config, dict) else {}
                 cfg = {**base, **cfg}
             gen = make_generation(overrides.get("generation") or ctx.generation, **gen_cfg)
-            from .search.base import make_strategy
-
             changes["strategy"] = make_strategy(spec, cfg or None, generation=gen)
             changes["generation"] = gen
         if "budget" in overrides:
@@ -224,14 +219,8 @@ class Reasoner:
         if "seed" in overrides:
             changes["seed"] = overrides["seed"]
         if "tools" in overrides:
-            from .graph.context import resolve_tools
-
             changes["tools"] = resolve_tools(overrides["tools"])
-        new = ctx.replace(**changes)
-        from .graph.context import check_budget
-
-        check_budget(new.budget, new.policy)
-        return new
+        return ctx.replace(**changes)  # RunContext re-validates (the dollar bound among it)
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
         # Each expansion takes ~3 supersteps; the budget, not LangGraph's default of 25, bounds a run.

@@ -66,6 +66,7 @@ class RunContext:
             raise ConfigError(f"seed must be an int or None, got {self.seed!r}")
         if self.max_tool_rounds < 1:
             raise ConfigError(f"max_tool_rounds must be >= 1, got {self.max_tool_rounds}")
+        check_budget(self.budget, self.policy)
         if getattr(self.strategy, "generation", None) != self.generation:
             # One home for generation settings: the strategy reads the same object as the nodes.
             object.__setattr__(self, "strategy", with_generation(self.strategy, self.generation))
@@ -128,7 +129,6 @@ def make_context(
     gen = make_generation(generation)
     prompt_set = resolve_prompts(prompts)
     budget = budget or Budget()
-    check_budget(budget, policy)
     return RunContext(
         policy=policy,
         strategy=make_strategy(strategy, strategy_config, generation=gen),
