@@ -37,7 +37,7 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
-from .policies.base import Policy
+from .policies.base import ConcurrentCalls, Policy
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
@@ -358,7 +358,7 @@ def check_options(
     return ctx, strat_cfg
 
 
-class _NoPolicy:
+class _NoPolicy(ConcurrentCalls):
     """Stands in for the policy while names are validated, before any model is loaded."""
 
     name = "unloaded"

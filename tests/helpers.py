@@ -1,10 +1,18 @@
-"""Shared test doubles: a scripted step responder and a table-driven reward model."""
+"""Shared test doubles: a scripted step responder, a table-driven reward model, and a scripted
+policy that batches through the embedded backend's real scheduler (no model)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from o1agent.policies.base import CompletionRequest
+import numpy as np
+
+from o1agent.policies.base import RUN_KEY, Completion, CompletionRequest
+from o1agent.policies.llamacpp import LlamaCppPolicy
+from o1agent.policies.llamacpp_batch import Job, Scheduler
+from o1agent.policies.scripted import ScriptedPolicy
 from o1agent.rewards.base import ScoreRequest, Verdict
 
 
@@ -52,3 +60,73 @@ class TableReward:
             score = next((v for k, v in self.table.items() if k in text), self.default)
             out.append(Verdict(score=score, rationale=f"table score for {text[:20]!r}"))
         return out
+
+
+class ScriptedEngine:
+    """A ``llamacpp_batch.Engine`` answering from a ``ScriptedPolicy``: each step finishes every
+    admitted job, and ``steps`` records the requests each step held (``width`` at most)."""
+
+    def __init__(self, policy: ScriptedPolicy, *, width: int = 8) -> None:
+        self.policy = policy
+        self.width = width
+        self.jobs: list[Job] = []
+        self.steps: list[list[CompletionRequest]] = []
+        self.resets = 0
+
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+    def can_admit(self, job: Job) -> bool:
+        return len(self.jobs) < self.width
+
+    def admit(self, job: Job) -> None:
+        self.jobs.append(job)
+
+    def step(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        self.steps.append([j.request for j in jobs])
+        for j in jobs:
+            j.finish(asyncio.run(ScriptedPolicy.complete(self.policy, j.request)))
+
+    def fail_all(self, exc: BaseException) -> None:
+        for j in self.jobs:
+            j.fail(exc)
+        self.jobs = []
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        return None
+
+
+class BatchingScripted(ScriptedPolicy):
+    """A ScriptedPolicy that batches natively: its calls go through the embedded backend's real
+    ``Scheduler`` (admission, reproducible-run exclusivity) into a ``ScriptedEngine``.
+    ``batches`` records the size of every ``complete_many`` call. Close it after use."""
+
+    batched = True
+    reproducible_run = LlamaCppPolicy.reproducible_run
+    reset = LlamaCppPolicy.reset
+
+    def __init__(self, responses: Any, *, width: int = 8, **kwargs: Any) -> None:
+        super().__init__(responses, **kwargs)
+        self._engine = ScriptedEngine(self, width=width)
+        self._scheduler = Scheduler(self._engine, self._prepare, name="scripted")
+        self.batches: list[int] = []
+
+    @staticmethod
+    def _prepare(job: Job) -> None:
+        job.prompt, job.tokens = "", np.zeros(1, dtype=np.intc)
+
+    async def complete(self, request: CompletionRequest) -> list[Completion]:
+        return (await self.complete_many([request]))[0]
+
+    async def complete_many(
+        self, requests: Sequence[CompletionRequest], *, limit: int | None = None
+    ) -> list[list[Completion]]:
+        self.batches.append(len(requests))
+        return await asyncio.wrap_future(self._scheduler.submit(list(requests), RUN_KEY.get()))
+
+    def close(self) -> None:
+        self._scheduler.close()

@@ -320,37 +320,24 @@ def test_a_style_without_rules_keeps_steps_as_parsed():
 
 
 def test_seeded_runs_are_exclusive_on_a_stateful_policy():
-    # A stand-in for llama.cpp's contract: reproducible_run holds the policy; other runs' calls wait.
-    class Stateful(ScriptedPolicy):
-        def __init__(self) -> None:
-            super().__init__(["Final answer: 1"], cycle=True, latency=0.02)
-            self.log: list[str] = []
-            self.resets = 0
-
-        def reproducible_run(self, key):
-            from o1agent.policies.llamacpp import LlamaCppPolicy
-
-            return LlamaCppPolicy.reproducible_run(self, key)  # type: ignore[arg-type]
-
-        def reset(self) -> None:
-            self.resets += 1
-
-        async def complete(self, request):
-            self.log.append(request.messages[-1].content)
-            return await super().complete(request)
-
+    # llama.cpp's contract, on its real scheduler: reproducible_run holds the policy from a
+    # reset; other runs' calls wait, so each run's calls are contiguous.
     pytest.importorskip("llama_cpp")
-    pol = Stateful()
-    pol._run_lock = __import__("o1agent._aio", fromlist=["PerLoop"]).PerLoop(asyncio.Lock)
-    pol._owner = None
+    from helpers import BatchingScripted
+
+    pol = BatchingScripted(["Final answer: 1"], cycle=True, latency=0.02)
     r = Reasoner(model=pol, strategy="best_of_n", strategy_config={"n": 3}, reward=None, seed=1)
 
     async def main():
         await asyncio.gather(r.asolve("alpha?"), r.asolve("beta?"))
 
-    asyncio.run(main())
-    assert pol.resets == 2
-    order = ["alpha" if "alpha" in m else "beta" for m in pol.log]
+    try:
+        asyncio.run(main())
+    finally:
+        pol.close()
+    assert pol._engine.resets == 2
+    log = [req.messages[-1].content for step in pol._engine.steps for req in step]
+    order = ["alpha" if "alpha" in m else "beta" for m in log]
     assert order == sorted(order, key=order.index)  # each run's calls are contiguous
 
 

@@ -3,22 +3,28 @@
 ``make_child`` is the one way a completion becomes a tree node (used by proposals and rewrites
 alike), so an empty rewrite fails exactly as an empty proposal does. ``candidates`` decodes the
 k candidates of one expansion — greedy-first, sampled, or in tool rounds — and ``rewrite`` one
-revision. They call the policy only through ``complete``, which holds the run's concurrency
-limit. Nothing here touches LangGraph state: callers return the nodes as state updates.
+revision. They call the policy only through ``complete`` / ``complete_many``, which hold the
+run's concurrency limit; on a policy that batches natively, ``gather_round`` makes the calls of
+concurrent expansions, rewrites and tool loops one batch call per round (see ``rounds``).
+Nothing here touches LangGraph state: callers return the nodes as state updates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Coroutine, Sequence
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from ..parsing import parse_step
-from ..policies.base import Completion, CompletionRequest, derive_seed
+from ..policies.base import Completion, CompletionRequest, batch_complete, batches_natively, derive_seed
 from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
+from . import rounds
 from .context import RunContext
+
+T = TypeVar("T")
 
 EMPTY_STEP = "the backend returned an empty step"
 
@@ -27,8 +33,26 @@ _FROM_COMPLETION = ("finish_reason", "seed", "prompt_tokens", "completion_tokens
 
 
 async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
+    return (await complete_many(ctx, [req]))[0]
+
+
+async def complete_many(ctx: RunContext, reqs: Sequence[CompletionRequest]) -> list[list[Completion]]:
+    """The completions of every request, from one batch call (joined with the rest of the
+    round inside ``gather_round``)."""
+    return await rounds.submit(partial(_batch_call, ctx), reqs)
+
+
+async def _batch_call(ctx: RunContext, reqs: list[CompletionRequest]) -> list[list[Completion]]:
     async with ctx.limiter.get():
-        return await ctx.policy.complete(req)
+        return await batch_complete(ctx.policy, reqs, limit=ctx.concurrency)
+
+
+async def gather_round(ctx: RunContext, *coros: Coroutine[Any, Any, T]) -> list[T]:
+    """``asyncio.gather`` of ``coros``; on a policy that batches natively their calls reach it
+    as one batch call per round (a backend making one call per request gains nothing there)."""
+    if not batches_natively(ctx.policy):
+        return list(await asyncio.gather(*coros))
+    return await rounds.gather(partial(_batch_call, ctx), *coros)
 
 
 async def ask(
@@ -153,17 +177,19 @@ async def candidates(
 ) -> tuple[list[Completion], list[list[ToolCall]]]:
     """The k completions of one expansion, and each one's tool calls."""
     if ctx.tools:
-        pairs = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        # Each candidate loops generate → tool → continue; the loops advance in lockstep.
+        pairs = await gather_round(ctx, *(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
         return [p[0] for p in pairs], [p[1] for p in pairs]
     if x.k == 1 or not ctx.generation.greedy_first or base.temperature == 0.0:
         return await complete(ctx, base), [[] for _ in range(x.k)]
     # First candidate greedy, the rest sampled: the greedy path is always in the tree.
-    greedy, sampled = await asyncio.gather(
-        complete(ctx, base.model_copy(update={"n": 1, "temperature": 0.0})),
-        # The sampled ones take the next seed (None stays None: unseeded means unseeded).
-        complete(
-            ctx, base.model_copy(update={"n": x.k - 1, "seed": None if base.seed is None else base.seed + 1})
-        ),
+    greedy, sampled = await complete_many(
+        ctx,
+        [
+            base.model_copy(update={"n": 1, "temperature": 0.0}),
+            # The sampled ones take the next seed (None stays None: unseeded means unseeded).
+            base.model_copy(update={"n": x.k - 1, "seed": None if base.seed is None else base.seed + 1}),
+        ],
     )
     outs = [*greedy, *sampled]
     return outs, [[] for _ in outs]

@@ -12,7 +12,7 @@ prompts, generation, tools, seed) and returns a partial state update for the red
   and ``done``, then asks the strategy what to expand, clipped to the node budget left. A
   selection the strategy marks as leaving a branch (``backtrack_from``) is recorded as one.
 * ``propose`` decodes the candidates of every selected node concurrently (and rewrites the
-  nodes a strategy asked to revise).
+  nodes a strategy asked to revise), as one batch call on a policy that batches.
 * ``verify`` scores new steps; a grader that cannot judge marks the node with its error.
 * ``revise`` rewrites steps scoring below the strategy's ``revise_below`` from their critique
   (unless the strategy revises by itself).
@@ -21,7 +21,6 @@ prompts, generation, tools, seed) and returns a partial state update for the red
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -40,7 +39,7 @@ from ..search.base import Expansion
 from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, token_counts
-from .expand import ask, attach_revision, expand, rewrite, steps_for_prompt, usage_of
+from .expand import ask, attach_revision, expand, gather_round, rewrite, steps_for_prompt, usage_of
 from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
@@ -226,10 +225,14 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
     # A strategy may also ask for specific nodes to be rewritten (hybrid's kept beams).
     olds = [tree.get(x.node_id) for x in xs if x.mode == "revise"]
     subgoals = state.get("subgoals") or []
-    expanded, rewritten = await asyncio.gather(
-        asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
-        asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
+    # One round: every expansion's and rewrite's calls reach the policy together.
+    done: list[Any] = await gather_round(
+        ctx,
+        *(expand(ctx, tree, question, subgoals, x) for x in fresh),
+        *(rewrite(ctx, tree, question, n) for n in olds),
     )
+    expanded: list[tuple[list[Node], Node, Usage]] = done[: len(fresh)]
+    rewritten: list[tuple[Node, Usage]] = done[len(fresh) :]
     changed: dict[str, Node] = {}
     usage = Usage()
     pending: list[str] = []
@@ -334,7 +337,7 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
     tree = state["tree"]
     ev = Events.of(state)
     weak = needs_revision(state, ctx)
-    results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
+    results = await gather_round(ctx, *(rewrite(ctx, tree, state["question"], n) for n in weak))
     changed: dict[str, Node] = {}
     usage = Usage()
     pending = list(state.get("pending") or [])

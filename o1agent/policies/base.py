@@ -4,6 +4,11 @@ A policy is async-first (``await policy.complete(request)``) and reports usage h
 tokens, completion tokens, prompt tokens served from a cache (``reused_tokens``), dollars. It does
 not know about trees, steps or strategies — the graph builds prompts and parses steps.
 
+``complete_many(requests)`` is the batch call: the graph hands a policy every request of one
+search round at once. A backend that decodes several sequences together (the embedded llama.cpp
+one) overrides it; the default (``ConcurrentCalls``, ``complete_concurrently``) makes concurrent
+single calls, which is what remote APIs want.
+
 ``CompletionRequest`` carries chat ``messages``; backends that continue raw text (llama.cpp)
 render them with the model's own chat template. ``assistant_prefix`` is text the assistant turn
 must continue from, which is how a step is appended to a partial solution while keeping the
@@ -12,7 +17,9 @@ rendered prompt a strict prefix of its children's prompts (so KV caches reuse it
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -91,9 +98,57 @@ class Policy(Protocol):
         """Return ``request.n`` completions (emulating ``n`` if the backend ignores it)."""
         ...
 
+    async def complete_many(
+        self, requests: Sequence[CompletionRequest], *, limit: int | None = None
+    ) -> list[list[Completion]]:
+        """``complete`` for each request, in order. ``limit`` caps calls in flight for backends
+        that make one call per request; a backend that batches natively may ignore it."""
+        ...
+
     async def aclose(self) -> None:
         """Release resources (servers, clients). Idempotent."""
         ...
+
+
+async def complete_concurrently(
+    policy: Any, requests: Sequence[CompletionRequest], *, limit: int | None = None
+) -> list[list[Completion]]:
+    """The default batch call: one ``complete`` per request, at most ``limit`` at a time."""
+    if limit is None or limit >= len(requests):
+        return list(await asyncio.gather(*(policy.complete(r) for r in requests)))
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(r: CompletionRequest) -> list[Completion]:
+        async with sem:
+            return await policy.complete(r)
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+class ConcurrentCalls:
+    """Mixin giving a policy the default ``complete_many`` (concurrent single calls)."""
+
+    async def complete_many(
+        self, requests: Sequence[CompletionRequest], *, limit: int | None = None
+    ) -> list[list[Completion]]:
+        return await complete_concurrently(self, requests, limit=limit)
+
+
+async def batch_complete(
+    policy: Any, requests: Sequence[CompletionRequest], *, limit: int | None = None
+) -> list[list[Completion]]:
+    """``policy.complete_many(requests)``, or concurrent single calls for a policy object that
+    only has ``complete`` (``make_policy`` accepts any object with ``complete``)."""
+    many = getattr(policy, "complete_many", None)
+    if many is None:
+        return await complete_concurrently(policy, requests, limit=limit)
+    return await many(requests, limit=limit)
+
+
+def batches_natively(policy: Any) -> bool:
+    """Whether ``policy`` decodes the requests of one ``complete_many`` together (its ``batched``
+    attribute), so the graph should gather a round's calls into one batch call."""
+    return bool(getattr(policy, "batched", False))
 
 
 def derive_seed(base: int | None, *parts: object) -> int | None:

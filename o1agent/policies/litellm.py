@@ -55,7 +55,7 @@ import tenacity
 
 from .._env import env_default
 from ..errors import BackendError, BackendUnreachableError, ConfigError, UnknownModelError
-from .base import Completion, CompletionRequest, Message, TokenLogprob
+from .base import Completion, CompletionRequest, ConcurrentCalls, Message, TokenLogprob
 
 # LiteLLM fetches its cost map from the network at import unless told not to (read only then).
 with env_default("LITELLM_LOCAL_MODEL_COST_MAP", "True"):
@@ -93,7 +93,7 @@ PrefixMode = Literal["user", "assistant"]
 StopMode = Literal["server", "client"]
 
 
-class LiteLLMPolicy:
+class LiteLLMPolicy(ConcurrentCalls):
     """A ``Policy`` over ``litellm.acompletion``. See the module docstring for the contract."""
 
     def __init__(

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from ..errors import BackendError
-from .base import Completion, CompletionRequest, TokenLogprob
+from .base import Completion, CompletionRequest, ConcurrentCalls, TokenLogprob
 
 Responder = Callable[[CompletionRequest], "str | Completion | Sequence[str | Completion]"]
 
@@ -21,7 +21,7 @@ def _count_tokens(text: str) -> int:
     return max(1, len(text.split())) if text else 0
 
 
-class ScriptedPolicy:
+class ScriptedPolicy(ConcurrentCalls):
     """Replays scripted outputs.
 
     ``responses`` is either a sequence consumed in order (each ``complete`` call takes ``n``

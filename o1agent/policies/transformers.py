@@ -23,10 +23,10 @@ from typing import Any
 from ..errors import BackendError, ConfigError, LearnError, UnknownModelError
 from ..learn.data import render_chat
 from ..learn.model import load_model, load_tokenizer, resolve_checkpoint
-from .base import Completion, CompletionRequest, TokenLogprob
+from .base import Completion, CompletionRequest, ConcurrentCalls, TokenLogprob
 
 
-class TransformersPolicy:
+class TransformersPolicy(ConcurrentCalls):
     """A ``Policy`` over a local transformers checkpoint (full model or LoRA adapter).
 
     ``model`` is ``"local:PATH"``, a folder, or ``"base"``. Sampling mirrors ``LlamaCppPolicy``'s
