@@ -120,7 +120,9 @@ async def test_tool_using_candidates_are_generated_concurrently():
                 in_flight["now"] -= 1
 
     policy = Slow(["Compute\nSo 2+2 = 4\nFinal answer: 4"], cycle=True)
-    r = Reasoner(model=policy, strategy="beam", strategy_config={"width": 1, "k": 3}, reward=None, tools=["calculator"])
+    r = Reasoner(
+        model=policy, strategy="beam", strategy_config={"width": 1, "k": 3}, reward=None, tools=["calculator"]
+    )
     t0 = time.perf_counter()
     await r.asolve("What is 2+2?", budget={"max_nodes": 3})
     assert in_flight["max"] >= 3
@@ -209,9 +211,9 @@ def test_a_path_works_as_prompts(tmp_path):
 
     folder = tmp_path / "mine"
     shutil.copytree(prompts_root() / "g1", folder)
-    res = Reasoner(model=ScriptedPolicy(step_responder(SCRIPT)), strategy="greedy", reward=None, prompts=folder).solve(
-        "How many sheep?"
-    )
+    res = Reasoner(
+        model=ScriptedPolicy(step_responder(SCRIPT)), strategy="greedy", reward=None, prompts=folder
+    ).solve("How many sheep?")
     assert res.answer == "12"
     with pytest.raises(o1agent.errors.PromptError, match="not found"):
         Reasoner(model=ScriptedPolicy(["x"]), prompts=tmp_path / "missing")
@@ -225,9 +227,13 @@ async def test_overrides_make_a_new_context_never_a_new_graph(monkeypatch):
     r = Reasoner(model=policy, strategy="greedy", reward=None)
     compiled: list[int] = []
     real = StateGraph.compile
-    monkeypatch.setattr(StateGraph, "compile", lambda self, *a, **k: compiled.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(
+        StateGraph, "compile", lambda self, *a, **k: compiled.append(1) or real(self, *a, **k)
+    )
     for strategy in ("greedy", "beam", "dfs"):
-        await r.asolve("How many sheep?", strategy=strategy, budget={"max_nodes": 4}, seed=None, reward="none")
+        await r.asolve(
+            "How many sheep?", strategy=strategy, budget={"max_nodes": 4}, seed=None, reward="none"
+        )
     from o1agent.integrations.langchain import O1ChatModel
 
     chat = O1ChatModel(model=policy, strategy="greedy", reward=None)
@@ -296,7 +302,9 @@ def test_end_if_repeated_stops_smollm2_loops():
 def test_answer_from_path_keeps_the_worked_result_of_a_bare_closing_title():
     # SmolLM2 ends a chain with "Provide the final answer" after the work is done.
     path = [_node("0.0", "Multiply\n37*48 = 1776")]
-    bare = Step(title="Provide the final answer", raw="Provide the final answer", is_final=True, answer="the final")
+    bare = Step(
+        title="Provide the final answer", raw="Provide the final answer", is_final=True, answer="the final"
+    )
     assert answer_from_path(bare, path).answer == "1776"
     stated = Step(title="Done", raw="Final answer: 12", is_final=True, answer="12")
     assert answer_from_path(stated, path).answer == "12"  # an explicit answer is never replaced
@@ -322,7 +330,6 @@ def test_a_style_without_rules_keeps_steps_as_parsed():
 def test_seeded_runs_are_exclusive_on_a_stateful_policy():
     # llama.cpp's contract, on its real scheduler: reproducible_run holds the policy from a
     # reset; other runs' calls wait, so each run's calls are contiguous.
-    pytest.importorskip("llama_cpp")
     from helpers import BatchingScripted
 
     pol = BatchingScripted(["Final answer: 1"], cycle=True, latency=0.02)
@@ -347,4 +354,3 @@ def test_reasoner_pool_serves_one_reasoner_per_model():
     pool = ReasonerPool(strategy="greedy", reward=None)
     pool.add("s", ScriptedPolicy(["x"]))
     assert pool("s") is pool("s")
-
