@@ -14,6 +14,7 @@ get ``no_claim_score`` (neutral by default) — it has no opinion on prose.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from ..tools.calculator import CalculatorError, calculate
@@ -154,4 +155,6 @@ class ArithmeticCheck(Composable):
         return Verdict(score=score, rationale=why)
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
-        return [self._score_one(r) for r in requests]
+        # Re-computing thousands of claims is CPU work: in a worker thread, so a server's event
+        # loop keeps serving other runs meanwhile.
+        return await asyncio.to_thread(lambda: [self._score_one(r) for r in requests])
