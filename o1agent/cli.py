@@ -217,7 +217,9 @@ def solve(
     except RunError as exc:
         err_console.print(f"[bold red]run failed:[/] {exc}")
         if exc.partial is not None:
-            err_console.print(f"best answer so far: {exc.partial.answer!r}")
+            from .chat import answer_or_why
+
+            err_console.print(f"best answer so far: {answer_or_why(exc.partial)}")
             if trace:
                 exc.partial.trace.write_jsonl(trace)
         raise typer.Exit(1) from None
@@ -233,7 +235,10 @@ def solve(
         print_tree(result)
     u = result.usage
     score = "n/a" if result.score is None else f"{result.score:.2f}"
-    console.print(Text("Answer: ", style="bold green") + Text(result.answer or "(none)", style="bold"))
+    if result.answer is None:
+        console.print(Text("No answer: ", style="bold yellow") + Text(str(result.no_answer_reason)))
+    else:
+        console.print(Text("Answer: ", style="bold green") + Text(result.answer, style="bold"))
     exhausted = f" · budget spent ({result.exhausted_by})" if result.budget_exhausted else ""
     console.print(
         f"[dim]score {score} · {u.total_tokens} tokens ({u.prompt_tokens} prompt, {u.reused_tokens} reused, "

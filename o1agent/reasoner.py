@@ -41,6 +41,7 @@ from .policies.base import Policy
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
+from .sanitize import clean_text
 from .schema import Budget, Result, Usage
 from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
@@ -76,7 +77,8 @@ def validate_question(question: Any) -> str:
         raise InvalidQuestionError(f"question must be a string, got {type(question).__name__}")
     if not question.strip():
         raise InvalidQuestionError("question is empty")
-    return question.strip()
+    # A lone surrogate (a client's "\\ud800") cannot be encoded for any backend, nor written out.
+    return clean_text(question.strip())
 
 
 def coerce_budget(budget: Budget | dict[str, Any] | None) -> Budget:

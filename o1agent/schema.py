@@ -12,7 +12,6 @@ This module holds data and small pure helpers only: no model calls, no I/O beyon
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .sanitize import dumps
 
 NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed"]
 
@@ -296,9 +296,12 @@ class Trace(BaseModel):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a" if append else "w", encoding="utf-8") as fh:
-            for ev in self.events:
-                fh.write(ev.model_dump_json() + "\n")
+            fh.write(self.jsonl())
         return path
+
+    def jsonl(self) -> str:
+        """One JSON line per event, valid whatever the model wrote (``sanitize``)."""
+        return "".join(event_json(ev) + "\n" for ev in self.events)
 
     @classmethod
     def read_jsonl(cls, path: str | Path) -> Trace:
@@ -313,6 +316,11 @@ class Trace(BaseModel):
     def tree(self, run_id: str | None = None) -> Tree:
         """Rebuild the final tree of a run from its events (the last event per node wins)."""
         return tree_from_events(e for e in self.events if run_id is None or e.run_id == run_id)
+
+
+def event_json(event: TraceEvent) -> str:
+    """One trace event as a JSON line: no NaN, no lone surrogate (``sanitize.dumps``)."""
+    return dumps(event.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
 
 
 def iter_trace(path: str | Path) -> Iterator[TraceEvent]:
@@ -346,10 +354,17 @@ def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
 
 
 class Result(BaseModel):
-    """What a run returns: the answer, how good the search thinks it is, and how it got there."""
+    """What a run returns: the answer, how good the search thinks it is, and how it got there.
+
+    ``answer`` is a real answer or ``None``; a run without one says why in ``no_answer_reason``
+    (never an empty string, a bare "Final answer:" label or an empty ``\\boxed{}``).
+    """
 
     question: str
-    answer: str
+    answer: str | None = None
+    no_answer_reason: str | None = Field(
+        default=None, description="why the run has no answer (None when it has one)"
+    )
     score: float | None = None
     best_path: list[Node] = Field(default_factory=list)
     tree: Tree = Field(default_factory=Tree)
@@ -362,9 +377,19 @@ class Result(BaseModel):
     seconds: float = 0.0
     trace: Trace = Field(default_factory=Trace)
 
+    @model_validator(mode="after")
+    def _an_answer_or_a_reason(self) -> Result:
+        # Whoever builds a Result, an empty answer is no answer, and no answer comes with a reason.
+        if self.answer is not None and not self.answer.strip():
+            self.answer = None
+        if self.answer is None and self.no_answer_reason is None:
+            self.no_answer_reason = "the run gave no answer"
+        return self
+
     @property
     def steps(self) -> list[Step]:
         return [n.step for n in self.best_path]
 
     def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude={"trace"}), indent=indent, default=float)
+        """The result (without its trace) as JSON: valid whatever the model wrote (``sanitize``)."""
+        return dumps(self.model_dump(mode="json", exclude={"trace"}), indent=indent)

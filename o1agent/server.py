@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .chat import question_from_messages, reasoning_of, step_text, text_of
 from .errors import O1AgentError, RunError, ServerError, UserError
 from .reasoner import Reasoner
+from .sanitize import dumps, json_safe
 from .schema import Budget, Result
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def o1agent_body(result: Result) -> dict[str, Any]:
         "budget_exhausted": result.budget_exhausted,
         "exhausted_by": result.exhausted_by,
         "path": [n.id for n in result.best_path],
+        "no_answer_reason": result.no_answer_reason,
     }
 
 
@@ -152,7 +154,7 @@ def create_app(
     app = FastAPI(title="o1agent", version="0.1.0", lifespan=lifespan)
 
     def err(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> Any:
-        return JSONResponse(error_body(message, type_, code), status_code=status)
+        return JSONResponse(json_safe(error_body(message, type_, code)), status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> Any:
@@ -278,7 +280,7 @@ def create_app(
             logger.exception("unexpected failure")
             return err(500, f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error")
         finish = "length" if result.budget_exhausted else "stop"
-        return {
+        body = {
             "id": cid,
             "object": "chat.completion",
             "created": int(time.time()),
@@ -298,6 +300,8 @@ def create_app(
             "usage": usage_body(result),
             "o1agent": o1agent_body(result),
         }
+        # json_safe: the model's text and scores may hold what JSON cannot (lone surrogates, NaN).
+        return json_safe(body)
 
     def chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
         body = {
@@ -307,7 +311,7 @@ def create_app(
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
-        return f"data: {json.dumps(body, default=float)}\n\n"
+        return f"data: {dumps(body)}\n\n"
 
     async def stream_run(
         reasoner: Reasoner,
@@ -344,10 +348,11 @@ def create_app(
         if failure is not None or result is None:
             # Status 200 is already sent: OpenAI's clients raise on a data event holding "error".
             failure = failure or error_body("the run ended without a result", "server_error", "no_result")
-            yield f"data: {json.dumps(failure)}\n\n"
+            yield f"data: {dumps(failure)}\n\n"
             yield "data: [DONE]\n\n"
             return
-        yield chunk(cid, model, {"content": result.answer})
+        if result.answer is not None:  # no answer: no content (o1agent.no_answer_reason says why)
+            yield chunk(cid, model, {"content": result.answer})
         yield chunk(cid, model, {}, "length" if result.budget_exhausted else "stop")
         if include_usage:
             tail = {
@@ -359,7 +364,7 @@ def create_app(
                 "usage": usage_body(result),
                 "o1agent": o1agent_body(result),
             }
-            yield f"data: {json.dumps(tail, default=float)}\n\n"
+            yield f"data: {dumps(tail)}\n\n"
         yield "data: [DONE]\n\n"
 
     return app

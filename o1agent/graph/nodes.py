@@ -32,7 +32,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from ..errors import ConfigError
-from ..parsing import lenient_answer
+from ..parsing import lenient_answer, usable_answer
 from ..policies.base import RUN_KEY
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
@@ -371,9 +371,11 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
     ev = Events.of(state)
     ans: Answer = choose_answer(tree, state.get("search"), ctx.strategy)
     exhausted_by = state.get("exhausted_by") or ctx.budget.exhausted(_usage(state))
-    usage, error, text = Usage(), None, ans.stated
+    # A stated non-answer ("Final answer:", "\\boxed{}") counts as none: ask, then read the path.
+    usage, error, text = Usage(), None, usable_answer(ans.stated)
     if text is None and ans.path and not exhausted_by:
         text, usage, error = await _ask_final_answer(ctx, state["question"], ans.path)
+        text = usable_answer(text)
     text = text if text is not None else ans.from_path()
     data: dict[str, Any] = {
         "answer": text,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextvars
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ..sanitize import clean_text
 
 #: The key of the reproducible run the current task works for (``None``: none). The graph sets it
 #: at the start of every node from the run's context, so a policy can tell a reproducible run's
@@ -70,6 +72,13 @@ class Completion(BaseModel):
     logprobs: list[TokenLogprob] | None = None
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     rendered_prompt: str = ""
+
+    @field_validator("text")
+    @classmethod
+    def _encodable(cls, text: str) -> str:
+        # Every policy's text enters the tree here: a lone surrogate (a byte-level decoder, a
+        # server's "\\ud800") would break every later prompt, checkpoint and JSON writer.
+        return clean_text(text)
 
     @property
     def mean_logprob(self) -> float | None:
