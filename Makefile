@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
 
-.PHONY: demo test test-fast lint bench install install-all sysdeps clean
+.PHONY: demo test test-fast lint bench reliability-fuzz install install-all sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ lint: $(VENV)/.all
 
 bench: $(VENV)/.all
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Malformed model output across every strategy, with and without tools: prints fuzz_runs,
+# crashes, hangs, empty_answers, unserialisable (10,000 runs take ~10-15 min on 2 cores).
+FUZZ_RUNS ?= 10000
+reliability-fuzz: $(VENV)/.all
+	$(PY) benchmarks/reliability/fuzz.py --runs $(FUZZ_RUNS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

@@ -17,10 +17,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import ConfigError
-from .sanitize import dumps
+from .sanitize import dumps, json_safe
 
 NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed"]
 
@@ -262,6 +271,13 @@ TraceEventKind = Literal[
 ]
 
 
+def _safe_in_json_mode(data: Any, info: SerializationInfo) -> Any:
+    # JSON mode (``model_dump(mode="json")``, ``model_dump_json``) goes through ``sanitize``: a
+    # model's NaN logprob or an odd tool's lone surrogate must not make a result unwritable.
+    # Python mode (checkpoints) keeps the data as it is.
+    return json_safe(data) if info.mode_is_json() else data
+
+
 class TraceEvent(BaseModel):
     """One record of the trace: something that happened to a node. One JSON line each."""
 
@@ -279,6 +295,10 @@ class TraceEvent(BaseModel):
     seconds: float | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     ts: float = Field(default_factory=time.time)
+
+    @model_serializer(mode="wrap")
+    def _json_safe(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        return _safe_in_json_mode(handler(self), info)
 
 
 class Trace(BaseModel):
@@ -319,8 +339,8 @@ class Trace(BaseModel):
 
 
 def event_json(event: TraceEvent) -> str:
-    """One trace event as a JSON line: no NaN, no lone surrogate (``sanitize.dumps``)."""
-    return dumps(event.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    """One trace event as a JSON line: no NaN, no lone surrogate (JSON mode is sanitised)."""
+    return event.model_dump_json()
 
 
 def iter_trace(path: str | Path) -> Iterator[TraceEvent]:
@@ -376,6 +396,10 @@ class Result(BaseModel):
     run_id: str = ""
     seconds: float = 0.0
     trace: Trace = Field(default_factory=Trace)
+
+    @model_serializer(mode="wrap")
+    def _json_safe(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        return _safe_in_json_mode(handler(self), info)
 
     @model_validator(mode="after")
     def _an_answer_or_a_reason(self) -> Result:
