@@ -128,7 +128,7 @@ def lenient_answer(text: str, *, last_line: bool = True) -> str | None:
     if not last_line:
         return None
     for line in reversed(_tail(text or "", MAX_ANSWER_CHARS).splitlines()):
-        if usable_answer(line) is not None:
+        if line.strip(_MARKS) and usable_answer(line) is not None:  # the cheap test first
             return line.strip()
     return None
 
