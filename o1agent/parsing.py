@@ -97,14 +97,15 @@ def extract_answer(text: str) -> str | None:
     if not text:
         return None
     text = _tail(text, MAX_ANSWER_CHARS)
+    # A stated non-answer ("\\boxed{}", "Final answer: \\boxed{}") states nothing: look further.
     for boxed in reversed(_BOXED.findall(text)):
         ans = _clean_answer(boxed)
-        if ans:
+        if usable_answer(ans) is not None:
             return ans
     matches = list(_FINAL.finditer(text))
     for m in reversed(matches):
         ans = _clean_answer(m.group("ans"))
-        if ans:
+        if usable_answer(ans) is not None:
             return ans
     return None
 

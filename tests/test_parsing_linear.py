@@ -9,8 +9,10 @@ machine, ~10x below what the old code took); the agreement tests compare with th
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import parsing_oracle as old
@@ -86,22 +88,23 @@ TOKENS = [" ", "  ", "\t", "\n", "1", "12", "3,400", "5.5", "-", "+", "*", "/", 
           "score", "Score:", "7/10", "yes", "no", "calc(", "<<", ">>", "```calc\n", "```", "```output\n",
           "```python\n", "Step 2:", "sheep", ":", "**", "$", "def f("]  # fmt: skip
 
-PARSERS: dict[str, Callable[[str], Any]] = {
-    "parse_verdict": parse_verdict,
-    "extract_answer": extract_answer,
-    "lenient_answer": lenient_answer,
-    "parse_step": lambda t: parse_step(t, finish_reason="eos"),
-    "usable_answer": usable_answer,
-    "find_claims": find_claims,
-    "parse_tool_calls": parse_tool_calls,
-    "has_pending_call": has_pending_call,
-    "extract_program": extract_program,
-}
+
+def _benchmark_parsers() -> dict[str, Callable[[str], Any]]:
+    """The parsers ``benchmarks/parsing.py`` times: one list, so the test covers what it reports."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "parsing.py"
+    spec = importlib.util.spec_from_file_location("o1_parsing_bench", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.PARSERS
+
+
+PARSERS = _benchmark_parsers()
 
 # A short pattern repeated to ~30 kB: the shape that makes a backtracking parser quadratic.
-adversarial = st.tuples(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=4), st.sampled_from(TOKENS)).map(
-    lambda p: "".join(p[0]) * (30_000 // len("".join(p[0])) + 1) + p[1]
-)
+adversarial = st.tuples(
+    st.lists(st.sampled_from(TOKENS), min_size=1, max_size=4), st.sampled_from(TOKENS)
+).map(lambda p: "".join(p[0]) * (30_000 // len("".join(p[0])) + 1) + p[1])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,7 +160,17 @@ def test_same_claims_and_verdicts_on_any_text(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "  ", "Final answer:", "**Answer:**", "\\boxed{}", "Final answer: \\boxed{ }", "The answer is.", "\x00\x07"]
+    "text",
+    [
+        "",
+        "  ",
+        "Final answer:",
+        "**Answer:**",
+        "\\boxed{}",
+        "Final answer: \\boxed{ }",
+        "The answer is.",
+        "\x00\x07",
+    ],
 )
 def test_non_answers(text):
     assert usable_answer(text) is None
