@@ -59,6 +59,15 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class ToolSchemaError(ConfigError):
+    """A function tool's definition (name, description or JSON-schema parameters) is invalid.
+    ``tool`` names it (its name, or its position when it has none)."""
+
+    def __init__(self, message: str, *, tool: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
 class CalculatorError(UserError):
     """The expression is not plain arithmetic, or would be too large to compute."""
 

@@ -60,10 +60,13 @@ def client(base: str, key: str = "none") -> openai.OpenAI:
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
 
 
-def test_models_lists_the_served_model(server):
+def test_models_lists_the_served_model_and_every_strategy_combination(server):
+    from o1agent.search.base import available_strategies
+
     base, _ = server
     ids = [m.id for m in client(base).models.list()]
-    assert ids == ["scripted"]
+    assert ids == ["scripted", *(f"{s}:scripted" for s in available_strategies())]
+    assert "beam:scripted" in ids and "mcts:scripted" in ids
 
 
 def test_non_streaming_answer_usage_and_reasoning(server):
@@ -202,7 +205,7 @@ def test_api_key_is_required_when_set():
         r = httpx.get(f"{base}/models")  # no header at all
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         good = client(base, "s3cret")
-        assert [m.id for m in good.models.list()] == ["scripted"]
+        assert [m.id for m in good.models.list()][0] == "scripted"
         resp = good.chat.completions.create(
             model="scripted", messages=[{"role": "user", "content": QUESTION}]
         )
