@@ -613,13 +613,22 @@ def register(app: Any) -> None:
         ] = None,
         timeout: Annotated[float, typer.Option(help="Hard limit per request, seconds.")] = 600.0,
         max_body: Annotated[int, typer.Option(help="Largest request body, bytes.")] = DEFAULT_MAX_BODY_BYTES,
+        tools: Annotated[
+            str | None,
+            typer.Option(help="o1agent tools the steps may call, comma-separated (calculator, python)."),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
 
+        from .options import split_items
+
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
-            pool = ReasonerPool(strategy=strategy, reward=reward, budget=budget, api_base=api_base)
+            names = [t.strip() for t in split_items(tools or "") if t.strip()]
+            pool = ReasonerPool(
+                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=names or None
+            )
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:
                 # Extra served names map to the one loaded model, not resolved as model strings.

@@ -56,9 +56,10 @@ class RunContext:
     cleanup: StepCleanup = field(default_factory=StepCleanup)
     run_key: object | None = field(default=None, compare=False, repr=False)
     """Set by ``Reasoner`` for a run that holds its policy exclusively (``reproducible_run``)."""
-    # Derived once per context (see __post_init__): tool prompt text and stop sequences, and the
+    # Derived once per context (see __post_init__): tool prompt text, example and stop sequences, and the
     # per-event-loop semaphore that bounds this run's concurrent backend calls.
     tool_text: str = field(default="", init=False, compare=False)
+    tool_example: str = field(default="", init=False, compare=False)
     tool_stops: tuple[str, ...] = field(default=(), init=False, compare=False)
     limiter: PerLoop[asyncio.Semaphore] = field(init=False, compare=False, repr=False)
 
@@ -81,9 +82,11 @@ class RunContext:
             object.__setattr__(self, "strategy", with_generation(self.strategy, self.generation))
         if self.tools:
             from ..tools import stop_sequences, tool_descriptions
+            from ..tools.protocol import tool_example
 
             text = tool_descriptions(dict(self.tools), require_external=self.tool_choice == "required")
             object.__setattr__(self, "tool_text", text)
+            object.__setattr__(self, "tool_example", tool_example(dict(self.tools)))
             object.__setattr__(self, "tool_stops", tuple(stop_sequences(dict(self.tools))))
         n = self.concurrency
         object.__setattr__(self, "limiter", PerLoop(lambda: asyncio.Semaphore(n)))

@@ -138,7 +138,12 @@ def propose_request(
     gen = ctx.generation
     steps = tree.steps_to(parent.id)
     messages, prefix = ctx.prompts.render(
-        "propose", question=question, subgoals=subgoals, steps=steps_for_prompt(steps), tools=ctx.tool_text
+        "propose",
+        question=question,
+        subgoals=subgoals,
+        steps=steps_for_prompt(steps),
+        tools=ctx.tool_text,
+        tool_example=ctx.tool_example,
     )
     return CompletionRequest(
         messages=messages,

@@ -352,6 +352,27 @@ def tool_descriptions(
     return "\n".join(lines)
 
 
+# The example step the prompts show when the calculator is among the tools (the embedded model's
+# calculator figures were measured with exactly this text).
+_CALC_EXAMPLE = "Step 1: Compute the total\n```calc\n6*7\n```\n```output\n42\n```\nSo the total is 42.\nFinal answer: 42"
+
+
+def tool_example(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:
+    """The example step for the prompts' ``{{ tool_example }}``: a calculator step when ``calc``
+    is a tool, else a call of the first tool (an external one ends its step at the call: its
+    result comes back later). Empty without tools."""
+    if not tools:
+        return ""
+    table = tools if isinstance(tools, Mapping) else make_tools(tools)
+    if "calc" in table:
+        return _CALC_EXAMPLE
+    t = next(iter(table.values()))
+    block = f"```{t.name}\n{t.example or '...'}\n```"
+    if t.external:
+        return f"Step 1: Ask {t.name}\n{block}"
+    return f"Step 1: Use {t.name}\n{block}\n```{OUTPUT_LABEL}\n...\n```\nSo the result is ..."
+
+
 def has_pending_call(text: str, tools: Mapping[str, Tool] | None = None, *, start: int = 0) -> bool:
     """True when ``text`` ends with a tool call that has not run yet (generation paused on it)."""
     for c in reversed(parse_tool_calls(text, tools)):
