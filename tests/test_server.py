@@ -33,7 +33,9 @@ QUESTION = "A farmer has 3 pens with 4 sheep in each. How many sheep?"
 CLI = str(Path(sys.executable).with_name("o1agent"))
 
 
-def scripted_factory(latency: float = 0.0, script: dict[str, list[str]] | None = None, strategy: str = "greedy"):
+def scripted_factory(
+    latency: float = 0.0, script: dict[str, list[str]] | None = None, strategy: str = "greedy"
+):
     """A ReasonerProvider serving one scripted Reasoner (made once, like ReasonerPool does)."""
     policy = ScriptedPolicy(step_responder(script or SCRIPT), latency=latency)
     reasoner = Reasoner(model=policy, strategy=strategy, reward=TableReward({"Multiply": 0.9}, default=0.6))
@@ -205,7 +207,7 @@ def test_api_key_is_required_when_set():
         r = httpx.get(f"{base}/models")  # no header at all
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         good = client(base, "s3cret")
-        assert [m.id for m in good.models.list()][0] == "scripted"
+        assert next(m.id for m in good.models.list()) == "scripted"
         resp = good.chat.completions.create(
             model="scripted", messages=[{"role": "user", "content": QUESTION}]
         )

@@ -354,7 +354,9 @@ def tool_descriptions(
 
 # The example step the prompts show when the calculator is among the tools (the embedded model's
 # calculator figures were measured with exactly this text).
-_CALC_EXAMPLE = "Step 1: Compute the total\n```calc\n6*7\n```\n```output\n42\n```\nSo the total is 42.\nFinal answer: 42"
+_CALC_EXAMPLE = (
+    "Step 1: Compute the total\n```calc\n6*7\n```\n```output\n42\n```\nSo the total is 42.\nFinal answer: 42"
+)
 
 
 def tool_example(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:

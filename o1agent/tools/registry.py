@@ -324,6 +324,7 @@ def function_tool(spec: Any, *, position: int | None = None) -> Tool:
     function, its name breaks OpenAI's rule, or ``parameters`` is not a valid JSON schema of an
     object."""
     import jsonschema
+    from jsonschema.validators import validator_for
 
     where = f"tools[{position}]" if position is not None else "tool"
     fn = spec.get("function") if isinstance(spec, Mapping) else None
@@ -344,8 +345,9 @@ def function_tool(spec: Any, *, position: int | None = None) -> Tool:
     params = {"type": "object", "properties": {}} if params is None else params
     if not isinstance(params, Mapping):
         raise ToolSchemaError(f"{label}: parameters must be a JSON schema object", tool=name)
+    params = dict(params)
     try:
-        cls = jsonschema.validators.validator_for(params)
+        cls = validator_for(params)
         cls.check_schema(params)
     except jsonschema.SchemaError as exc:
         at = "/".join(str(p) for p in exc.absolute_path)
@@ -365,7 +367,7 @@ def function_tool(spec: Any, *, position: int | None = None) -> Tool:
         name=name,
         description=description.strip() or f"the {name} function",
         runner=runner,
-        parameters=dict(params),
+        parameters=params,
         text_arg=required[0] if required else next(iter(props), "input"),
         example=_example_arguments(params),
         external=True,
