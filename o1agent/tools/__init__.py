@@ -13,7 +13,7 @@ from .protocol import (
     tool_descriptions,
 )
 from .registry import Tool, UnknownToolError, as_tool, available_tools, make_tools, register_tool
-from .sandbox import SandboxResult, arun_python, isolation_available, run_python
+from .sandbox import SandboxResult, arun_python, check_sandbox, run_python
 
 __all__ = [
     "CalculatorError",
@@ -26,10 +26,10 @@ __all__ = [
     "as_tool",
     "available_tools",
     "calculate",
+    "check_sandbox",
     "execute_tool_calls",
     "generate_with_tools",
     "has_pending_call",
-    "isolation_available",
     "make_tools",
     "parse_tool_calls",
     "register_tool",
