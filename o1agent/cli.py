@@ -138,7 +138,10 @@ def solve(
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
     unsafe_local: Annotated[
-        bool, typer.Option(help="Where bwrap is missing, run the python tool as a plain local process: not contained.")
+        bool,
+        typer.Option(
+            help="Where bwrap is missing, run the python tool as a plain local process: not contained."
+        ),
     ] = False,
     decompose: Annotated[bool, typer.Option(help="Ask for sub-goals first.")] = False,
     trace: Annotated[Path | None, typer.Option(help="Write the trace (JSONL) here.")] = None,

@@ -10,12 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -174,7 +170,9 @@ async def test_missing_bwrap_refuses_everywhere(no_bwrap: Path) -> None:
     from o1agent.tools import make_tools
     from o1agent.tools.registry import python_tool
 
-    with pytest.raises(SandboxUnavailableError, match=r"bwrap \(bubblewrap\) is not installed.*apt-get install bubblewrap"):
+    with pytest.raises(
+        SandboxUnavailableError, match=r"bwrap \(bubblewrap\) is not installed.*apt-get install bubblewrap"
+    ):
         await arun_python("print(1)")
     for build in (check_sandbox, python_tool, lambda: make_tools(["python"])):
         with pytest.raises(SandboxUnavailableError, match="unsafe_local=True"):
@@ -192,7 +190,9 @@ def test_bwrap_that_cannot_create_namespaces_refuses(no_bwrap: Path) -> None:
         run_python("print(1)")
 
 
-async def test_unsafe_local_runs_unconfined_with_a_warning(no_bwrap: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_unsafe_local_runs_unconfined_with_a_warning(
+    no_bwrap: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from o1agent.rewards.code import CodeTests
     from o1agent.tools.registry import python_tool
 
@@ -202,7 +202,11 @@ async def test_unsafe_local_runs_unconfined_with_a_warning(no_bwrap: Path, caplo
     assert r.stdout.startswith(tempfile.gettempdir())  # a host temp dir, removed afterwards
     assert not Path(r.stdout.strip()).exists()
     warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "unsafe_local=True" in warnings[0] and "apt-get install bubblewrap" in warnings[0]
+    assert (
+        len(warnings) == 1
+        and "unsafe_local=True" in warnings[0]
+        and "apt-get install bubblewrap" in warnings[0]
+    )
     tool = python_tool(unsafe_local=True)
     assert await tool.run("print(6*7)") == "42"
     grader = CodeTests("def check(f):\n    assert f() == 1\n", "f", unsafe_local=True)
@@ -217,6 +221,17 @@ def test_eval_cli_refuses_code_grading_without_a_sandbox(no_bwrap: Path, tmp_pat
     from o1agent.cli import app
 
     res = CliRunner().invoke(
-        app, ["eval", "--dataset", "human_eval", "--n", "1", "--model", "py:nowhere:none", "--out", str(tmp_path / "o")]
+        app,
+        [
+            "eval",
+            "--dataset",
+            "human_eval",
+            "--n",
+            "1",
+            "--model",
+            "py:nowhere:none",
+            "--out",
+            str(tmp_path / "o"),
+        ],
     )
     assert res.exit_code == 2 and "apt-get install bubblewrap" in res.output, res.output

@@ -42,12 +42,21 @@ def test_the_suite_covers_the_issue() -> None:
     } <= names  # fmt: skip
 
 
-async def test_without_bwrap_the_checks_catch_the_escapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_bwrap_the_checks_catch_the_escapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The control: the same programs as a plain local process (unsafe_local) do get out, and the
     # host-side checks say so. Only attempts that are harmless when they succeed.
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(sandbox, "_warned", set())
-    names = ["read_host_file", "read_repository", "write_outside", "unix_socket", "network_loopback", "list_root"]
+    names = [
+        "read_host_file",
+        "read_repository",
+        "write_outside",
+        "unix_socket",
+        "network_loopback",
+        "list_root",
+    ]
     if os.geteuid() == 0:
         names.append("uid")
     outcomes = await arun_suite(names, unsafe_local=True)
@@ -67,7 +76,9 @@ def test_a_caller_that_is_not_root_is_contained_in_a_user_namespace(tmp_path: Pa
     setpriv = shutil.which("setpriv")
     if os.geteuid() != 0 or setpriv is None or not os.path.exists(system):
         pytest.skip("needs root (to become nobody), setpriv and /usr/bin/python3")
-    ver = subprocess.run([system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+    ver = subprocess.run(
+        [system, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+    )
     if ver.stdout.strip() != str(sys.version_info[:2]):
         pytest.skip("the system python is another version than the one the venv's packages are built for")
     site = next(p for p in sys.path if p.endswith("site-packages"))

@@ -113,7 +113,9 @@ def eval_command(
     plot: Annotated[bool, typer.Option(help="Draw scaling.png.")] = True,
     unsafe_local: Annotated[
         bool,
-        typer.Option(help="Where bwrap is missing, grade code (human_eval) as a plain local process: not contained."),
+        typer.Option(
+            help="Where bwrap is missing, grade code (human_eval) as a plain local process: not contained."
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log debug output.")] = False,
 ) -> None:

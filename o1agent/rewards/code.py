@@ -88,6 +88,7 @@ class CodeTests(Composable):
         unsafe_local: bool = False,
     ) -> None:
         from ..tools.sandbox import check_sandbox
+
         if not test.strip() or not entry_point.strip():
             raise ConfigError("CodeTests needs test code and an entry_point name")
         if not entry_point.isidentifier():

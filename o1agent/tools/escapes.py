@@ -12,8 +12,8 @@ and a few more (a daemon outliving the run, filling the disk, inherited file des
 
 ``tests/test_sandbox_escapes.py`` runs every attempt against real bwrap;
 ``benchmarks/reliability/escapes.py`` (or ``python -m o1agent.tools.escapes``) prints one line per
-attempt and ``escapes_contained: X/Y`` for the host it runs on. ``--unsafe-local`` runs the same
-attempts without bwrap, which shows the checks do catch escapes.
+attempt and ``escapes_contained: X/Y`` for the host it runs on. The tests also run some attempts
+without bwrap (``unsafe_local``), which shows the checks do catch escapes.
 
 What it is not: proof of safety. An attempt the suite lacks may succeed; a failed escape only
 shows that path is closed. Running it writes markers into a temp dir, the checkout and the home
@@ -130,7 +130,11 @@ class Host:
                 for pid in self.processes():
                     with contextlib.suppress(OSError):
                         rows = Path(f"/proc/{pid}/status").read_text().splitlines()
-                        ids = {k: v.split() for k, _, v in (r.partition(":") for r in rows) if k in ("Uid", "Gid")}
+                        ids = {
+                            k: v.split()
+                            for k, _, v in (r.partition(":") for r in rows)
+                            if k in ("Uid", "Gid")
+                        }
                         if len(ids) == 2 and ids not in self.seen:
                             self.seen.append(ids)
 
@@ -214,7 +218,9 @@ def _lines(path: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 12][:40]
 
 
-def _read(paths: Callable[[Host], list[str]]) -> tuple[Callable[[Host], str], Callable[[Host, SandboxResult], list[str]]]:
+def _read(
+    paths: Callable[[Host], list[str]],
+) -> tuple[Callable[[Host], str], Callable[[Host, SandboxResult], list[str]]]:
     def program(h: Host) -> str:
         return "".join(f"attempt({p!r}, lambda: open({p!r}).read())\n" for p in paths(h))
 
@@ -359,7 +365,9 @@ def _uid_leaks(h: Host, r: SandboxResult) -> list[str]:
     if line is None:
         return ["the program did not report its ids"]
     ids = json.loads(line[4:])
-    out = [f"{k} is {ids[k]}, not {SANDBOX_UID}" for k in ("uid", "euid", "gid", "egid") if ids[k] != SANDBOX_UID]
+    out = [
+        f"{k} is {ids[k]}, not {SANDBOX_UID}" for k in ("uid", "euid", "gid", "egid") if ids[k] != SANDBOX_UID
+    ]
     if ids["groups"]:
         out.append(f"supplementary groups {ids['groups']}")
     if not h.seen:
@@ -410,7 +418,9 @@ def _fds_leaks(h: Host, r: SandboxResult) -> list[str]:
 
 def _sleeper(h: Host, seconds: float = 60) -> str:
     # A child that outlives its parent unless something kills it; the token marks it on the host.
-    return f"os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep({seconds})', {h.token!r}])"
+    return (
+        f"os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep({seconds})', {h.token!r}])"
+    )
 
 
 def _fork_bomb_program(h: Host) -> str:
@@ -526,19 +536,80 @@ def _attempts() -> list[Attempt]:
         Attempt("read_root_bashrc", "read /root/.bashrc and the home's .bashrc", *bashrc),
         Attempt("read_repository", "read the checkout's pyproject.toml and o1agent/__init__.py", *repo),
         Attempt("read_host_file", "read a file the parent just wrote, by its host path", *secret),
-        Attempt("list_root", "list / (only the sandbox's own directories may show)", _list_program(lambda h: ["/"]), _list_root_leaks),
-        Attempt("list_home_and_parents", "list the home dir, the checkout and every dir above it", _list_program(_host_dirs), _list_dirs_leaks),
-        Attempt("write_outside", "write files in the temp dir, the checkout and the home dir", lambda h: _write_program(h, "write", "open(p, 'w').write('pwned')"), _marker_leaks("write")),
-        Attempt("sqlite_outside", "create an sqlite3 database outside the work dir", lambda h: "import sqlite3\n" + _write_program(h, "sqlite", "sqlite3.connect(p).execute('create table t(x)').connection.commit()"), _marker_leaks("sqlite")),
-        Attempt("mkfifo_outside", "os.mkfifo outside the work dir", lambda h: _write_program(h, "fifo", "os.mkfifo(p)"), _marker_leaks("fifo")),
-        Attempt("unix_socket", "connect to the parent's unix socket (path and abstract)", _socket_program, lambda h, r: h.connections()),
-        Attempt("network_loopback", "TCP and UDP to loopback ports the parent listens on, DNS", _network_program, lambda h, r: h.connections()),
-        Attempt("uid", "run as root (uid, gid, groups and the host uid behind them must be 65534)", _uid_program, _uid_leaks),
-        Attempt("parent_env_and_processes", "see the parent's environment or processes", _env_program, _env_leaks, secret_env=True),
+        Attempt(
+            "list_root",
+            "list / (only the sandbox's own directories may show)",
+            _list_program(lambda h: ["/"]),
+            _list_root_leaks,
+        ),
+        Attempt(
+            "list_home_and_parents",
+            "list the home dir, the checkout and every dir above it",
+            _list_program(_host_dirs),
+            _list_dirs_leaks,
+        ),
+        Attempt(
+            "write_outside",
+            "write files in the temp dir, the checkout and the home dir",
+            lambda h: _write_program(h, "write", "open(p, 'w').write('pwned')"),
+            _marker_leaks("write"),
+        ),
+        Attempt(
+            "sqlite_outside",
+            "create an sqlite3 database outside the work dir",
+            lambda h: (
+                "import sqlite3\n"
+                + _write_program(
+                    h, "sqlite", "sqlite3.connect(p).execute('create table t(x)').connection.commit()"
+                )
+            ),
+            _marker_leaks("sqlite"),
+        ),
+        Attempt(
+            "mkfifo_outside",
+            "os.mkfifo outside the work dir",
+            lambda h: _write_program(h, "fifo", "os.mkfifo(p)"),
+            _marker_leaks("fifo"),
+        ),
+        Attempt(
+            "unix_socket",
+            "connect to the parent's unix socket (path and abstract)",
+            _socket_program,
+            lambda h, r: h.connections(),
+        ),
+        Attempt(
+            "network_loopback",
+            "TCP and UDP to loopback ports the parent listens on, DNS",
+            _network_program,
+            lambda h, r: h.connections(),
+        ),
+        Attempt(
+            "uid",
+            "run as root (uid, gid, groups and the host uid behind them must be 65534)",
+            _uid_program,
+            _uid_leaks,
+        ),
+        Attempt(
+            "parent_env_and_processes",
+            "see the parent's environment or processes",
+            _env_program,
+            _env_leaks,
+            secret_env=True,
+        ),
         Attempt("inherited_fds", "find a file descriptor of the parent's", _fds_program, _fds_leaks),
         # Last of the access attempts: a successful exec would end the combined program.
-        Attempt("subprocess_shell", "run /bin/sh through subprocess, os.system and os.execv", _shell_program, _exec_leaks("shell")),
-        Attempt("ctypes_libc", "call libc system() and execve() through ctypes", _ctypes_program, _exec_leaks("ctypes")),
+        Attempt(
+            "subprocess_shell",
+            "run /bin/sh through subprocess, os.system and os.execv",
+            _shell_program,
+            _exec_leaks("shell"),
+        ),
+        Attempt(
+            "ctypes_libc",
+            "call libc system() and execve() through ctypes",
+            _ctypes_program,
+            _exec_leaks("ctypes"),
+        ),
     ]
 
     def combined_program(h: Host) -> str:
@@ -548,11 +619,41 @@ def _attempts() -> list[Attempt]:
         return [f"{a.name}: {e}" for a in access for e in a.leaks(h, r)]
 
     resources = [
-        Attempt("fork_bomb", "fork until refused, every child sleeping (max_procs=8)", _fork_bomb_program, _fork_bomb_leaks(8), {"max_procs": 8, "timeout": 10, "cpu_seconds": 10}),
-        Attempt("memory_bomb", "allocate 4 GiB at once, then grow to 1 GiB (memory_mb=128)", _memory_program, _memory_leaks, {"memory_mb": 128, "timeout": 10}),
-        Attempt("disk_fill", "fill the working dir with 1 MiB files (disk_mb=8)", _disk_program, _disk_leaks(8), {"disk_mb": 8, "max_file_mb": 4, "timeout": 10}),
-        Attempt("daemon_outlives_exit", "leave a setsid daemon behind and exit 0", lambda h: _daemon_program(h, "print('bye')"), lambda h, r: _left_behind(h)),
-        Attempt("daemon_outlives_timeout", "leave a setsid daemon behind and spin past the timeout", lambda h: _daemon_program(h, "while True: pass"), lambda h, r: _left_behind(h) + ([] if r.timed_out else ["the run did not time out"]), {"timeout": 2, "cpu_seconds": 30}, runs_to_end=False),
+        Attempt(
+            "fork_bomb",
+            "fork until refused, every child sleeping (max_procs=8)",
+            _fork_bomb_program,
+            _fork_bomb_leaks(8),
+            {"max_procs": 8, "timeout": 10, "cpu_seconds": 10},
+        ),
+        Attempt(
+            "memory_bomb",
+            "allocate 4 GiB at once, then grow to 1 GiB (memory_mb=128)",
+            _memory_program,
+            _memory_leaks,
+            {"memory_mb": 128, "timeout": 10},
+        ),
+        Attempt(
+            "disk_fill",
+            "fill the working dir with 1 MiB files (disk_mb=8)",
+            _disk_program,
+            _disk_leaks(8),
+            {"disk_mb": 8, "max_file_mb": 4, "timeout": 10},
+        ),
+        Attempt(
+            "daemon_outlives_exit",
+            "leave a setsid daemon behind and exit 0",
+            lambda h: _daemon_program(h, "print('bye')"),
+            lambda h, r: _left_behind(h),
+        ),
+        Attempt(
+            "daemon_outlives_timeout",
+            "leave a setsid daemon behind and spin past the timeout",
+            lambda h: _daemon_program(h, "while True: pass"),
+            lambda h, r: _left_behind(h) + ([] if r.timed_out else ["the run did not time out"]),
+            {"timeout": 2, "cpu_seconds": 30},
+            runs_to_end=False,
+        ),
     ]
     frame = Attempt(
         "frame_bypass_then_all",
@@ -602,10 +703,12 @@ async def arun_suite(names: list[str] | None = None, **sandbox: Any) -> list[Out
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the sandbox escape suite on this host.")
     parser.add_argument("names", nargs="*", help="attempts to run (default: all)")
-    parser.add_argument("--unsafe-local", action="store_true", help="run without bwrap (shows what leaks)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - {a.name for a in ATTEMPTS})
+    if unknown:
+        parser.error(f"unknown attempts {unknown}; choose from {[a.name for a in ATTEMPTS]}")
     try:
-        outcomes = asyncio.run(arun_suite(args.names or None, unsafe_local=args.unsafe_local))
+        outcomes = asyncio.run(arun_suite(args.names or None))
     except SandboxUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
