@@ -49,13 +49,14 @@ def _module_at(ref: str) -> Any:
         text=True,
         check=True,
     ).stdout
-    path = Path(tempfile.mkdtemp(prefix="o1agent-bench-")) / "sandbox_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("o1agent.tools._sandbox_before", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its relative imports (..errors) resolve inside o1agent.tools
-    spec.loader.exec_module(mod)
+    with tempfile.TemporaryDirectory(prefix="o1agent-bench-") as tmp:
+        path = Path(tmp) / "sandbox_before.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("o1agent.tools._sandbox_before", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # its relative imports (..errors) resolve inside o1agent.tools
+        spec.loader.exec_module(mod)
     return mod
 
 
