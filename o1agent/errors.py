@@ -72,6 +72,11 @@ class CalculatorError(UserError):
     """The expression is not plain arithmetic, or would be too large to compute."""
 
 
+class SandboxUnavailableError(ConfigError):
+    """Model-written code cannot be contained here: ``bwrap`` (bubblewrap) is missing or cannot
+    create namespaces. Install it (``apt-get install bubblewrap``) or opt in to ``unsafe_local=True``."""
+
+
 class CheckpointError(UserError):
     """The checkpoint store or thread asked for does not exist or cannot be used."""
 

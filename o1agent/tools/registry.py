@@ -5,7 +5,8 @@ parameters (for backends with native function calling), the argument that a text
 fills (``text_arg``) and ``async run(arguments) -> str``. ``run`` raises on failure; callers that
 must not raise (``execute_tool_calls``) turn the exception into a tool error.
 
-Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox.
+Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox (by name it
+refuses to build where bwrap is missing; ``python_tool(unsafe_local=True)`` opts out).
 
 External tools (``function_tool``: an OpenAI ``{"type": "function", ...}`` definition) are tools
 whose execution is not local: their ``run`` refuses, and a step that calls one ends there, the
@@ -21,7 +22,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
@@ -156,15 +157,37 @@ def calculator_tool() -> Tool:
     )
 
 
-def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int = 4000) -> Tool:
+def python_tool(
+    *,
+    timeout: float = 5.0,
+    memory_mb: int = 256,
+    max_output: int = 4000,
+    packages: Sequence[str] = (),
+    unsafe_local: bool = False,
+) -> Tool:
     """The sandboxed Python tool. Output is stdout (trailing expression echoed); a failed run
-    raises ``ToolError`` with the program's last error line."""
+    raises ``ToolError`` with the program's last error line. The program gets the standard
+    library plus ``packages`` (installed top-level packages, bound read-only).
+
+    Raises ``SandboxUnavailableError`` here, at construction, where bwrap cannot contain the
+    code, unless ``unsafe_local=True`` (then the code runs as a plain local process, with a
+    logged warning)."""
+    from .sandbox import check_sandbox
+
+    check_sandbox(unsafe_local=unsafe_local)
+    pkgs = tuple(packages)
 
     async def _python(code: str) -> str:
         from .sandbox import arun_python
 
         res = await arun_python(
-            code, timeout=timeout, cpu_seconds=timeout, memory_mb=memory_mb, echo_last_expr=True
+            code,
+            timeout=timeout,
+            cpu_seconds=timeout,
+            memory_mb=memory_mb,
+            echo_last_expr=True,
+            packages=pkgs,
+            unsafe_local=unsafe_local,
         )
         out = res.stdout if len(res.stdout) <= max_output else res.stdout[:max_output] + "\n... (truncated)"
         if not res.ok:
@@ -173,11 +196,12 @@ def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int =
             )
         return out.rstrip("\n") if out.strip() else "(no output: print the values you need)"
 
+    extra = f" and {', '.join(pkgs)}" if pkgs else ""
     return _string_tool(
         "python",
         ("py",),
-        "Run a short Python program in a sandbox (no network, no files outside its own "
-        "directory) and see what it prints.",
+        f"Run a short Python program in a sandbox (standard library{extra} only, no network, no "
+        "files outside its own directory) and see what it prints.",
         ("code", "a complete Python program"),
         _python,
         example="print(sum(i * i for i in range(10)))",
