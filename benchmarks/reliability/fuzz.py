@@ -1,8 +1,8 @@
 """Fuzz o1agent's runs with malformed model output; count crashes, hangs, empty answers, bad JSON.
 
-Each run draws a strategy (every registered one), a reward, tools or none, a small budget and a
-``ScriptedPolicy`` whose every completion is drawn from adversarial text: lone surrogates, control
-characters, bare labels ("Final answer:"), empty ``\\boxed{}``, unclosed tool fences, ``calc(``
+Each run draws a strategy (every registered one), a reward, tools (the calculator, an external
+function) or none, a small budget and a ``ScriptedPolicy`` whose every completion is drawn from
+adversarial text: lone surrogates, control characters, bare labels ("Final answer:"), empty ``\\boxed{}``, unclosed tool fences, ``calc(``
 without its ``)``, quadratic-regex bait ("1+1+…", "score" + spaces), empty and blank steps — with
 NaN, infinite or missing logprobs, and end-of-turn or length finish reasons. A run counts as
 
@@ -41,6 +41,7 @@ from o1agent.policies.base import Completion, CompletionRequest, TokenLogprob
 from o1agent.sanitize import strip_controls
 from o1agent.schema import Result
 from o1agent.search.base import available_strategies
+from o1agent.tools import function_tool
 
 NAN, INF = float("nan"), float("inf")
 
@@ -68,6 +69,10 @@ GOOD = [
     "The answer is 18, which is 8 + 10",
 ]
 TOOLS = [
+    '```get_weather\n{"city": "Paris"}\n```',
+    '```get_weather\n{"city": NaN}\n```',
+    "```get_weather\n{bad",
+    '```get_weather\n{"city": "\ud800"}\n```',
     "```calc\n37*48+12\n```",
     "calc(2+",
     "calc(1/0)",
@@ -91,6 +96,15 @@ JUDGE = ["Yes", "No", "Score: 7/10", "score: nan", "", "maybe", "\ud800", "Yes\x
 REWARDS = ["judge", "confidence", "consistency", "judge+confidence", "arith", "arith+confidence",
            "judge+consistency", "none"]  # fmt: skip
 LOGPROBS: list[float | None] = [None, -0.3, NAN, -INF, INF]
+# A function the caller runs (an OpenAI client's tool): a run may end in a call to it.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def adversarial_text(rng: random.Random) -> str:
@@ -201,7 +215,7 @@ async def _one(rng: random.Random, report: FuzzReport, hang_seconds: float) -> N
     setup = {
         "strategy": strategy,
         "reward": rng.choice(REWARDS),
-        "tools": rng.choice([None, ["calculator"]]),
+        "tools": rng.choice([None, ["calculator"], [function_tool(WEATHER)]]),
         "budget": {
             "max_nodes": rng.randint(2, 14),
             "max_tokens": rng.choice([None, 300, 3000]),

@@ -6,7 +6,8 @@ behind (a best-of-N vote's answer *is* the answer). Only a path that states no a
 one short "final answer" call from ``finalize``; when even that is not possible the answer is
 read leniently from the path. What is not an answer (empty, a bare label, an empty box, only
 punctuation: ``parsing.usable_answer``) never becomes one: the ``Result`` then has
-``answer=None`` and says why in ``no_answer_reason``.
+``answer=None`` and says why in ``no_answer_reason``. A path ending in an external tool call
+returns that call (``Result.tool_calls``) instead of an answer.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def no_answer_reason(tree: Tree, answer: Answer, text: str | None, exhausted_by:
             why = "every step the model proposed was empty"
         else:
             why = "the search chose no path"
+    elif answer.node is not None and answer.node.pending_calls:
+        names = ", ".join(dict.fromkeys(c.name for c in answer.node.pending_calls))
+        why = f"the run ends in a call to {names} (Result.tool_calls): run it and continue"
     elif text is None or not text.strip():
         why = "the chosen path states no answer"
     else:
@@ -100,7 +104,8 @@ def build_result(
     slim: bool = False,
 ) -> Result:
     """The run's ``Result``: ``text`` as its answer if it is one, else none and the reason.
-    ``slim``: without tree and trace (what the state keeps)."""
+    ``slim``: without tree and trace (what the state keeps). A chosen node ending in external
+    calls makes them the result's ``tool_calls``."""
     full: Tree = state.get("tree") or Tree()
     final = usable_answer(text)
     reason = None if final is not None else no_answer_reason(full, answer, text, exhausted_by)
@@ -108,6 +113,7 @@ def build_result(
         question=state.get("question", ""),
         answer=final,
         no_answer_reason=reason,
+        tool_calls=answer.node.pending_calls if answer.node is not None else [],
         score=answer.choice.score if answer.choice is not None else None,
         best_path=answer.path,
         tree=Tree() if slim else full,
