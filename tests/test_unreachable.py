@@ -33,9 +33,10 @@ def test_solve_says_unreachable_and_names_the_url() -> None:
 @pytest.mark.slow
 def test_cli_solve_says_unreachable() -> None:
     base = _dead_base()
+    cmd = [sys.executable, "-m", "o1agent.cli", "solve", "2+3?", "--model", "openai/x", "--api-base", base,
+           "--strategy", "greedy", "--reward", "none"]  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, "-m", "o1agent.cli", "solve", "2+3?", "--model", "openai/x", "--api-base", base]
-        + ["--strategy", "greedy", "--reward", "none"],
+        cmd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -56,16 +57,8 @@ class _Serve(ChildServer):
         self.api_base = api_base
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "o1agent.cli", "serve", "--model", "openai/x"] + [
-            "--api-base",
-            self.api_base,
-            "--port",
-            str(self.port),
-            "--strategy",
-            "greedy",
-            "--reward",
-            "none",
-        ]
+        return [sys.executable, "-m", "o1agent.cli", "serve", "--model", "openai/x", "--api-base", self.api_base,
+                "--port", str(self.port), "--strategy", "greedy", "--reward", "none"]  # fmt: skip
 
     def ready(self) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port}/health") is not None
