@@ -137,6 +137,12 @@ def solve(
         list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An MCP server whose tools the steps may call: a command ('python server.py', stdio) or an http(s) URL. Repeatable."
+        ),
+    ] = None,
     decompose: Annotated[bool, typer.Option(help="Ask for sub-goals first.")] = False,
     trace: Annotated[Path | None, typer.Option(help="Write the trace (JSONL) here.")] = None,
     json_out: Annotated[
@@ -171,8 +177,8 @@ def solve(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )
         kwargs: dict[str, Any] = {}
-        if tools:
-            kwargs["tools"] = [t.strip() for t in tools.split(",") if t.strip()]
+        if tools or mcp:
+            kwargs["tools"] = tool_specs(tools, mcp)
         reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,
@@ -240,6 +246,17 @@ def solve(
         f"{u.completion_tokens} completion) · {u.nodes} nodes · {u.calls} calls · ${u.dollars:.4f} · "
         f"{result.seconds:.1f}s · {result.strategy}{exhausted}[/]"
     )
+
+
+def tool_specs(tools: str | None, mcp: list[str] | None) -> list[Any]:
+    """The tools of ``--tools a,b`` (built-in names) and of each ``--mcp SERVER`` (loaded now, so
+    a server that does not start fails before any model is loaded: ``MCPError``)."""
+    specs: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
+    if mcp:
+        from .tools.mcp import mcp_tools
+
+        specs.extend(mcp_tools(*mcp))
+    return specs
 
 
 def print_tree(result: Any) -> None:

@@ -59,6 +59,11 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class MCPError(ConfigError):
+    """An MCP server's tools cannot be loaded: langchain-mcp-adapters is not installed, the server
+    does not start or answer, or it serves no tools."""
+
+
 class CalculatorError(UserError):
     """The expression is not plain arithmetic, or would be too large to compute."""
 

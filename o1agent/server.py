@@ -453,13 +453,22 @@ def register(app: Any) -> None:
         ] = None,
         timeout: Annotated[float, typer.Option(help="Hard limit per request, seconds.")] = 600.0,
         max_body: Annotated[int, typer.Option(help="Largest request body, bytes.")] = DEFAULT_MAX_BODY_BYTES,
+        mcp: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="An MCP server whose tools the steps may call (command or http(s) URL). Repeatable."
+            ),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
 
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
-            pool = ReasonerPool(strategy=strategy, reward=reward, budget=budget, api_base=api_base)
+            from .cli import tool_specs
+
+            extra: dict[str, Any] = {"tools": tool_specs(None, mcp)} if mcp else {}
+            pool = ReasonerPool(strategy=strategy, reward=reward, budget=budget, api_base=api_base, **extra)
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:
                 # Extra served names map to the one loaded model, not resolved as model strings.
