@@ -14,8 +14,8 @@ calls them with the text protocol and the call lands in the step, the tree and t
 
 Each call opens its own session (the adapters' default): the tools work in any event loop
 (``solve()`` runs each question in a fresh one) and hold no process between calls, at the price
-of a session per call — for a stdio server a process start (about a second for a Python server
-on an idle core). A tool's own failure (the server reports an error) raises, and the step
+of a session per call — for a stdio server a process start (5–10 s per call measured on a loaded
+2-core machine, 0.7–1.2 s over streamable HTTP; README, "MCP tools"). A tool's own failure (the server reports an error) raises, and the step
 records it as a tool error.
 
 Errors: ``MCPError`` (a ``ConfigError``) when the adapters are not installed, a server does not
