@@ -69,23 +69,29 @@ def bind_context(graph: Any, ctx: RunContext | ContextResolver) -> Any:
     return graph.with_config({"configurable": {CONTEXT_KEY: ctx}})
 
 
+def _bound_context(given: Any) -> RunContext:
+    """The context bound to the graph (``bind_context``) for a run that passed ``given``: none, or
+    JSON settings for a bound resolver."""
+    try:
+        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+    except RuntimeError:  # outside a runnable context
+        bound = None
+    if given is None and isinstance(bound, RunContext):
+        return bound
+    if callable(bound) and (given is None or isinstance(given, Mapping)):
+        ctx = bound(given or {})
+        if isinstance(ctx, RunContext):
+            return ctx
+    raise ConfigError(
+        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+    )
+
+
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
     """The run's context; also marks this node's task as working for the run (``RUN_KEY``), so
     an exclusively held policy lets its calls through."""
-    ctx = runtime.context
-    if not isinstance(ctx, RunContext):
-        try:
-            bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
-        except RuntimeError:  # outside a runnable context
-            bound = None
-        if ctx is None and isinstance(bound, RunContext):
-            ctx = bound
-        elif callable(bound) and (ctx is None or isinstance(ctx, Mapping)):
-            ctx = bound(ctx or {})
-        else:
-            raise ConfigError(
-                "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
-            )
+    given: Any = runtime.context
+    ctx = given if isinstance(given, RunContext) else _bound_context(given)
     # Each node runs in a task of its own: this set lasts for the node and what it spawns.
     RUN_KEY.set(ctx.run_key)
     return ctx
