@@ -143,6 +143,12 @@ def solve(
             help="An MCP server whose tools the steps may call: a command ('python server.py', stdio) or an http(s) URL. Repeatable."
         ),
     ] = None,
+    unsafe_local: Annotated[
+        bool,
+        typer.Option(
+            help="Where bwrap is missing, run the python tool as a plain local process: not contained."
+        ),
+    ] = False,
     decompose: Annotated[bool, typer.Option(help="Ask for sub-goals first.")] = False,
     trace: Annotated[Path | None, typer.Option(help="Write the trace (JSONL) here.")] = None,
     json_out: Annotated[
@@ -177,8 +183,13 @@ def solve(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )
         kwargs: dict[str, Any] = {}
-        if tools or mcp:
-            kwargs["tools"] = tool_specs(tools, mcp)
+        names: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
+        if unsafe_local:
+            from .tools.registry import python_tool
+
+            names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
+        if names or mcp:
+            kwargs["tools"] = tool_specs(names, mcp)
         reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,
@@ -248,10 +259,10 @@ def solve(
     )
 
 
-def tool_specs(tools: str | None, mcp: list[str] | None) -> list[Any]:
-    """The tools of ``--tools a,b`` (built-in names) and of each ``--mcp SERVER`` (loaded now, so
-    a server that does not start fails before any model is loaded: ``MCPError``)."""
-    specs: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
+def tool_specs(names: list[Any], mcp: list[str] | None) -> list[Any]:
+    """The tools of ``--tools`` (built-in names or tools) plus those of each ``--mcp SERVER``
+    (loaded now, so a server that does not start fails before any model loads: ``MCPError``)."""
+    specs = list(names)
     if mcp:
         from .tools.mcp import mcp_tools
 
