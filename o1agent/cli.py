@@ -137,6 +137,12 @@ def solve(
         list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An MCP server whose tools the steps may call: a command ('python server.py', stdio) or an http(s) URL. Repeatable."
+        ),
+    ] = None,
     unsafe_local: Annotated[
         bool,
         typer.Option(
@@ -177,13 +183,13 @@ def solve(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )
         kwargs: dict[str, Any] = {}
-        if tools:
-            names = [t.strip() for t in tools.split(",") if t.strip()]
-            if unsafe_local:
-                from .tools.registry import python_tool
+        names: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
+        if unsafe_local:
+            from .tools.registry import python_tool
 
-                names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
-            kwargs["tools"] = names
+            names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
+        if names or mcp:
+            kwargs["tools"] = tool_specs(names, mcp)
         reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,
@@ -256,6 +262,17 @@ def solve(
         f"{u.completion_tokens} completion) · {u.nodes} nodes · {u.calls} calls · ${u.dollars:.4f} · "
         f"{result.seconds:.1f}s · {result.strategy}{exhausted}[/]"
     )
+
+
+def tool_specs(names: list[Any], mcp: list[str] | None) -> list[Any]:
+    """The tools of ``--tools`` (built-in names or tools) plus those of each ``--mcp SERVER``
+    (loaded now, so a server that does not start fails before any model loads: ``MCPError``)."""
+    specs = list(names)
+    if mcp:
+        from .tools.mcp import mcp_tools
+
+        specs.extend(mcp_tools(*mcp))
+    return specs
 
 
 def print_tree(result: Any) -> None:

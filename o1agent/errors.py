@@ -59,6 +59,11 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class MCPError(ConfigError):
+    """An MCP server's tools cannot be loaded: langchain-mcp-adapters is not installed, the server
+    does not start or answer, or it serves no tools."""
+
+
 class ToolSchemaError(ConfigError):
     """A function tool's definition (name, description or JSON-schema parameters) is invalid.
     ``tool`` names it (its name, or its position when it has none)."""

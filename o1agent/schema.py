@@ -177,9 +177,19 @@ class Tree(BaseModel):
         return [*self.prior, *(n.step for n in self.path(node_id))]
 
 
+def _revived(value: Any) -> Any:
+    # A checkpointer whose serializer does not revive o1agent's classes (langgraph dev's in-memory
+    # one) hands back a Tree as its fields; node ids are paths, never "nodes" or "root_id".
+    if isinstance(value, dict) and "nodes" in value and "root_id" in value:
+        return Tree.model_validate(value)
+    return value
+
+
 def merge_tree(left: Tree | None, right: Tree | dict[str, Node] | None) -> Tree:
     """LangGraph reducer for the ``tree`` channel: node updates replace nodes by id. (A run
-    starts its tree with LangGraph's ``Overwrite``, which bypasses this reducer.)"""
+    starts its tree with LangGraph's ``Overwrite``, which bypasses this reducer.) Nodes or trees
+    replayed from a checkpoint as plain dicts are validated back into the models."""
+    left, right = _revived(left), _revived(right)
     if left is None:
         if right is None:
             return Tree()

@@ -621,6 +621,12 @@ def register(app: Any) -> None:
             str | None,
             typer.Option(help="o1agent tools the steps may call, comma-separated (calculator, python)."),
         ] = None,
+        mcp: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="An MCP server whose tools the steps may call (command or http(s) URL). Repeatable."
+            ),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
@@ -629,9 +635,12 @@ def register(app: Any) -> None:
 
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
+            from .cli import tool_specs
+
             names = [t.strip() for t in split_items(tools or "") if t.strip()]
+            specs = tool_specs(names, mcp)
             pool = ReasonerPool(
-                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=names or None
+                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=specs or None
             )
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:

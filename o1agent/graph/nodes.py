@@ -28,6 +28,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langgraph.config import get_config
@@ -49,35 +50,52 @@ from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
 
-#: ``configurable`` key of a graph bound to one context (``bind_context``).
-CONTEXT_KEY = "o1agent_context"
+#: ``configurable`` key of a graph bound to one context (``bind_context``). Private (``__``): LangChain
+#: and LangGraph copy other configurable keys into run and checkpoint metadata, and a platform's
+#: checkpointer would then try to pickle the context (langgraph dev failed on its model's weakref).
+CONTEXT_KEY = "__o1agent_context"
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def bind_context(graph: Any, ctx: RunContext) -> Any:
+#: Turns a run's JSON settings (a platform's ``context``) into its ``RunContext``; it must give the
+#: same context for the same settings (every node of a run asks again).
+ContextResolver = Callable[[Mapping[str, Any]], RunContext]
+
+
+def bind_context(graph: Any, ctx: RunContext | ContextResolver) -> Any:
     """``graph`` with ``ctx`` as the context of runs that pass none: for a subgraph (a parent
     graph cannot pass our context down) or a deployed graph (a platform cannot send Python
-    objects). Bound to that graph object only, never process-wide."""
+    objects). ``ctx`` may be a resolver of the JSON settings a run passes as its context
+    (``o1agent.deploy``). Bound to that graph object only, never process-wide."""
     return graph.with_config({"configurable": {CONTEXT_KEY: ctx}})
+
+
+def _bound_context(given: Any) -> RunContext:
+    """The context bound to the graph (``bind_context``) for a run that passed ``given``: none, or
+    JSON settings for a bound resolver."""
+    try:
+        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+    except RuntimeError:  # outside a runnable context
+        bound = None
+    if given is None and isinstance(bound, RunContext):
+        return bound
+    if callable(bound) and (given is None or isinstance(given, Mapping)):
+        ctx = bound(given or {})
+        if isinstance(ctx, RunContext):
+            return ctx
+    raise ConfigError(
+        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+    )
 
 
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
     """The run's context; also marks this node's task as working for the run (``RUN_KEY``), so
     an exclusively held policy lets its calls through."""
-    ctx = runtime.context
-    if not isinstance(ctx, RunContext):
-        try:
-            bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
-        except RuntimeError:  # outside a runnable context
-            bound = None
-        if ctx is not None or not isinstance(bound, RunContext):
-            raise ConfigError(
-                "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
-            )
-        ctx = bound
+    given: Any = runtime.context
+    ctx = given if isinstance(given, RunContext) else _bound_context(given)
     # Each node runs in a task of its own: this set lasts for the node and what it spawns.
     RUN_KEY.set(ctx.run_key)
     return ctx
