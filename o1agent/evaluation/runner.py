@@ -306,9 +306,9 @@ def resolve_methods(
     # The blind control runs the search under evaluation: the first listed search strategy.
     searches = [n.partition(":")[0] for n in names if n not in (*BASELINES, *NAMED_METHODS)]
     searches += [m.strategy for m in explicit if m.kind == "search"]
-    blind_of: tuple[str, dict[str, Any]] = (
-        (blind_strategy, {}) if blind_strategy else ((searches[0], {}) if searches else BLIND_FALLBACK)
-    )
+    chosen = blind_strategy or (searches[0] if searches else BLIND_FALLBACK[0])
+    # Best-of-N's control picks as the best_of_n baseline does (outcome), only blind.
+    blind_of = BLIND_FALLBACK if chosen == BLIND_FALLBACK[0] else (chosen, {})
     out: list[MethodSpec] = []
     skipped: list[str] = []
     notes: list[str] = []
