@@ -109,8 +109,13 @@ def test_suite_runs_resumes_and_reports(tmp_path, scripted, capsys):
     assert len((tmp_path / "res" / "dev" / "sums.rows.jsonl").read_text().splitlines()) == 78
     # The report rebuilds from the results folder alone.
     (tmp_path / "res" / "README.md").unlink()
-    assert main([*args, "--report-only"]) == 0
+    main_readme = tmp_path / "MAIN.md"
+    main_readme.write_text(f"# x\nbefore\n{report.BEGIN}\nold table\n{report.END}\nafter\n")
+    assert main([*args, "--report-only", "--readme", str(main_readme)]) == 0
     assert "### words" in (tmp_path / "res" / "README.md").read_text()
+    text = main_readme.read_text()
+    assert "old table" not in text and "before" in text and text.endswith(f"{report.END}\nafter\n")
+    assert "| sums | 3 |" in text and "sums.default_minus_direct_pts" in text
 
 
 def test_extra_strategies_plug_in_by_name_and_typos_fail_before_any_solve(tmp_path, scripted, capsys):

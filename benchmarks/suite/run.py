@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run folders (resumable)")
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="tables, plots, README")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from RESULTS")
+    ap.add_argument(
+        "--readme", type=Path, help="also refresh this README's suite section (make suite: README.md)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     suite = load_suite(args.spec)
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             f"estimated wall time of the full {args.seed} run ({len(suite.tasks)} tasks × {suite.n} items × "
             f"{len(suite.budgets)} budgets), from the seconds these rows measured: {total / 3600:.1f} h"
         )
-    lines = write_report(suite, args.results, commands, seconds_note=note)
+    lines = write_report(suite, args.results, commands, seconds_note=note, readme=args.readme)
     print(f"report: {args.results / 'README.md'}")
     for method, sec in sorted(per_method.items(), key=lambda kv: -kv[1]):
         print(f"estimated_full_run_hours.{method}: {sec / 3600:.2f}")
