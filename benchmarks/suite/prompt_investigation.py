@@ -103,6 +103,13 @@ Step 1: Add the first two numbers
 Step 2: Add the last number
 42 + 5 = 47
 Final answer: 47"""
+# One step, numbers the tasks' answers are unlikely to be (a copied example answer is visible).
+EXAMPLE_ONE_STEP = """
+Example:
+Question: What is 123 + 456?
+Step 1: Add the numbers
+123 + 456 = 579
+Final answer: 579"""
 SYSTEM_SHORT = 'Solve the problem step by step. End with "Final answer: <answer>".'
 
 
@@ -138,6 +145,8 @@ VARIANTS: dict[str, tuple[str, str, str | None, int]] = {
     "example_d1": ("search", "propose.md.j2", propose(SYSTEM_STOP_RULE + EXAMPLE), 1),
     "example_d2": ("search", "propose.md.j2", propose(SYSTEM_STOP_RULE + EXAMPLE), 2),
     "example_d3": ("search", "propose.md.j2", propose(SYSTEM_STOP_RULE + EXAMPLE), 3),
+    "ex1_d6": ("search", "propose.md.j2", propose(SYSTEM_STOP_RULE + EXAMPLE_ONE_STEP), 6),
+    "ex1_d1": ("search", "propose.md.j2", propose(SYSTEM_STOP_RULE + EXAMPLE_ONE_STEP), 1),
     "noprefix_d1": ("search", "propose.md.j2", propose(SYSTEM_BEFORE, PREFIX_NONE_FIRST), 1),
     "short_d6": ("search", "propose.md.j2", propose(SYSTEM_SHORT), 6),
     "short_noprefix_d6": ("search", "propose.md.j2", propose(SYSTEM_SHORT, PREFIX_NONE_FIRST), 6),

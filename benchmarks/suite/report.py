@@ -47,6 +47,7 @@ SLIM = (
     "kind",
     "tools",
     "reused_from",
+    "allocation",  # what an adaptive strategy spent on the item, and why
     "error",
 )
 MISSING = "missing"
