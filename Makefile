@@ -36,11 +36,12 @@ install-all: $(VENV)/.all
 demo: $(VENV)/.core
 	$(VENV)/bin/o1agent solve "$(QUESTION)" --strategy dfs --show-tree
 
-# System packages some tests drive for real: Chromium (viewer) and PostgreSQL (durable runs).
+# System packages some tests drive for real: Chromium (viewer), PostgreSQL (durable runs) and
+# bubblewrap (the sandbox for model-written code: without bwrap the python tool refuses to run).
 sysdeps:
-	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
-	  else echo "sysdeps: run as root or install chromium and postgresql"; fi; fi
+	@if ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql bubblewrap >/dev/null; \
+	  else echo "sysdeps: run as root or install chromium, postgresql and bubblewrap"; fi; fi
 
 test: $(VENV)/.all sysdeps
 	$(PY) -m pytest -ra -p no:cacheprovider

@@ -51,15 +51,7 @@ TOOLS_BLOCK = """{% if tools %}
 Use a tool for every calculation. Tools:
 {{ tools }}
 Example step:
-Step 1: Compute the total
-```calc
-6*7
-```
-```output
-42
-```
-So the total is 42.
-Final answer: 42
+{{ tool_example }}
 {% endif %}"""
 
 USER_BLOCK = """<<user>>

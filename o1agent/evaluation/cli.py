@@ -129,6 +129,12 @@ def eval_command(
         str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")
     ] = None,
     plot: Annotated[bool, typer.Option(help="Draw scaling.png.")] = True,
+    unsafe_local: Annotated[
+        bool,
+        typer.Option(
+            help="Where bwrap is missing, grade code (human_eval) as a plain local process: not contained."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log debug output.")] = False,
 ) -> None:
     """Evaluate strategies × token budgets on a dataset: accuracy with 95 % intervals, tokens,
@@ -163,6 +169,7 @@ def eval_command(
             api_key=api_key,
             command=shlex.join(["o1agent", *sys.argv[1:]]),
             plot=plot,
+            unsafe_local=unsafe_local,
         )
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")

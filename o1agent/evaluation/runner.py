@@ -180,6 +180,7 @@ class EvalConfig:
     api_key: str | None = None
     command: str | None = None
     plot: bool = True
+    unsafe_local: bool = False  # grade code without bwrap (a plain local process): see tools/sandbox.py
     methods: list[MethodSpec] = field(default_factory=list)
     blind_strategy: str | None = None
     reuse_unexhausted: bool = False
@@ -529,7 +530,7 @@ def build_tasks(cfg: EvalConfig, dataset: EvalDataset, methods: list[MethodSpec]
                 tasks.append(
                     Task(
                         item=item,
-                        grader=dataset.grader(item),
+                        grader=dataset.grader(item, unsafe_local=cfg.unsafe_local),
                         method=m.label,
                         strategy=m.strategy,
                         strategy_config=mcfg,
@@ -634,6 +635,9 @@ async def arun_eval(
     dataset = load_dataset(
         cfg.dataset, config=cfg.dataset_config, n=cfg.n, seed=cfg.seed, verifier=cfg.verifier
     )
+    if dataset.items:
+        # A grader that cannot be built (code grading without a sandbox) fails before the model loads.
+        dataset.grader(dataset.items[0], unsafe_local=cfg.unsafe_local)
     methods, skipped, notes = resolve_methods(
         cfg.strategies,
         reward=cfg.reward,
