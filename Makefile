@@ -11,8 +11,10 @@ export CMAKE_ARGS := -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
+# e.g. make suite SUITE_ARGS="--limit 10 --tasks chain_sum,products_1d" (see benchmarks/suite/run.py)
+SUITE_ARGS ?=
 
-.PHONY: demo test test-fast lint bench reliability-fuzz install install-all sysdeps clean
+.PHONY: demo test test-fast lint bench suite reliability-fuzz install install-all sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,11 @@ bench: $(VENV)/.all
 FUZZ_RUNS ?= 10000
 reliability-fuzz: $(VENV)/.all
 	$(PY) benchmarks/reliability/fuzz.py --runs $(FUZZ_RUNS)
+
+# The dev suite: every task of benchmarks/suite/tasks.toml × methods × budgets, resumable (rerun to
+# continue); tables, plots and the generated README land in benchmarks/results/suite/.
+suite: $(VENV)/.all
+	$(PY) benchmarks/suite/run.py --readme README.md $(SUITE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

@@ -38,7 +38,7 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
-from .policies.base import Policy
+from .policies.base import Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
@@ -49,6 +49,11 @@ from .search.base import SearchStrategy, StrategyConfig, make_strategy
 logger = logging.getLogger(__name__)
 
 RewardSpec = str | RewardModel | None
+
+#: ``solve()``'s default search and reward (one home: ``Reasoner``, ``asolve`` and ``o1agent eval``'s
+#: ``default`` method read these).
+DEFAULT_STRATEGY = "dfs"
+DEFAULT_REWARD = "judge"
 
 #: Per-call keyword arguments that change a run (a new context over the same graph).
 RUN_OVERRIDES = (
@@ -143,11 +148,11 @@ class Reasoner:
         self,
         *,
         model: str | Policy = "embedded",
-        strategy: str | SearchStrategy = "dfs",
+        strategy: str | SearchStrategy = DEFAULT_STRATEGY,
         strategy_config: StrategyConfig | dict[str, Any] | None = None,
         generation: GenerationConfig | dict[str, Any] | None = None,
         budget: Budget | dict[str, Any] | None = None,
-        reward: RewardSpec = "judge",
+        reward: RewardSpec = DEFAULT_REWARD,
         prompts: str | Path | PromptSet = "g1",
         api_base: str | None = None,
         api_key: str | None = None,
@@ -361,13 +366,8 @@ async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     """Around one run; yields the context to run with. A seeded run on a stateful backend
     (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
     the policy: its context carries the key the policy lets through."""
-    scope = getattr(ctx.policy, "reproducible_run", None)
-    if ctx.seed is None or scope is None:
-        yield ctx
-        return
-    key = object()
-    async with scope(key):
-        yield ctx.replace(run_key=key)
+    async with seeded_scope(ctx.policy, ctx.seed) as key:
+        yield ctx if key is None else ctx.replace(run_key=key)
 
 
 _LOAD_TIME_OPTIONS = frozenset(
@@ -377,11 +377,11 @@ _LOAD_TIME_OPTIONS = frozenset(
 
 def check_options(
     *,
-    strategy: Any = "dfs",
+    strategy: Any = DEFAULT_STRATEGY,
     strategy_config: Any = None,
     generation: Any = None,
     budget: Any = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     **plan: Any,
 ) -> tuple[RunContext, Any]:
     """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts,
@@ -449,9 +449,9 @@ async def asolve(
     question: str,
     *,
     model: str | Policy = "embedded",
-    strategy: str | SearchStrategy = "dfs",
+    strategy: str | SearchStrategy = DEFAULT_STRATEGY,
     budget: Budget | dict[str, Any] | None = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     prompts: str | Path | PromptSet = "g1",
     **kwargs: Any,
 ) -> Result:
