@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import importlib.resources
 import logging
@@ -245,7 +246,9 @@ class LlamaCppPolicy:
         async with self._run_lock.get():
             self._owner = key
             try:
-                self.reset()
+                # In a worker thread: reset waits for the thread lock, which a call that is still
+                # stopping (cancelled, see complete) may hold; the event loop must not wait.
+                await asyncio.to_thread(self.reset)
                 yield
             finally:
                 self._owner = None
@@ -273,11 +276,27 @@ class LlamaCppPolicy:
             raise ConfigError(f"n must be >= 1, got {request.n}")
         if self._owner is not None and RUN_KEY.get() is self._owner:  # the run holding the policy
             async with self._lock.get():
-                return await asyncio.to_thread(self._complete_sync, request)
+                return await self._in_thread(request)
         # Other calls wait while a reproducible run holds the policy, and hold it back while
         # they decode, so no run ever resets the cache under another's call.
         async with self._run_lock.get(), self._lock.get():
-            return await asyncio.to_thread(self._complete_sync, request)
+            return await self._in_thread(request)
+
+    async def _in_thread(self, request: CompletionRequest) -> list[Completion]:
+        """Decode in a worker thread. Cancelling the caller stops the decode at the next token
+        (a closed connection must not keep the CPU busy) and returns only once the thread has
+        let go of the model, so the locks held around this call never outlive the work."""
+        stop = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self._complete_sync, request, stop))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            stop.set()
+            while not work.done():
+                # Its outcome no longer matters, and a second cancel must not cut the wait short.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(work)
+            raise
 
     # -- engine ------------------------------------------------------------------------------
 
@@ -323,7 +342,9 @@ class LlamaCppPolicy:
     def _piece(self, tok: int) -> str:
         return self._llm.detokenize([tok]).decode("utf-8", errors="replace")
 
-    def _complete_sync(self, request: CompletionRequest) -> list[Completion]:
+    def _complete_sync(
+        self, request: CompletionRequest, stop: threading.Event | None = None
+    ) -> list[Completion]:
         with self._thread_lock:
             if self._closed:
                 raise BackendError(f"{self.name} was closed")
@@ -339,11 +360,18 @@ class LlamaCppPolicy:
             out = []
             for i in range(request.n):
                 seed = (request.seed + i) if request.seed is not None else None
-                out.append(self._one(request, tokens, prompt, seed, first=i == 0))
+                out.append(self._one(request, tokens, prompt, seed, first=i == 0, stop=stop))
             return out
 
     def _one(
-        self, request: CompletionRequest, tokens: np.ndarray, prompt: str, seed: int | None, *, first: bool
+        self,
+        request: CompletionRequest,
+        tokens: np.ndarray,
+        prompt: str,
+        seed: int | None,
+        *,
+        first: bool,
+        stop: threading.Event | None = None,
     ) -> Completion:
         llm = self._llm
         t0 = time.perf_counter()
@@ -364,6 +392,9 @@ class LlamaCppPolicy:
         finish = "length"
         want_lp = request.logprobs
         for _ in range(request.max_tokens):
+            if stop is not None and stop.is_set():  # the caller was cancelled: nobody waits
+                finish = "cancelled"
+                break
             lp_row = self._last_logprobs() if want_lp else None
             tok = int(sampler.sample(llm._ctx, -1))
             if tok in self._eog:
@@ -392,6 +423,8 @@ class LlamaCppPolicy:
         self.reused_tokens_total += reused
         self.completion_tokens_total += len(generated)
         self.generate_seconds_total += elapsed
+        if finish == "cancelled":
+            raise asyncio.CancelledError
         return Completion(
             text=text,
             finish_reason=finish,
