@@ -73,6 +73,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import typer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -663,7 +664,10 @@ def create_app(
             raise
         finally:
             producer.cancel()
-            await asyncio.gather(producer, return_exceptions=True)
+            # Starlette (anyio) cancels this generator on every await once the client has left:
+            # shield the wait, so the slot is given back only once the run has really stopped.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(producer, return_exceptions=True)
         if failure is None and result is not None:
             failure = missing_call(result, p.overrides)
             if failure is not None:
