@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 
 import httpx
 import pytest
-from helpers import step_responder
+from helpers import post_raw, step_responder
 
 from o1agent import Reasoner
 from o1agent.policies import ScriptedPolicy
@@ -151,18 +150,6 @@ def test_admission_retry_after_follows_the_line_and_the_run_times():
 # ---- disconnects -------------------------------------------------------------------------------
 
 
-def _post_raw(base: str, payload: dict) -> socket.socket:
-    """Send a request on a raw socket (so the test decides when the connection closes)."""
-    host, port = base.split("//")[1].split("/")[0].split(":")
-    data = json.dumps(payload).encode()
-    s = socket.create_connection((host, int(port)))
-    s.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(data) + data
-    )
-    return s
-
-
 def _wait(cond, timeout: float) -> float:
     t0 = time.monotonic()
     while not cond():
@@ -178,9 +165,9 @@ def test_a_client_that_leaves_cancels_its_run_and_its_place_in_line(stream):
     app = create_app(lambda _m: reasoner, models=["scripted"], max_concurrent_runs=1)
     stats = app.state.stats
     with serve_in_thread(app) as base:
-        running = _post_raw(base, body(stream=stream))
+        running = post_raw(base, body(stream=stream))
         _wait(lambda: stats.active == 1, 10)
-        waiting = _post_raw(base, body(stream=stream))
+        waiting = post_raw(base, body(stream=stream))
         _wait(lambda: stats.queued == 1, 10)
         waiting.close()
         assert _wait(lambda: stats.queued == 0, 5) < 1.0
