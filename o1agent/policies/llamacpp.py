@@ -24,6 +24,10 @@ while ``RUN_KEY`` is its key — the graph sets it in every node — go through)
 each returning what they return alone. This holds per event loop.
 
 Unseeded calls (``seed=None``) sample from a fresh random seed each time.
+
+Cancelling a call (a client that left, a run's timeout) stops its decode: at the next token, or
+inside ``llama_decode`` through llama.cpp's abort callback (``_AbortFlag``); the call returns only
+once its thread has let go of the model, so the locks above never outlive the work.
 """
 
 from __future__ import annotations
