@@ -210,3 +210,38 @@ def test_twenty_concurrent_small_requests_all_get_200():
     assert figures["load_ok"] == "20", out.stdout + out.stderr[-2000:]
     assert float(figures["load_p95_s"]) >= float(figures["load_p50_s"]) > 0
     assert float(figures["rss_after_mb"]) > 0
+
+
+def test_a_cancelled_decode_stops_at_once_and_leaves_the_model_sound():
+    from o1agent.policies.base import CompletionRequest, Message
+    from o1agent.policies.shared import shared_policy
+
+    policy = shared_policy("embedded")
+
+    def req(text: str, max_tokens: int) -> CompletionRequest:
+        return CompletionRequest(messages=[Message(role="user", content=text)], max_tokens=max_tokens)
+
+    short = req("Name three colours.", 24)
+
+    async def main() -> tuple[str, float, str]:
+        policy.reset()  # type: ignore[attr-defined]
+        await policy.complete(short)  # its prompt is now a snapshot both paths below restore
+        # Control: another prompt, finished normally, then the short one.
+        await policy.complete(req("Summarise: " + "The cat sat on the mat. " * 40, 2))
+        control = (await policy.complete(short))[0].text
+        # The same, but the other prompt (~300 new tokens) is cancelled while llama.cpp evaluates it.
+        task = asyncio.ensure_future(
+            policy.complete(req("Summarise: " + "The dog sat on the log. " * 40, 500))
+        )
+        await asyncio.sleep(0.3)
+        t0 = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task  # returns only once the decode thread has let go of the model
+        stopped_s = time.monotonic() - t0
+        after = (await policy.complete(short))[0].text  # no reset: the abort left a sound state
+        return control, stopped_s, after
+
+    control, stopped_s, after = asyncio.run(main())
+    assert stopped_s < 1.0, f"the decode took {stopped_s:.2f}s to stop"
+    assert after == control and control.strip()
