@@ -81,7 +81,9 @@ async def burst(base: str, n: int, max_tokens: int) -> list[tuple[bool, float]]:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(timeout=httpx.Timeout(1800.0), limits=limits) as client:
         url = f"{base}/v1/chat/completions"
-        jobs = [one(client, url, small_request(i, max_tokens=max_tokens, stream=i % 2 == 1)) for i in range(n)]
+        jobs = [
+            one(client, url, small_request(i, max_tokens=max_tokens, stream=i % 2 == 1)) for i in range(n)
+        ]
         return await asyncio.gather(*jobs)
 
 
@@ -111,27 +113,28 @@ def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "o1agent.cli", "serve", "--model", "embedded", "--port", str(port)]
-    log = tempfile.TemporaryFile()  # not a pipe: a chatty server must never block on it
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
-    try:
+    # A file, not a pipe: a chatty server must never block on its own output.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         try:
-            wait_up(base, proc)
-        except SystemExit:
-            log.seek(0)
-            print(log.read().decode(errors="replace")[-4000:], file=sys.stderr)
-            raise
-        rss_before = rss_mb(proc.pid)
-        t0 = time.monotonic()
-        results = asyncio.run(burst(base, args.requests, args.max_tokens))
-        wall = time.monotonic() - t0
-        rss_after = rss_mb(proc.pid)
-        health = httpx.get(f"{base}/health", timeout=10).json()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            try:
+                wait_up(base, proc)
+            except SystemExit:
+                log.seek(0)
+                print(log.read().decode(errors="replace")[-4000:], file=sys.stderr)
+                raise
+            rss_before = rss_mb(proc.pid)
+            t0 = time.monotonic()
+            results = asyncio.run(burst(base, args.requests, args.max_tokens))
+            wall = time.monotonic() - t0
+            rss_after = rss_mb(proc.pid)
+            health = httpx.get(f"{base}/health", timeout=10).json()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     latencies = [s for _, s in results]
     print(f"server runs: {health['runs']}", file=sys.stderr)
     print(f"load_requests: {args.requests}")
