@@ -18,7 +18,6 @@ fresh tree, usage and events, and a seeded run on the embedded backend holds it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -41,16 +40,22 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
-from .policies.base import Policy
+from .policies.base import Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
+from .sanitize import clean_text
 from .schema import Budget, Result, Step, Usage
 from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
 logger = logging.getLogger(__name__)
 
 RewardSpec = str | RewardModel | None
+
+#: ``solve()``'s default search and reward (one home: ``Reasoner``, ``asolve`` and ``o1agent eval``'s
+#: ``default`` method read these).
+DEFAULT_STRATEGY = "dfs"
+DEFAULT_REWARD = "judge"
 
 #: Per-call keyword arguments that change a run (a new context over the same graph).
 RUN_OVERRIDES = (
@@ -89,7 +94,8 @@ def validate_question(question: Any) -> str:
         raise InvalidQuestionError(f"question must be a string, got {type(question).__name__}")
     if not question.strip():
         raise InvalidQuestionError("question is empty")
-    return question.strip()
+    # A lone surrogate (a client's "\\ud800") cannot be encoded for any backend, nor written out.
+    return clean_text(question.strip())
 
 
 def coerce_steps(steps: Sequence[Step | dict[str, Any]] | None) -> list[Step]:
@@ -144,11 +150,11 @@ class Reasoner:
         self,
         *,
         model: str | Policy = "embedded",
-        strategy: str | SearchStrategy = "dfs",
+        strategy: str | SearchStrategy = DEFAULT_STRATEGY,
         strategy_config: StrategyConfig | dict[str, Any] | None = None,
         generation: GenerationConfig | dict[str, Any] | None = None,
         budget: Budget | dict[str, Any] | None = None,
-        reward: RewardSpec = "judge",
+        reward: RewardSpec = DEFAULT_REWARD,
         prompts: str | Path | PromptSet = "g1",
         api_base: str | None = None,
         api_key: str | None = None,
@@ -364,15 +370,13 @@ async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     the policy: its context carries the key the policy lets through.
 
     A run that ends by an exception — its caller cancelled (a client that left), its consumer
-    gone — cancels its node tasks and waits for them, so no model call outlives it (LangGraph
-    leaves them running). For a seeded run that happens before the policy is let go."""
+    gone — cancels its tasks and waits for them, so no model call outlives it (LangGraph leaves
+    node tasks running). For a seeded run that happens before the policy is let go."""
     tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-    scope = getattr(ctx.policy, "reproducible_run", None)
-    async with contextlib.AsyncExitStack() as stack:
+    async with seeded_scope(ctx.policy, ctx.seed) as key:
         changes: dict[str, Any] = {"run_tasks": tasks}
-        if ctx.seed is not None and scope is not None:
-            changes["run_key"] = key = object()
-            await stack.enter_async_context(scope(key))
+        if key is not None:
+            changes["run_key"] = key
         try:
             yield ctx.replace(**changes)
         except BaseException:
@@ -387,11 +391,11 @@ _LOAD_TIME_OPTIONS = frozenset(
 
 def check_options(
     *,
-    strategy: Any = "dfs",
+    strategy: Any = DEFAULT_STRATEGY,
     strategy_config: Any = None,
     generation: Any = None,
     budget: Any = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     **plan: Any,
 ) -> tuple[RunContext, Any]:
     """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts,
@@ -459,9 +463,9 @@ async def asolve(
     question: str,
     *,
     model: str | Policy = "embedded",
-    strategy: str | SearchStrategy = "dfs",
+    strategy: str | SearchStrategy = DEFAULT_STRATEGY,
     budget: Budget | dict[str, Any] | None = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     prompts: str | Path | PromptSet = "g1",
     **kwargs: Any,
 ) -> Result:

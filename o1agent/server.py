@@ -83,6 +83,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .chat import Turn, continue_from_turns, reasoning_of, step_text, text_of
 from .errors import ClientDisconnectedError, O1AgentError, RunError, ServerError, UserError
 from .reasoner import Reasoner
+from .sanitize import dumps, json_safe
 from .schema import Budget, Result, Step, ToolCall
 from .serving import Admission, LoopLagMonitor, Slot
 
@@ -273,6 +274,7 @@ def o1agent_body(result: Result, clipped: dict[str, Any] | None = None) -> dict[
         "budget_exhausted": result.budget_exhausted,
         "exhausted_by": result.exhausted_by,
         "path": [n.id for n in result.best_path],
+        "no_answer_reason": result.no_answer_reason,
     }
 
 
@@ -387,7 +389,7 @@ def create_app(
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        return JSONResponse(error_body(message, type_, code), status_code=status, headers=headers)
+        return JSONResponse(json_safe(error_body(message, type_, code)), status_code=status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> Any:
@@ -564,7 +566,7 @@ def create_app(
         stats.finished += 1
         missing = missing_call(result, overrides)
         if missing is not None:
-            return JSONResponse(missing, status_code=502, headers=p.headers)
+            return JSONResponse(json_safe(missing), status_code=502, headers=p.headers)
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None if result.tool_calls else result.answer,
@@ -583,7 +585,8 @@ def create_app(
             "usage": usage_body(result),
             "o1agent": o1agent_body(result, p.clipped),
         }
-        return JSONResponse(body, headers=p.headers)
+        # json_safe: the model's text and scores may hold what JSON cannot (lone surrogates, NaN).
+        return JSONResponse(json_safe(body), headers=p.headers)
 
     def missing_call(result: Result, overrides: dict[str, Any]) -> dict[str, Any] | None:
         """The error body when a call was required and the model made no valid one."""
@@ -607,7 +610,7 @@ def create_app(
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
-        return f"data: {json.dumps(body, default=float)}\n\n"
+        return f"data: {dumps(body)}\n\n"
 
     def stream_failure(exc: BaseException) -> dict[str, Any]:
         """The error event ending a stream whose run raised ``exc`` (counted)."""
@@ -675,13 +678,13 @@ def create_app(
         if failure is not None or result is None:
             # Status 200 is already sent: OpenAI's clients raise on a data event holding "error".
             failure = failure or error_body("the run ended without a result", "server_error", "no_result")
-            yield f"data: {json.dumps(failure)}\n\n"
+            yield f"data: {dumps(failure)}\n\n"
             yield "data: [DONE]\n\n"
             return
         stats.finished += 1
         if result.tool_calls:
             yield chunk(cid, model, {"tool_calls": tool_calls_body(result.tool_calls, stream=True)})
-        else:
+        elif result.answer is not None:  # no answer: no content (o1agent.no_answer_reason says why)
             yield chunk(cid, model, {"content": result.answer})
         yield chunk(cid, model, {}, finish_reason(result))
         if include_usage:
@@ -694,7 +697,7 @@ def create_app(
                 "usage": usage_body(result),
                 "o1agent": o1agent_body(result, p.clipped),
             }
-            yield f"data: {json.dumps(tail, default=float)}\n\n"
+            yield f"data: {dumps(tail)}\n\n"
         yield "data: [DONE]\n\n"
 
     return app
@@ -812,6 +815,12 @@ def register(app: Any) -> None:
             str | None,
             typer.Option(help="o1agent tools the steps may call, comma-separated (calculator, python)."),
         ] = None,
+        mcp: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="An MCP server whose tools the steps may call (command or http(s) URL). Repeatable."
+            ),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
@@ -820,9 +829,12 @@ def register(app: Any) -> None:
 
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
+            from .cli import tool_specs
+
             names = [t.strip() for t in split_items(tools or "") if t.strip()]
+            specs = tool_specs(names, mcp)
             pool = ReasonerPool(
-                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=names or None
+                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=specs or None
             )
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:

@@ -28,6 +28,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langgraph.config import get_config
@@ -35,7 +36,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from ..errors import ConfigError
-from ..parsing import lenient_answer
+from ..parsing import lenient_answer, usable_answer
 from ..policies.base import RUN_KEY, RUN_TASKS, join_run
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
@@ -49,35 +50,52 @@ from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
 
-#: ``configurable`` key of a graph bound to one context (``bind_context``).
-CONTEXT_KEY = "o1agent_context"
+#: ``configurable`` key of a graph bound to one context (``bind_context``). Private (``__``): LangChain
+#: and LangGraph copy other configurable keys into run and checkpoint metadata, and a platform's
+#: checkpointer would then try to pickle the context (langgraph dev failed on its model's weakref).
+CONTEXT_KEY = "__o1agent_context"
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def bind_context(graph: Any, ctx: RunContext) -> Any:
+#: Turns a run's JSON settings (a platform's ``context``) into its ``RunContext``; it must give the
+#: same context for the same settings (every node of a run asks again).
+ContextResolver = Callable[[Mapping[str, Any]], RunContext]
+
+
+def bind_context(graph: Any, ctx: RunContext | ContextResolver) -> Any:
     """``graph`` with ``ctx`` as the context of runs that pass none: for a subgraph (a parent
     graph cannot pass our context down) or a deployed graph (a platform cannot send Python
-    objects). Bound to that graph object only, never process-wide."""
+    objects). ``ctx`` may be a resolver of the JSON settings a run passes as its context
+    (``o1agent.deploy``). Bound to that graph object only, never process-wide."""
     return graph.with_config({"configurable": {CONTEXT_KEY: ctx}})
+
+
+def _bound_context(given: Any) -> RunContext:
+    """The context bound to the graph (``bind_context``) for a run that passed ``given``: none, or
+    JSON settings for a bound resolver."""
+    try:
+        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+    except RuntimeError:  # outside a runnable context
+        bound = None
+    if given is None and isinstance(bound, RunContext):
+        return bound
+    if callable(bound) and (given is None or isinstance(given, Mapping)):
+        ctx = bound(given or {})
+        if isinstance(ctx, RunContext):
+            return ctx
+    raise ConfigError(
+        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+    )
 
 
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
     """The run's context; also marks this node's task as working for the run (``RUN_KEY``), so
     an exclusively held policy lets its calls through."""
-    ctx = runtime.context
-    if not isinstance(ctx, RunContext):
-        try:
-            bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
-        except RuntimeError:  # outside a runnable context
-            bound = None
-        if ctx is not None or not isinstance(bound, RunContext):
-            raise ConfigError(
-                "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
-            )
-        ctx = bound
+    given: Any = runtime.context
+    ctx = given if isinstance(given, RunContext) else _bound_context(given)
     # Each node runs in a task of its own: this set lasts for the node and what it spawns.
     RUN_KEY.set(ctx.run_key)
     # The run cancels and awaits its tasks when it is cancelled (o1agent.reasoner.run_scope).
@@ -383,7 +401,8 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
     ev = Events.of(state)
     ans: Answer = choose_answer(tree, state.get("search"), ctx.strategy)
     exhausted_by = state.get("exhausted_by") or ctx.budget.exhausted(_usage(state))
-    usage, error, text = Usage(), None, ans.stated
+    # A stated non-answer ("Final answer:", "\\boxed{}") counts as none: ask, then read the path.
+    usage, error, text = Usage(), None, usable_answer(ans.stated)
     out: dict[str, Any] = {}
     if ctx.tool_choice == "required" and (ans.node is None or not ans.node.pending_calls):
         # The budget does not waive the rule: the outcome must be a call, or an error saying why not.
@@ -397,11 +416,13 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
             _record_child(ev, made[0])
     pending = ans.node.pending_calls if ans.node is not None else []
     if pending:
-        text = ""  # the outcome is the action (Result.tool_calls), not an answer
-    elif text is None and ans.path and not exhausted_by and error is None:
-        text, more, error = await _ask_final_answer(ctx, state["question"], tree, ans.path[-1])
-        usage = usage + more
-    text = text if text is not None else ans.from_path()
+        text = None  # the outcome is the action (Result.tool_calls), not an answer
+    else:
+        if text is None and ans.path and not exhausted_by and error is None:
+            text, more, error = await _ask_final_answer(ctx, state["question"], tree, ans.path[-1])
+            usage = usage + more
+            text = usable_answer(text)
+        text = text if text is not None else ans.from_path()
     data: dict[str, Any] = {
         "answer": text,
         "path": [n.id for n in ans.path],

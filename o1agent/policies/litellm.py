@@ -323,6 +323,17 @@ class LiteLLMPolicy:
         raise BackendError(f"{self.name}: no attempt was made")  # unreachable: stop_after_attempt >= 1
 
     async def _call_once(self, params: dict[str, Any]) -> Any:
+        try:
+            return await self._call_litellm(params)
+        except Exception as exc:
+            # LiteLLM chains the network error (refused, DNS) only as __context__, and re-raising
+            # the exception inside another except block (tenacity's reraise under solve()'s
+            # asyncio.run) replaces __context__: pinned as __cause__, is_unreachable still sees it.
+            if exc.__cause__ is None and exc.__context__ is not None:
+                exc.__cause__ = exc.__context__
+            raise
+
+    async def _call_litellm(self, params: dict[str, Any]) -> Any:
         self.requests_made += 1
         try:
             return await litellm.acompletion(**params)
@@ -366,8 +377,10 @@ class LiteLLMPolicy:
             return exc
         where = f" at {self.api_base}" if self.api_base else ""
         if is_unreachable(exc):
+            # Name the network error itself (refused, DNS), not LiteLLM's "HTTP 500" wrapper of it.
+            root = next((e for e in reversed(_causes(exc)) if isinstance(e, _NETWORK_ERRORS)), exc)
             return BackendUnreachableError(
-                f"{self.name}: backend{where} is unreachable: {type(exc).__name__}: {_short(exc)}"
+                f"{self.name}: backend{where} is unreachable: {type(root).__name__}: {_short(root)}"
             )
         status = getattr(exc, "status_code", None)
         tried = f" after {self.max_retries + 1} attempts" if is_retryable(exc) else ""

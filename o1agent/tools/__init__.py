@@ -24,7 +24,7 @@ from .registry import (
     make_tools,
     register_tool,
 )
-from .sandbox import SandboxResult, arun_python, isolation_available, run_python
+from .sandbox import SandboxResult, arun_python, check_sandbox, run_python
 
 __all__ = [
     "CalculatorError",
@@ -38,11 +38,11 @@ __all__ = [
     "available_tools",
     "calculate",
     "call_block",
+    "check_sandbox",
     "execute_tool_calls",
     "function_tool",
     "generate_with_tools",
     "has_pending_call",
-    "isolation_available",
     "make_tools",
     "new_call_id",
     "parse_tool_calls",

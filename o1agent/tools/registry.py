@@ -5,7 +5,8 @@ parameters (for backends with native function calling), the argument that a text
 fills (``text_arg``) and ``async run(arguments) -> str``. ``run`` raises on failure; callers that
 must not raise (``execute_tool_calls``) turn the exception into a tool error.
 
-Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox.
+Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox (by name it
+refuses to build where bwrap is missing; ``python_tool(unsafe_local=True)`` opts out).
 
 External tools (``function_tool``: an OpenAI ``{"type": "function", ...}`` definition) are tools
 whose execution is not local: their ``run`` refuses, and a step that calls one ends there, the
@@ -21,7 +22,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
@@ -156,15 +157,37 @@ def calculator_tool() -> Tool:
     )
 
 
-def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int = 4000) -> Tool:
+def python_tool(
+    *,
+    timeout: float = 5.0,
+    memory_mb: int = 256,
+    max_output: int = 4000,
+    packages: Sequence[str] = (),
+    unsafe_local: bool = False,
+) -> Tool:
     """The sandboxed Python tool. Output is stdout (trailing expression echoed); a failed run
-    raises ``ToolError`` with the program's last error line."""
+    raises ``ToolError`` with the program's last error line. The program gets the standard
+    library plus ``packages`` (installed top-level packages, bound read-only).
+
+    Raises ``SandboxUnavailableError`` here, at construction, where bwrap cannot contain the
+    code, unless ``unsafe_local=True`` (then the code runs as a plain local process, with a
+    logged warning)."""
+    from .sandbox import check_sandbox
+
+    check_sandbox(unsafe_local=unsafe_local)
+    pkgs = tuple(packages)
 
     async def _python(code: str) -> str:
         from .sandbox import arun_python
 
         res = await arun_python(
-            code, timeout=timeout, cpu_seconds=timeout, memory_mb=memory_mb, echo_last_expr=True
+            code,
+            timeout=timeout,
+            cpu_seconds=timeout,
+            memory_mb=memory_mb,
+            echo_last_expr=True,
+            packages=pkgs,
+            unsafe_local=unsafe_local,
         )
         out = res.stdout if len(res.stdout) <= max_output else res.stdout[:max_output] + "\n... (truncated)"
         if not res.ok:
@@ -173,11 +196,12 @@ def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int =
             )
         return out.rstrip("\n") if out.strip() else "(no output: print the values you need)"
 
+    extra = f" and {', '.join(pkgs)}" if pkgs else ""
     return _string_tool(
         "python",
         ("py",),
-        "Run a short Python program in a sandbox (no network, no files outside its own "
-        "directory) and see what it prints.",
+        f"Run a short Python program in a sandbox (standard library{extra} only, no network, no "
+        "files outside its own directory) and see what it prints.",
         ("code", "a complete Python program"),
         _python,
         example="print(sum(i * i for i in range(10)))",
@@ -213,6 +237,10 @@ def _from_langchain(obj: Any) -> Tool:
     args: dict[str, Any] = dict(getattr(obj, "args", {}) or {})
     props = {k: {kk: vv for kk, vv in v.items() if kk in ("type", "description")} for k, v in args.items()}
     text_arg = next(iter(args), "input")
+    # A schema example of a one-argument tool (an MCP server may declare one) is the call the
+    # prompt shows the model; without one it is shown a JSON object of the arguments.
+    examples = args.get(text_arg, {}).get("examples") if len(args) == 1 else None
+    example = str(examples[0]) if isinstance(examples, list) and examples else ""
 
     async def _run(arguments: dict[str, Any]) -> str:
         payload: Any = arguments
@@ -223,8 +251,7 @@ def _from_langchain(obj: Any) -> Tool:
             if only not in arguments and len(arguments) == 1:
                 payload = {only: next(iter(arguments.values()))}
             payload = {k: _coerce(v, args[only].get("type")) for k, v in payload.items()}
-        out = await obj.ainvoke(payload)
-        return out if isinstance(out, str) else json.dumps(out, default=str)
+        return _text_of(await obj.ainvoke(payload))
 
     return Tool(
         name=str(obj.name),
@@ -232,7 +259,18 @@ def _from_langchain(obj: Any) -> Tool:
         runner=_run,
         parameters={"type": "object", "properties": props, "required": list(args)},
         text_arg=text_arg,
+        example=example,
     )
+
+
+def _text_of(out: Any) -> str:
+    """A tool's output as the observation text: LangChain content blocks (what MCP tools return,
+    ``[{"type": "text", "text": "645"}]``) become their text; other values JSON."""
+    if isinstance(out, str):
+        return out
+    if isinstance(out, list) and out and all(isinstance(b, dict) and b.get("type") == "text" for b in out):
+        return "\n".join(str(b.get("text", "")) for b in out)
+    return json.dumps(out, default=str)
 
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", dict: "object"}
