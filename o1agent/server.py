@@ -823,6 +823,8 @@ def register(app: Any) -> None:
         ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
+        import gc
+
         import uvicorn
 
         from .options import split_items
@@ -854,6 +856,11 @@ def register(app: Any) -> None:
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        # Everything loaded so far (the model, LangGraph, LiteLLM: ~10^6 objects) lives as long
+        # as the process: keep it out of the collector, or each full collection stops the event
+        # loop for ~0.1 s. This process is the server's own, so its GC settings are ours to set.
+        gc.collect()
+        gc.freeze()
         uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
 
 
