@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ._aio import cancel_and_wait
 from .cleanup import StepCleanup
 from .config import GenerationConfig, make_generation, split_config
 from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError
@@ -365,9 +367,21 @@ class Reasoner:
 async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     """Around one run; yields the context to run with. A seeded run on a stateful backend
     (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
-    the policy: its context carries the key the policy lets through."""
+    the policy: its context carries the key the policy lets through.
+
+    A run that ends by an exception — its caller cancelled (a client that left), its consumer
+    gone — cancels its tasks and waits for them, so no model call outlives it (LangGraph leaves
+    node tasks running). For a seeded run that happens before the policy is let go."""
+    tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
     async with seeded_scope(ctx.policy, ctx.seed) as key:
-        yield ctx if key is None else ctx.replace(run_key=key)
+        changes: dict[str, Any] = {"run_tasks": tasks}
+        if key is not None:
+            changes["run_key"] = key
+        try:
+            yield ctx.replace(**changes)
+        except BaseException:
+            await cancel_and_wait(tasks)
+            raise
 
 
 _LOAD_TIME_OPTIONS = frozenset(

@@ -236,6 +236,21 @@ class Budget(BaseModel):
                 raise ValueError(f"{name} must be positive or None, got {v}")
         return self
 
+    def within(self, ceiling: Budget) -> tuple[Budget, dict[str, dict[str, float | None]]]:
+        """This budget clipped to ``ceiling``, and what was clipped.
+
+        Every bound the ceiling sets is a maximum: a larger value, or ``None`` (unbounded), is
+        replaced by the ceiling's; a smaller one is kept. The second value maps each clipped
+        field to ``{"requested": ..., "allowed": ...}`` (empty when nothing was clipped)."""
+        changes: dict[str, Any] = {}
+        clipped: dict[str, dict[str, float | None]] = {}
+        for name in ("max_tokens", "max_dollars", "max_seconds", "max_nodes"):
+            cap, asked = getattr(ceiling, name), getattr(self, name)
+            if cap is not None and (asked is None or asked > cap):
+                changes[name] = cap
+                clipped[name] = {"requested": asked, "allowed": cap}
+        return (self.model_copy(update=changes) if changes else self), clipped
+
     def exhausted(self, usage: Usage, *, now: float | None = None) -> str | None:
         """Name of the first bound that ``usage`` has reached, or ``None``."""
         if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:

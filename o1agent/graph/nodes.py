@@ -37,7 +37,7 @@ from langgraph.types import Overwrite
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer, usable_answer
-from ..policies.base import RUN_KEY
+from ..policies.base import RUN_KEY, RUN_TASKS, join_run
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion, choice_of
@@ -98,6 +98,9 @@ def context_of(runtime: Runtime[RunContext]) -> RunContext:
     ctx = given if isinstance(given, RunContext) else _bound_context(given)
     # Each node runs in a task of its own: this set lasts for the node and what it spawns.
     RUN_KEY.set(ctx.run_key)
+    # The run cancels and awaits its tasks when it is cancelled (o1agent.reasoner.run_scope).
+    RUN_TASKS.set(ctx.run_tasks)
+    join_run()
     return ctx
 
 
