@@ -231,7 +231,7 @@ async def test_assistant_prefix_after_an_assistant_turn_and_assistant_mode(fake)
     )
     await policy().complete(request)
     assert backend.calls[0]["messages"][-1] == {"role": "user", "content": "Now write Step 1."}
-    await policy(prefix_mode="assistant").complete(req(assistant_prefix="Step 1:"))
+    await policy(mode="prefill").complete(req(assistant_prefix="Step 1:"))
     assert backend.calls[1]["messages"][-1] == {"role": "assistant", "content": "Step 1:"}
 
 
