@@ -362,3 +362,29 @@ def test_a_real_429_with_retry_after_is_waited_for() -> None:
         asyncio.run(p.complete(step_request()))
         gap = server.arrivals[1] - server.arrivals[0]
     assert 1.0 <= gap < 6.0, gap  # an HTTP date has whole seconds
+
+
+def test_cli_passes_the_template_and_mode_to_litellm_backends_only() -> None:
+    from typer.testing import CliRunner
+
+    from o1agent.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["solve", "2+3?", "--chat-template", "embedded"])
+    assert out.exit_code == 2 and "for LiteLLM models" in out.output
+    out = runner.invoke(
+        app,
+        [
+            "solve",
+            "2+3?",
+            "--model",
+            "openai/smollm2",
+            "--api-base",
+            "http://127.0.0.1:9/v1",
+            "--chat-template",
+            "embedded",
+            "--backend-mode",
+            "sideways",
+        ],
+    )
+    assert out.exit_code == 2 and "mode must be" in out.output

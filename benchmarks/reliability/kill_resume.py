@@ -54,7 +54,7 @@ WORKER = textwrap.dedent(
     async def main():
         async with open_checkpointer(None if url == "-" else url) as saver:
             r = Reasoner(model="embedded", strategy="dfs", reward="none", seed=0, checkpointer=saver,
-                         strategy_config={"k": 1, "step_tokens": 24, "max_depth": 4}, budget={"max_nodes": 4})
+                         strategy_config={"k": 1, "step_tokens": 48, "max_depth": 4}, budget={"max_nodes": 4})
             if mode == "resume":
                 res = await resume(r, thread, on_event=emit)
             else:
@@ -95,7 +95,8 @@ def run_worker(
                 kill_after_proposals is not None
                 and sum(e["kind"] == "propose" for e in lines) >= kill_after_proposals
             ):
-                # Give the superstep that emitted it time to checkpoint, then die without cleanup.
+                # Give the superstep that emitted it time to checkpoint, then die without cleanup
+                # (48-token steps: the two left take longer than this, even on a quiet machine).
                 time.sleep(0.5)
                 os.kill(proc.pid, signal.SIGKILL)
                 break
