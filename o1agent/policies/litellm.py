@@ -247,6 +247,7 @@ class LiteLLMPolicy:
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._mode_lock = PerLoop(asyncio.Lock)
+        self._text_client = PerLoop(self._new_text_client)
         # Which tokenize endpoint the server has (a path), False for none, None before asking.
         self._tokenize_route: str | bool | None = None
         self._closed = False
@@ -326,6 +327,14 @@ class LiteLLMPolicy:
         self.supports_n = False
         rest = await self._emulate_n(request, payload, start=len(first))
         return first + rest
+
+    def _new_text_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.api_base,
+            api_key=self.api_key or "not-needed",
+            max_retries=0,  # we retry ourselves (tenacity)
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, _CONNECT_TIMEOUT)),
+        )
 
     # -- mode --------------------------------------------------------------------------------------
 
@@ -415,6 +424,9 @@ class LiteLLMPolicy:
             # The raw OpenAI text-completion route, whatever provider prefix named the server.
             params["model"] = f"text-completion-openai/{self.served_model}"
             params["prompt"] = payload.prompt
+            # LiteLLM builds (and never closes) a new client and connection pool per text
+            # completion unless given one: ours is kept per event loop and reuses connections.
+            params["client"] = self._text_client.get()
         else:
             params["model"] = self.model
             params["messages"] = payload.messages
