@@ -13,7 +13,9 @@ upstream it is itself a fake OpenAI server answering ``"ok"``. Fault names:
 
 It records when each completion request arrived (``arrivals``), which faults it injected
 (``injected``), and the tokens the upstream *delivered intact* per ``label`` (``delivered``: the
-usage fields of every 200 reply passed on whole) — what a client's accounting must equal.
+usage fields of every 200 reply passed on whole to a client still waiting for it) — what a
+client's accounting must equal. Replies whose client had already left (timed out, cancelled)
+are counted apart (``abandoned``).
 
 This is a test helper, not library code. It runs its own event loop in a thread, so a test's
 ``asyncio.run`` and the proxy never share a loop.
@@ -55,6 +57,7 @@ class FaultProxy:
         self.injected: collections.Counter[str] = collections.Counter()
         self.delivered: collections.Counter[str] = collections.Counter()
         self.calls = 0
+        self.abandoned = 0  # replies whose client had left before they came
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,7 +144,7 @@ class FaultProxy:
             if fault != "ok":
                 self.injected[fault.split(":")[0]] += 1
         try:
-            await self._answer(writer, fault, method, path, headers, body, completion)
+            await self._answer(reader, writer, fault, method, path, headers, body, completion)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -150,6 +153,7 @@ class FaultProxy:
 
     async def _answer(
         self,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         fault: str,
         method: str,
@@ -172,11 +176,17 @@ class FaultProxy:
             return await _reply(writer, 500, _error("internal error"))
         if kind == "slow":
             await asyncio.sleep(float(arg or 1.5))
+        label = self.label  # the run that asked, even if its reply comes after the next one began
         status, data = await self._forward(method, path, headers, body)
         if kind == "truncate" and status == 200:
             return await _reply(writer, 200, data[: len(data) // 2])
+        if reader.at_eof():
+            # The client gave up (its timeout, or its run was cancelled): the server spent these
+            # tokens, but nobody received them, so nobody can account for them.
+            self.abandoned += 1
+            return
         if status == 200 and completion:
-            self.delivered[self.label] += _usage_tokens(data)
+            self.delivered[label] += _usage_tokens(data)
         await _reply(writer, status, data)
 
     async def _forward(

@@ -55,6 +55,7 @@ class FaultReport:
     runs: int = 0
     faults_injected: int = 0
     backend_calls: int = 0
+    abandoned_replies: int = 0
     finished: int = 0
     max_overshoot_tokens: int = 0
     accounting_mismatches: int = 0
@@ -66,6 +67,7 @@ class FaultReport:
         return [
             f"fault_runs: {self.runs}",
             f"faults_injected: {self.faults_injected} of {self.backend_calls} backend calls",
+            f"abandoned_replies: {self.abandoned_replies} (the client had left: timed out or cancelled)",
             f"finished: {self.finished}",
             f"max_overshoot_tokens: {self.max_overshoot_tokens}",
             f"accounting_mismatches: {self.accounting_mismatches}",
@@ -114,8 +116,10 @@ async def fault_runs_async(
     items = gym.items(ds, runs)
     t0 = time.perf_counter()
     with FaultProxy(base_url, fault_rate=fault_rate, seed=seed) as proxy:
+        # A long read timeout: the one server decodes the beam's calls one at a time, and on a busy
+        # machine a queued call can wait a minute; client timeouts are not among the faults.
         policy = LiteLLMPolicy(
-            f"openai/{alias}", api_base=proxy.base_url, chat_template="embedded", logprobs=False, timeout=60
+            f"openai/{alias}", api_base=proxy.base_url, chat_template="embedded", logprobs=False, timeout=300
         )
         reasoner = Reasoner(
             model=policy,
@@ -135,6 +139,7 @@ async def fault_runs_async(
                 report.errors.append(row["error"])
         report.faults_injected = sum(proxy.injected.values())
         report.backend_calls = proxy.calls
+        report.abandoned_replies = proxy.abandoned
     report.seconds = time.perf_counter() - t0
     return report
 
