@@ -59,8 +59,27 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class MCPError(ConfigError):
+    """An MCP server's tools cannot be loaded: langchain-mcp-adapters is not installed, the server
+    does not start or answer, or it serves no tools."""
+
+
+class ToolSchemaError(ConfigError):
+    """A function tool's definition (name, description or JSON-schema parameters) is invalid.
+    ``tool`` names it (its name, or its position when it has none)."""
+
+    def __init__(self, message: str, *, tool: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
 class CalculatorError(UserError):
     """The expression is not plain arithmetic, or would be too large to compute."""
+
+
+class SandboxUnavailableError(ConfigError):
+    """Model-written code cannot be contained here: ``bwrap`` (bubblewrap) is missing or cannot
+    create namespaces. Install it (``apt-get install bubblewrap``) or opt in to ``unsafe_local=True``."""
 
 
 class CheckpointError(UserError):

@@ -519,6 +519,17 @@ class LiteLLMPolicy:
 
     async def _call_once(self, params: dict[str, Any]) -> Any:
         try:
+            return await self._call_litellm(params)
+        except Exception as exc:
+            # LiteLLM chains the network error (refused, DNS) only as __context__, and re-raising
+            # the exception inside another except block (tenacity's reraise under solve()'s
+            # asyncio.run) replaces __context__: pinned as __cause__, is_unreachable still sees it.
+            if exc.__cause__ is None and exc.__context__ is not None:
+                exc.__cause__ = exc.__context__
+            raise
+
+    async def _call_litellm(self, params: dict[str, Any]) -> Any:
+        try:
             response = await self._send(params)
         except litellm.BadRequestError as exc:
             # Our repeat_penalty default is for llama_cpp.server; a server that rejects unknown
@@ -573,8 +584,10 @@ class LiteLLMPolicy:
             return exc
         where = self._where()
         if is_unreachable(exc):
+            # Name the network error itself (refused, DNS), not LiteLLM's "HTTP 500" wrapper of it.
+            root = next((e for e in reversed(_causes(exc)) if isinstance(e, _NETWORK_ERRORS)), exc)
             return BackendUnreachableError(
-                f"{self.name}: backend{where} is unreachable: {type(exc).__name__}: {_short(exc)}"
+                f"{self.name}: backend{where} is unreachable: {type(root).__name__}: {_short(root)}"
             )
         status = getattr(exc, "status_code", None)
         tried = f" after {self.max_retries + 1} attempts" if is_retryable(exc) else ""
