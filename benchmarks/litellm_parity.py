@@ -114,7 +114,11 @@ def parity(
         embedded = LlamaCppPolicy("embedded", n_threads=2)
     # logprobs=False: the graph's greedy configs use none, and llama_cpp.server computes them in
     # Python per token (5x slower); end of turn is then told from a stop by counting tokens.
-    served = LiteLLMPolicy(f"openai/{alias}", api_base=base_url, chat_template="embedded", logprobs=False)
+    # A long read timeout: the server decodes one request at a time, and on a busy machine a
+    # timed-out request keeps it busy while the retry waits behind it.
+    served = LiteLLMPolicy(
+        f"openai/{alias}", api_base=base_url, chat_template="embedded", logprobs=False, timeout=600
+    )
     out = []
     with tempfile.TemporaryDirectory(prefix="o1agent-parity-") as tmp:
         for config in configs:
