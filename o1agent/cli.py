@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from .errors import O1AgentError, RunError, UserError
+from .errors import ConfigError, O1AgentError, RunError, UserError
 from .options import parse_key_values
 
 app = typer.Typer(
@@ -112,6 +112,17 @@ def solve(
     api_key: Annotated[
         str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")
     ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(
+            help="LiteLLM backends: the served model's chat template, to continue steps exactly on "
+            "/v1/completions ('embedded', a .gguf path, a tokenizer folder, a cached HF repo id or Jinja text)."
+        ),
+    ] = None,
+    backend_mode: Annotated[
+        str | None,
+        typer.Option(help="LiteLLM backends: how steps continue: auto, completions, prefill or fold."),
+    ] = None,
     strategy: Annotated[
         str, typer.Option(help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid).")
     ] = "dfs",
@@ -183,6 +194,13 @@ def solve(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )
         kwargs: dict[str, Any] = {}
+        backend = {"chat_template": chat_template, "mode": backend_mode}
+        if any(v is not None for v in backend.values()):
+            if "/" not in model or model.endswith(".gguf") or model.startswith("local:"):
+                raise ConfigError(
+                    "--chat-template and --backend-mode are for LiteLLM models ('provider/model')"
+                )
+            kwargs["policy_kwargs"] = {k: v for k, v in backend.items() if v is not None}
         names: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
         if unsafe_local:
             from .tools.registry import python_tool

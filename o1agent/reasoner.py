@@ -40,6 +40,7 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
+from .graph.meter import unrecorded_usage
 from .policies.base import Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
@@ -313,14 +314,11 @@ class Reasoner:
                     if on_event is not None:
                         on_event(chunk)  # type: ignore[arg-type]
                     yield chunk  # type: ignore[misc]
-        except O1AgentError as exc:
-            if isinstance(exc, RunError) and exc.partial is None:
-                exc.partial = partial_result(state, ctx)
-            raise
         except Exception as exc:
-            raise RunError(
-                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, ctx)
-            ) from exc
+            err = as_run_error(exc, state, ctx)
+            if err is exc:
+                raise
+            raise err from exc
         result = full_result(state)
         if result is None and durable:
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -430,8 +428,23 @@ class _NoPolicy:
         return None
 
 
-def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | None:
-    """Best answer so far from a (possibly interrupted) state: work is never thrown away."""
+def as_run_error(exc: Exception, state: dict[str, Any] | None, ctx: RunContext) -> Exception:
+    """What a run that raised ``exc`` raises: a ``UserError`` as it is; a ``RunError`` (``exc``
+    itself, or one wrapping any other exception) carrying the partial result when nodes exist,
+    with the usage of calls that finished inside the failing node counted in it."""
+    if isinstance(exc, O1AgentError) and not isinstance(exc, RunError):
+        return exc
+    err = exc if isinstance(exc, RunError) else RunError(f"the run failed: {type(exc).__name__}: {exc}")
+    if err.partial is None:
+        err.partial = partial_result(state, ctx, unrecorded=unrecorded_usage(exc))
+    return err
+
+
+def partial_result(
+    state: dict[str, Any] | None, ctx: RunContext, *, unrecorded: Usage | None = None
+) -> Result | None:
+    """Best answer so far from a (possibly interrupted) state: work is never thrown away.
+    ``unrecorded``: usage of calls that finished in a node that then failed (not in the state)."""
     tree = state.get("tree") if state else None
     if state is None or tree is None or len(tree) <= 1:
         return None
@@ -444,7 +457,7 @@ def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | No
         ans.from_path(),
         strategy=ctx.strategy.name,
         model=ctx.policy.name,
-        usage=state.get("usage") or Usage(),
+        usage=(state.get("usage") or Usage()) + (unrecorded or Usage()),
         trace=full_trace(list(state.get("events") or []), tree),
         exhausted_by=None,
     )

@@ -46,3 +46,17 @@ def llama_server():
 
     with LlamaServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster on a free loopback port (``tests/postgres_server.py``),
+    shared by the session. Skipped where PostgreSQL is not installed, unless CI is set."""
+    from postgres_server import pg_bindir, running_postgres
+
+    if pg_bindir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and CI is set")
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    with running_postgres() as url:
+        yield url

@@ -20,16 +20,21 @@ from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
 from .actions import as_action
 from .context import RunContext
+from .meter import metered_call
 
 EMPTY_STEP = "the backend returned an empty step"
+#: ``finish_reason`` of the stand-in for a tool round the budget did not pay for.
+REFUSED = "budget"
 
 #: Completion fields a node keeps under the same name.
 _FROM_COMPLETION = ("finish_reason", "seed", "prompt_tokens", "completion_tokens", "reused_tokens")
 
 
 async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
+    """The policy's completions for ``req``, within the run's concurrency limit and the node's
+    budget meter: fewer than ``req.n`` (or none) when the budget cannot pay for them."""
     async with ctx.limiter.get():
-        return await ctx.policy.complete(req)
+        return await metered_call(ctx.policy, req)
 
 
 async def ask(
@@ -163,7 +168,8 @@ async def candidates(
 ) -> tuple[list[Completion], list[list[ToolCall]]]:
     """The k completions of one expansion, and each one's tool calls."""
     if ctx.tools:
-        pairs = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        found = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        pairs = [p for p in found if p is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
     if x.k == 1 or not ctx.generation.greedy_first or base.temperature == 0.0:
         return await complete(ctx, base), [[] for _ in range(x.k)]
@@ -185,8 +191,9 @@ def _is_greedy(ctx: RunContext, base: CompletionRequest, x: Expansion, i: int) -
 
 async def _with_tools(
     ctx: RunContext, base: CompletionRequest, parent: Node, x: Expansion, i: int
-) -> tuple[Completion, list[ToolCall]]:
-    """One candidate generated in rounds: pause at a tool call, run it, continue."""
+) -> tuple[Completion, list[ToolCall]] | None:
+    """One candidate generated in rounds: pause at a tool call, run it, continue. ``None`` when
+    the budget refused its first round."""
     from ..tools import generate_with_tools
 
     greedy = _is_greedy(ctx, base, x, i)
@@ -203,22 +210,27 @@ async def _with_tools(
                 "stop": [*base.stop, "```\n```"],
             }
         )
-        out = (await complete(ctx, req))[0]
+        outs = await complete(ctx, req)
+        if not outs:  # the budget refused this round: the step ends here
+            return Completion(text="", finish_reason=REFUSED)
+        out = outs[0]
         return out.model_copy(update={"text": cue + out.text}) if cue else out
 
     loop = await generate_with_tools(step, dict(ctx.tools), max_rounds=ctx.max_tool_rounds)
-    parts = loop.completions
+    parts = [c for c in loop.completions if c.finish_reason != REFUSED]
+    if not parts:
+        return None
     merged = Completion(
         text=loop.text,
-        finish_reason=loop.finish_reason,
+        finish_reason=parts[-1].finish_reason,
         prompt_tokens=sum(c.prompt_tokens for c in parts),
         completion_tokens=sum(c.completion_tokens for c in parts),
         reused_tokens=sum(c.reused_tokens for c in parts),
         dollars=sum(c.dollars for c in parts),
         seconds=sum(c.seconds for c in parts),
-        seed=parts[0].seed if parts else None,
+        seed=parts[0].seed,
         logprobs=[t for c in parts for t in (c.logprobs or [])] or None,
-        rendered_prompt=parts[0].rendered_prompt if parts else "",
+        rendered_prompt=parts[0].rendered_prompt,
     )
     return merged, loop.tool_calls
 
@@ -267,8 +279,9 @@ async def expand(
     return children, parent.model_copy(update=update), usage
 
 
-async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node, Usage]:
-    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller)."""
+async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node | None, Usage]:
+    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller);
+    ``None`` when the budget refused the call."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
     steps = tree.steps_to(parent.id)
@@ -286,6 +299,8 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         candidate=node.step.raw,
         critique=node.critique or "this step may be wrong; check it.",
     )
+    if not outs:
+        return None, Usage()
     new = make_child(
         ctx,
         parent,

@@ -46,6 +46,7 @@ from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, token_counts
 from .expand import ask, attach_revision, expand, rewrite, steps_for_prompt, usage_of
+from .meter import Meter, metering, unrecorded_usage
 from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
@@ -128,8 +129,10 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     subgoals = list(state.get("subgoals") or [])
     if ctx.decompose and not subgoals:
         t0 = time.perf_counter()
-        outs, prefix = await ask(ctx, "decompose", max_tokens=96, question=question)
-        text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
+        with metering(ctx.budget, usage):
+            outs, prefix = await ask(ctx, "decompose", max_tokens=96, question=question)
+        reply = outs[0].text if outs else ""
+        text = (prefix + reply) if prefix.strip().startswith("-") else reply
         lines = (ln.strip().lstrip("-*• ").strip() for ln in text.splitlines())
         subgoals = [ln for ln in lines if ln][:4]
         usage = usage + usage_of(outs)
@@ -187,7 +190,8 @@ def select(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any
             tree = tree.merged(pruned)
             out["tree"] = pruned
     usage = _usage(state)
-    exhausted = ctx.budget.exhausted(usage)
+    # A node whose call the budget refused (see meter.py) ended the run as surely as usage did.
+    exhausted = state.get("exhausted_by") or ctx.budget.exhausted(usage)
     expansions: list[Expansion] = []
     if exhausted:
         ev.add("budget", data={"exhausted_by": exhausted})
@@ -256,10 +260,11 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
     # A strategy may also ask for specific nodes to be rewritten (hybrid's kept beams).
     olds = [tree.get(x.node_id) for x in xs if x.mode == "revise"]
     subgoals = state.get("subgoals") or []
-    expanded, rewritten = await asyncio.gather(
-        asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
-        asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
-    )
+    with metering(ctx.budget, _usage(state)) as meter:
+        expanded, rewritten = await asyncio.gather(
+            asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
+            asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
+        )
     changed: dict[str, Node] = {}
     usage = Usage()
     pending: list[str] = []
@@ -273,11 +278,18 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
     # Rewrites take their ids after the new children, so a parent expanded in the same round
     # keeps every child id unique.
     for old, (new, u) in zip(olds, rewritten, strict=True):
+        if new is None:  # the budget refused it
+            continue
         new = attach_revision(tree, changed, old, new)
         pending.append(new.id)
         _record_revision(ev, old, new)
         usage = usage + u
-    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+    return {**_refusal(meter), "tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+
+
+def _refusal(meter: Meter) -> dict[str, Any]:
+    """The state update of a node whose meter refused a call: the run ends at the next select."""
+    return {"exhausted_by": meter.refused} if meter.refused else {}
 
 
 # ---- verify ------------------------------------------------------------------------------------
@@ -364,11 +376,17 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
     tree = state["tree"]
     ev = Events.of(state)
     weak = needs_revision(state, ctx)
-    results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
+    spent = _usage(state)
+    if ctx.budget.max_nodes is not None:  # a rewrite is a node: the node budget bounds them too
+        weak = weak[: max(0, ctx.budget.max_nodes - spent.nodes)]
+    with metering(ctx.budget, spent) as meter:
+        results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
     changed: dict[str, Node] = {}
     usage = Usage()
     pending = list(state.get("pending") or [])
     for old, (new, u) in zip(weak, results, strict=True):
+        if new is None:  # the budget refused it
+            continue
         new = attach_revision(tree, changed, old, new)
         if new.status == "failed":
             pending.append(new.id)  # the original stays pending, its attempt counted
@@ -376,22 +394,25 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
             pending[pending.index(old.id)] = new.id
         _record_revision(ev, old, new)
         usage = usage + u
-    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+    return {**_refusal(meter), "tree": changed, "usage": usage, "events": ev.items, "pending": pending}
 
 
 # ---- finalize ----------------------------------------------------------------------------------
 
 
 async def _ask_final_answer(
-    ctx: RunContext, question: str, tree: Tree, node: Node
+    ctx: RunContext, question: str, tree: Tree, node: Node, spent: Usage
 ) -> tuple[str | None, Usage, str | None]:
     """One short call for the answer of a path that stated none: (answer, usage, error)."""
     try:
         steps = steps_for_prompt(tree.steps_to(node.id))
-        outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
+        with metering(ctx.budget, spent) as meter:
+            outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
     except Exception as exc:  # answering from the path beats losing the run; the event says so
         logger.warning("finalize call failed (%s); reading the answer from the path", exc)
-        return None, Usage(), f"{type(exc).__name__}: {exc}"
+        return None, unrecorded_usage(exc) or Usage(), f"{type(exc).__name__}: {exc}"
+    if not outs:
+        return None, Usage(), f"the budget ({meter.refused}) left no room for the answer call"
     return lenient_answer(outs[0].text), usage_of(outs), None
 
 
@@ -419,7 +440,9 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
         text = None  # the outcome is the action (Result.tool_calls), not an answer
     else:
         if text is None and ans.path and not exhausted_by and error is None:
-            text, more, error = await _ask_final_answer(ctx, state["question"], tree, ans.path[-1])
+            text, more, error = await _ask_final_answer(
+                ctx, state["question"], tree, ans.path[-1], _usage(state) + usage
+            )
             usage = usage + more
             text = usable_answer(text)
         text = text if text is not None else ans.from_path()

@@ -55,6 +55,7 @@ import numpy as np
 from .._aio import PerLoop
 from ..errors import BackendError, ConfigError
 from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob, join_run
+from .chat_template import CHATML_TEMPLATE, ChatTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -228,13 +229,8 @@ class LlamaCppPolicy:
             ids = self._llm.tokenize(marker, add_bos=False, special=True)
             if len(ids) == 1:
                 self._eog.add(ids[0])
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        import jinja2
-
-        self._template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
-            template
-            or "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        self.chat_template = ChatTemplate(
+            source=self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE, origin=str(path)
         )
         self.cache = PrefixStateCache(state_cache_bytes)
         self.min_snapshot_tokens = min_snapshot_tokens
@@ -258,6 +254,9 @@ class LlamaCppPolicy:
     @property
     def supports_logprobs(self) -> bool:
         return True
+
+    #: One call with ``n`` choices evaluates (and bills) its prompt once.
+    bills_prompt_per_choice = False
 
     async def aclose(self) -> None:
         return None
@@ -296,11 +295,7 @@ class LlamaCppPolicy:
             self.cache.clear()
 
     def render(self, request: CompletionRequest) -> str:
-        messages = [m.model_dump() for m in request.messages]
-        text = self._template.render(
-            messages=messages, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>"
-        )
-        return text + request.assistant_prefix
+        return self.chat_template.render(request.messages, request.assistant_prefix)
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
