@@ -4,7 +4,8 @@
 → ``LiteLLMPolicy``; ``reward="judge"`` → ``LLMJudge``; ``strategy="dfs"`` → the registered
 strategy) into one ``RunContext`` and runs the one shared compiled graph with it. Per-call
 overrides (``strategy``, ``strategy_config``, ``generation``, ``budget``, ``reward``, ``seed``,
-``tools``) make a new context, never a new graph. Every name is validated before any model is
+``tools``, ``tool_choice``) make a new context, never a new graph. ``prior_steps`` continue a run
+after steps taken before it (an external tool's call and the result its caller sent back). Every name is validated before any model is
 loaded, so a bad call fails with a clear ``UserError`` at once; if a backend fails mid-run the
 best result so far rides on the ``RunError`` as ``.partial``.
 
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ._aio import cancel_and_wait
 from .cleanup import StepCleanup
 from .config import GenerationConfig, make_generation, split_config
 from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError
@@ -37,19 +40,35 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
-from .policies.base import ConcurrentCalls, Policy
+from .graph.meter import unrecorded_usage
+from .policies.base import ConcurrentCalls, Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
-from .schema import Budget, Result, Usage
+from .sanitize import clean_text
+from .schema import Budget, Result, Step, Usage
 from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
 logger = logging.getLogger(__name__)
 
 RewardSpec = str | RewardModel | None
 
+#: ``solve()``'s default search and reward (one home: ``Reasoner``, ``asolve`` and ``o1agent eval``'s
+#: ``default`` method read these).
+DEFAULT_STRATEGY = "dfs"
+DEFAULT_REWARD = "judge"
+
 #: Per-call keyword arguments that change a run (a new context over the same graph).
-RUN_OVERRIDES = ("strategy", "strategy_config", "generation", "budget", "reward", "seed", "tools")
+RUN_OVERRIDES = (
+    "strategy",
+    "strategy_config",
+    "generation",
+    "budget",
+    "reward",
+    "seed",
+    "tools",
+    "tool_choice",
+)
 
 
 def check_reward_spec(reward: RewardSpec) -> None:
@@ -76,7 +95,24 @@ def validate_question(question: Any) -> str:
         raise InvalidQuestionError(f"question must be a string, got {type(question).__name__}")
     if not question.strip():
         raise InvalidQuestionError("question is empty")
-    return question.strip()
+    # A lone surrogate (a client's "\\ud800") cannot be encoded for any backend, nor written out.
+    return clean_text(question.strip())
+
+
+def coerce_steps(steps: Sequence[Step | dict[str, Any]] | None) -> list[Step]:
+    """Prior steps as ``Step`` objects (dicts are validated; anything else is a ``ConfigError``)."""
+    out: list[Step] = []
+    for i, s in enumerate(steps or []):
+        if isinstance(s, Step):
+            out.append(s)
+        elif isinstance(s, dict):
+            try:
+                out.append(Step.model_validate(s))
+            except ValueError as exc:
+                raise ConfigError(f"prior_steps[{i}] is not a step: {exc}") from None
+        else:
+            raise ConfigError(f"prior_steps[{i}] must be a Step or a dict, got {type(s).__name__}")
+    return out
 
 
 def coerce_budget(budget: Budget | dict[str, Any] | None) -> Budget:
@@ -115,11 +151,11 @@ class Reasoner:
         self,
         *,
         model: str | Policy = "embedded",
-        strategy: str | SearchStrategy = "dfs",
+        strategy: str | SearchStrategy = DEFAULT_STRATEGY,
         strategy_config: StrategyConfig | dict[str, Any] | None = None,
         generation: GenerationConfig | dict[str, Any] | None = None,
         budget: Budget | dict[str, Any] | None = None,
-        reward: RewardSpec = "judge",
+        reward: RewardSpec = DEFAULT_REWARD,
         prompts: str | Path | PromptSet = "g1",
         api_base: str | None = None,
         api_key: str | None = None,
@@ -130,6 +166,7 @@ class Reasoner:
         tools: Sequence[Any] | Mapping[str, Any] | None = None,
         interrupt_before_finalize: bool = False,
         max_tool_rounds: int = 4,
+        tool_choice: str = "auto",
         cleanup: StepCleanup | str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -146,6 +183,7 @@ class Reasoner:
             decompose=decompose,
             concurrency=concurrency,
             max_tool_rounds=max_tool_rounds,
+            tool_choice=tool_choice,
             cleanup=cleanup,
         )
         self.policy: Policy = shared_policy(
@@ -220,6 +258,8 @@ class Reasoner:
             changes["seed"] = overrides["seed"]
         if "tools" in overrides:
             changes["tools"] = resolve_tools(overrides["tools"])
+        if "tool_choice" in overrides:
+            changes["tool_choice"] = overrides["tool_choice"]
         return ctx.replace(**changes)  # RunContext re-validates (the dollar bound among it)
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
@@ -237,15 +277,24 @@ class Reasoner:
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        prior_steps: Sequence[Step | dict[str, Any]] | None = None,
         **overrides: Any,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``."""
+        """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``.
+
+        ``prior_steps``: steps taken before this run; every path continues after them."""
         q = validate_question(question)
+        prior = coerce_steps(prior_steps)
         ctx = self.context_for(**overrides)
         durable = thread_id is not None and getattr(self.graph, "checkpointer", None) is not None
         if thread_id is not None and not durable:
             raise ConfigError("thread_id needs a Reasoner with a checkpointer")
-        inputs: dict[str, Any] | None = {"question": q, "run_id": new_run_id(), "subgoals": []}
+        inputs: dict[str, Any] | None = {
+            "question": q,
+            "run_id": new_run_id(),
+            "subgoals": [],
+            "prior_steps": prior,
+        }
         if durable:
             # Input restarts a thread from START; None continues its last unfinished checkpoint.
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -265,14 +314,11 @@ class Reasoner:
                     if on_event is not None:
                         on_event(chunk)  # type: ignore[arg-type]
                     yield chunk  # type: ignore[misc]
-        except O1AgentError as exc:
-            if isinstance(exc, RunError) and exc.partial is None:
-                exc.partial = partial_result(state, ctx)
-            raise
         except Exception as exc:
-            raise RunError(
-                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, ctx)
-            ) from exc
+            err = as_run_error(exc, state, ctx)
+            if err is exc:
+                raise
+            raise err from exc
         result = full_result(state)
         if result is None and durable:
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -289,10 +335,13 @@ class Reasoner:
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        prior_steps: Sequence[Step | dict[str, Any]] | None = None,
         **overrides: Any,
     ) -> Result:
         result: Result | None = None
-        async for ev in self.astream(question, thread_id=thread_id, on_event=on_event, **overrides):
+        async for ev in self.astream(
+            question, thread_id=thread_id, on_event=on_event, prior_steps=prior_steps, **overrides
+        ):
             if ev.get("kind") == "result":
                 result = ev["result"]
             elif ev.get("kind") == "interrupt":
@@ -316,14 +365,21 @@ class Reasoner:
 async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     """Around one run; yields the context to run with. A seeded run on a stateful backend
     (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
-    the policy: its context carries the key the policy lets through."""
-    scope = getattr(ctx.policy, "reproducible_run", None)
-    if ctx.seed is None or scope is None:
-        yield ctx
-        return
-    key = object()
-    async with scope(key):
-        yield ctx.replace(run_key=key)
+    the policy: its context carries the key the policy lets through.
+
+    A run that ends by an exception — its caller cancelled (a client that left), its consumer
+    gone — cancels its tasks and waits for them, so no model call outlives it (LangGraph leaves
+    node tasks running). For a seeded run that happens before the policy is let go."""
+    tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+    async with seeded_scope(ctx.policy, ctx.seed) as key:
+        changes: dict[str, Any] = {"run_tasks": tasks}
+        if key is not None:
+            changes["run_key"] = key
+        try:
+            yield ctx.replace(**changes)
+        except BaseException:
+            await cancel_and_wait(tasks)
+            raise
 
 
 _LOAD_TIME_OPTIONS = frozenset(
@@ -333,11 +389,11 @@ _LOAD_TIME_OPTIONS = frozenset(
 
 def check_options(
     *,
-    strategy: Any = "dfs",
+    strategy: Any = DEFAULT_STRATEGY,
     strategy_config: Any = None,
     generation: Any = None,
     budget: Any = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     **plan: Any,
 ) -> tuple[RunContext, Any]:
     """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts,
@@ -372,8 +428,23 @@ class _NoPolicy(ConcurrentCalls):
         return None
 
 
-def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | None:
-    """Best answer so far from a (possibly interrupted) state: work is never thrown away."""
+def as_run_error(exc: Exception, state: dict[str, Any] | None, ctx: RunContext) -> Exception:
+    """What a run that raised ``exc`` raises: a ``UserError`` as it is; a ``RunError`` (``exc``
+    itself, or one wrapping any other exception) carrying the partial result when nodes exist,
+    with the usage of calls that finished inside the failing node counted in it."""
+    if isinstance(exc, O1AgentError) and not isinstance(exc, RunError):
+        return exc
+    err = exc if isinstance(exc, RunError) else RunError(f"the run failed: {type(exc).__name__}: {exc}")
+    if err.partial is None:
+        err.partial = partial_result(state, ctx, unrecorded=unrecorded_usage(exc))
+    return err
+
+
+def partial_result(
+    state: dict[str, Any] | None, ctx: RunContext, *, unrecorded: Usage | None = None
+) -> Result | None:
+    """Best answer so far from a (possibly interrupted) state: work is never thrown away.
+    ``unrecorded``: usage of calls that finished in a node that then failed (not in the state)."""
     tree = state.get("tree") if state else None
     if state is None or tree is None or len(tree) <= 1:
         return None
@@ -386,7 +457,7 @@ def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | No
         ans.from_path(),
         strategy=ctx.strategy.name,
         model=ctx.policy.name,
-        usage=state.get("usage") or Usage(),
+        usage=(state.get("usage") or Usage()) + (unrecorded or Usage()),
         trace=full_trace(list(state.get("events") or []), tree),
         exhausted_by=None,
     )
@@ -405,9 +476,9 @@ async def asolve(
     question: str,
     *,
     model: str | Policy = "embedded",
-    strategy: str | SearchStrategy = "dfs",
+    strategy: str | SearchStrategy = DEFAULT_STRATEGY,
     budget: Budget | dict[str, Any] | None = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     prompts: str | Path | PromptSet = "g1",
     **kwargs: Any,
 ) -> Result:

@@ -1,9 +1,12 @@
-"""Shared test doubles: a scripted step responder, a table-driven reward model, and a scripted
-policy that batches through the embedded backend's real scheduler (no model)."""
+"""Shared test doubles: a scripted step responder, a table-driven reward model, a scripted
+policy that batches through the embedded backend's real scheduler (no model), and a raw-socket
+request for tests that close connections themselves."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,6 +79,12 @@ class ScriptedEngine:
     def busy(self) -> bool:
         return bool(self.jobs)
 
+    def holds(self, group: Any) -> bool:
+        return any(j.group is group for j in self.jobs)
+
+    def interrupt(self) -> None:
+        return None
+
     def can_admit(self, job: Job) -> bool:
         return len(self.jobs) < self.width
 
@@ -126,7 +135,20 @@ class BatchingScripted(ScriptedPolicy):
         self, requests: Sequence[CompletionRequest], *, limit: int | None = None
     ) -> list[list[Completion]]:
         self.batches.append(len(requests))
-        return await asyncio.wrap_future(self._scheduler.submit(list(requests), RUN_KEY.get()))
+        return await asyncio.wrap_future(self._scheduler.submit(list(requests), RUN_KEY.get()).future)
 
     def close(self) -> None:
         self._scheduler.close()
+
+
+def post_raw(base: str, payload: dict) -> socket.socket:
+    """POST a chat request on a raw socket to ``base`` (``http://host:port/v1``), so the test
+    decides when the connection closes; returns the socket."""
+    host, port = base.split("//")[1].split("/")[0].split(":")
+    data = json.dumps(payload).encode()
+    s = socket.create_connection((host, int(port)))
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(data) + data
+    )
+    return s

@@ -164,9 +164,9 @@ def test_a_held_policy_runs_only_its_owners_groups_one_at_a_time(batching):
     owner = object()
     sched.acquire(owner).result(timeout=10)
     assert sched.owner is owner and engine.resets == 1
-    other = sched.submit([_req("other")], None)
-    mine1 = sched.submit([_req("m1"), _req("m2")], owner)
-    mine2 = sched.submit([_req("m3")], owner)
+    other = sched.submit([_req("other")], None).future
+    mine1 = sched.submit([_req("m1"), _req("m2")], owner).future
+    mine2 = sched.submit([_req("m3")], owner).future
     assert [o[0].text for o in mine1.result(timeout=10)] == ["m1", "m2"]
     assert mine2.result(timeout=10)[0][0].text == "m3"
     assert not other.done()  # held back while the owner holds the policy
@@ -191,8 +191,8 @@ def test_unowned_groups_share_steps_and_an_acquire_waits_for_them_to_drain(batch
     engine.step = slow_step  # type: ignore[method-assign]
     busy = threading.Thread(target=sched.call, args=(lambda: hold.wait(10),))
     busy.start()  # the worker is busy: both groups queue up
-    a = sched.submit([_req("a")], None)
-    b = sched.submit([_req("b")], None)
+    a = sched.submit([_req("a")], None).future
+    b = sched.submit([_req("b")], None).future
     hold.set()
     assert entered.wait(10)
     held = sched.acquire(key := object())
@@ -212,8 +212,8 @@ def test_a_caller_that_gives_up_is_dropped_before_it_runs(batching):
     real_step = engine.step
     engine.step = lambda: (gate.wait(10), real_step())  # type: ignore[method-assign]
     engine.width = 1
-    first = pol._scheduler.submit([_req("first")], None)
-    gone = pol._scheduler.submit([_req("gone")], None)
+    first = pol._scheduler.submit([_req("first")], None).future
+    gone = pol._scheduler.submit([_req("gone")], None).future
     assert gone.cancel()
     gate.set()
     first.result(timeout=10)

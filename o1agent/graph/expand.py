@@ -22,24 +22,36 @@ from ..policies.base import Completion, CompletionRequest, batch_complete, batch
 from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
 from . import rounds
+from .actions import as_action
 from .context import RunContext
+from .meter import metered_many
 
 T = TypeVar("T")
 
 EMPTY_STEP = "the backend returned an empty step"
+#: ``finish_reason`` of the stand-in for a tool round the budget did not pay for.
+REFUSED = "budget"
 
 #: Completion fields a node keeps under the same name.
 _FROM_COMPLETION = ("finish_reason", "seed", "prompt_tokens", "completion_tokens", "reused_tokens")
 
 
 async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
+    """The policy's completions for ``req``, within the run's concurrency limit and the node's
+    budget meter: fewer than ``req.n`` (or none) when the budget cannot pay for them."""
     return (await complete_many(ctx, [req]))[0]
 
 
 async def complete_many(ctx: RunContext, reqs: Sequence[CompletionRequest]) -> list[list[Completion]]:
     """The completions of every request, from one batch call (joined with the rest of the
-    round inside ``gather_round``)."""
-    return await rounds.submit(partial(_batch_call, ctx), reqs)
+    round inside ``gather_round``), each request admitted and clipped by the node's budget
+    meter first (a refused one gets ``[]``)."""
+    call = partial(rounds.submit, partial(_batch_call, ctx))
+    if not batches_natively(ctx.policy):
+        # One metered call per request: one that fails leaves the others' usage on the meter.
+        parts = await asyncio.gather(*(metered_many(ctx.policy, [r], call) for r in reqs))
+        return [p[0] for p in parts]
+    return await metered_many(ctx.policy, reqs, call)
 
 
 async def _batch_call(ctx: RunContext, reqs: list[CompletionRequest]) -> list[list[Completion]]:
@@ -101,8 +113,9 @@ def usage_of(outs: Sequence[Completion]) -> Usage:
     return u
 
 
-def steps_for_prompt(path: Sequence[Node]) -> list[dict[str, Any]]:
-    return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+def steps_for_prompt(steps: Sequence[Step]) -> list[dict[str, Any]]:
+    """Steps as the templates read them (``tree.steps_to(node_id)``: prior steps, then the path)."""
+    return [{"title": s.title, "text": s.text, "raw": s.raw} for s in steps]
 
 
 def step_stops(path_len: int) -> list[str]:
@@ -127,11 +140,13 @@ def make_child(
 ) -> Node:
     """The node for one completion: parsed, cleaned up for the model's habits, marked failed when
     empty. ``verify="final"`` scores it only if it is final after clean-up (a repeated step
-    becomes final there). ``extra`` sets revision fields (``revised_from``, ``revisions``)."""
+    becomes final there). ``extra`` sets revision fields (``revised_from``, ``revisions``).
+    A step ending in an external call is an action (final; see ``actions.as_action``)."""
     step: Step = parse_step(out.text, finish_reason=out.finish_reason)
     if tool_calls:
         step = step.model_copy(update={"tool_calls": list(tool_calls)})
     step = ctx.cleanup.apply(step, parent, path)
+    step = as_action(step, required=ctx.tool_choice == "required")
     empty = not step.raw.strip()
     return Node(
         id=node_id,
@@ -153,11 +168,17 @@ def make_child(
 
 
 def propose_request(
-    ctx: RunContext, question: str, subgoals: list[str], path: list[Node], x: Expansion, parent: Node
+    ctx: RunContext, question: str, subgoals: list[str], tree: Tree, x: Expansion, parent: Node
 ) -> CompletionRequest:
     gen = ctx.generation
+    steps = tree.steps_to(parent.id)
     messages, prefix = ctx.prompts.render(
-        "propose", question=question, subgoals=subgoals, steps=steps_for_prompt(path), tools=ctx.tool_text
+        "propose",
+        question=question,
+        subgoals=subgoals,
+        steps=steps_for_prompt(steps),
+        tools=ctx.tool_text,
+        tool_example=ctx.tool_example,
     )
     return CompletionRequest(
         messages=messages,
@@ -166,7 +187,7 @@ def propose_request(
         temperature=0.0 if x.greedy else gen.temperature,
         n=x.k,
         seed=derive_seed(ctx.seed, parent.id, len(parent.children)),
-        stop=[*step_stops(len(path)), *ctx.tool_stops],
+        stop=[*step_stops(len(steps)), *ctx.tool_stops],
         logprobs=True,
         metadata={"purpose": "propose", "node_id": parent.id},
     )
@@ -178,7 +199,8 @@ async def candidates(
     """The k completions of one expansion, and each one's tool calls."""
     if ctx.tools:
         # Each candidate loops generate → tool → continue; the loops advance in lockstep.
-        pairs = await gather_round(ctx, *(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        found = await gather_round(ctx, *(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        pairs = [p for p in found if p is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
     if x.k == 1 or not ctx.generation.greedy_first or base.temperature == 0.0:
         return await complete(ctx, base), [[] for _ in range(x.k)]
@@ -201,8 +223,9 @@ def _is_greedy(ctx: RunContext, base: CompletionRequest, x: Expansion, i: int) -
 
 async def _with_tools(
     ctx: RunContext, base: CompletionRequest, parent: Node, x: Expansion, i: int
-) -> tuple[Completion, list[ToolCall]]:
-    """One candidate generated in rounds: pause at a tool call, run it, continue."""
+) -> tuple[Completion, list[ToolCall]] | None:
+    """One candidate generated in rounds: pause at a tool call, run it, continue. ``None`` when
+    the budget refused its first round."""
     from ..tools import generate_with_tools
 
     greedy = _is_greedy(ctx, base, x, i)
@@ -219,22 +242,27 @@ async def _with_tools(
                 "stop": [*base.stop, "```\n```"],
             }
         )
-        out = (await complete(ctx, req))[0]
+        outs = await complete(ctx, req)
+        if not outs:  # the budget refused this round: the step ends here
+            return Completion(text="", finish_reason=REFUSED)
+        out = outs[0]
         return out.model_copy(update={"text": cue + out.text}) if cue else out
 
     loop = await generate_with_tools(step, dict(ctx.tools), max_rounds=ctx.max_tool_rounds)
-    parts = loop.completions
+    parts = [c for c in loop.completions if c.finish_reason != REFUSED]
+    if not parts:
+        return None
     merged = Completion(
         text=loop.text,
-        finish_reason=loop.finish_reason,
+        finish_reason=parts[-1].finish_reason,
         prompt_tokens=sum(c.prompt_tokens for c in parts),
         completion_tokens=sum(c.completion_tokens for c in parts),
         reused_tokens=sum(c.reused_tokens for c in parts),
         dollars=sum(c.dollars for c in parts),
         seconds=sum(c.seconds for c in parts),
-        seed=parts[0].seed if parts else None,
+        seed=parts[0].seed,
         logprobs=[t for c in parts for t in (c.logprobs or [])] or None,
-        rendered_prompt=parts[0].rendered_prompt if parts else "",
+        rendered_prompt=parts[0].rendered_prompt,
     )
     return merged, loop.tool_calls
 
@@ -249,7 +277,7 @@ async def expand(
     """
     parent = tree.get(x.node_id)
     path = tree.path(parent.id)
-    base = propose_request(ctx, question, subgoals, path, x, parent)
+    base = propose_request(ctx, question, subgoals, tree, x, parent)
     t0 = time.perf_counter()
     outs, tool_records = await candidates(ctx, base, parent, x)
     share = (time.perf_counter() - t0) / max(1, len(outs))
@@ -283,10 +311,12 @@ async def expand(
     return children, parent.model_copy(update=update), usage
 
 
-async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node, Usage]:
-    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller)."""
+async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node | None, Usage]:
+    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller);
+    ``None`` when the budget refused the call."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
+    steps = tree.steps_to(parent.id)
     t0 = time.perf_counter()
     outs, _ = await ask(
         ctx,
@@ -295,12 +325,14 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         temperature=ctx.generation.temperature,
         seed_parts=(node.id, "revise", node.revisions),
         node_id=node.id,
-        stop=step_stops(len(path)),
+        stop=step_stops(len(steps)),
         question=question,
-        steps=steps_for_prompt(path),
+        steps=steps_for_prompt(steps),
         candidate=node.step.raw,
         critique=node.critique or "this step may be wrong; check it.",
     )
+    if not outs:
+        return None, Usage()
     new = make_child(
         ctx,
         parent,

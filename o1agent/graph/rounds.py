@@ -44,7 +44,8 @@ class _Round(Generic[R, C]):
         self._call = call
         self._live: set[tuple[int, ...]] = set()
         self._waiting: dict[tuple[int, ...], tuple[list[R], asyncio.Future[list[C]]]] = {}
-        self._flushes: set[asyncio.Task[None]] = set()
+        # Each batch call in flight and the futures of the seats waiting on it.
+        self._flushes: dict[asyncio.Task[None], list[asyncio.Future[list[C]]]] = {}
 
     def join(self, seat: _Seat) -> None:
         self._live.add(seat.key)
@@ -68,14 +69,23 @@ class _Round(Generic[R, C]):
             if self._waiting.get(seat.key, (None, None))[1] is fut:  # cancelled before its flush
                 del self._waiting[seat.key]
                 self._maybe_flush()
+            elif fut.cancelled():
+                self._drop_unwanted(fut)
+
+    def _drop_unwanted(self, fut: asyncio.Future[list[C]]) -> None:
+        """A seat gave up on a batch call in flight (a budget deadline): once every seat of it
+        has, cancel the call, so the backend stops decoding what nobody reads."""
+        for task, futs in self._flushes.items():
+            if fut in futs and all(f.cancelled() for f in futs):
+                task.cancel()
 
     def _maybe_flush(self) -> None:
         if not self._waiting or not self._live.issubset(self._waiting):
             return
         batch = [self._waiting.pop(k) for k in sorted(self._waiting)]
         task = asyncio.ensure_future(self._flush(batch))
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
+        self._flushes[task] = [f for _, f in batch]
+        task.add_done_callback(lambda t: self._flushes.pop(t, None))
 
     async def _flush(self, batch: list[tuple[list[R], asyncio.Future[list[C]]]]) -> None:
         requests = [r for reqs, _ in batch for r in reqs]

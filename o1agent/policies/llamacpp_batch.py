@@ -62,11 +62,14 @@ T = TypeVar("T")
 
 
 class Group:
-    """The requests of one ``complete_many`` call and the future their results resolve."""
+    """The requests of one ``complete_many`` call, the future their results resolve, and
+    ``stopped``, resolved once the worker holds none of its work (after ``future`` is done:
+    finished, failed or cancelled)."""
 
     def __init__(self, requests: Sequence[CompletionRequest], key: object | None) -> None:
         self.key = key
         self.future: Future[list[list[Completion]]] = Future()
+        self.stopped: Future[None] = Future()
         self.results: list[list[Completion]] = [[] for _ in requests]
         self.jobs = [Job(self, i, r) for i, r in enumerate(requests)]
         self.left = len(self.jobs)
@@ -117,6 +120,12 @@ class Engine(Protocol):
     """What the scheduler drives: the batched engine, or the sequential one (today's path)."""
 
     def busy(self) -> bool: ...
+    def holds(self, group: Group) -> bool: ...
+    def interrupt(self) -> None:
+        """Called from any thread when a caller gives up: stop a decode under way if no one
+        wants its result any more."""
+        ...
+
     def can_admit(self, job: Job) -> bool: ...
     def admit(self, job: Job) -> None: ...
     def step(self) -> None: ...
@@ -139,6 +148,7 @@ class Scheduler:
         self._acquires: deque[tuple[object, Future[None]]] = deque()
         self._calls: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._running: set[Group] = set()
+        self._ending: list[Group] = []  # done, ``stopped`` not yet settled
         self._closing = False
         self.owner: object | None = None
         self._thread = threading.Thread(target=self._loop, name=f"o1agent-llamacpp:{name}", daemon=True)
@@ -146,17 +156,25 @@ class Scheduler:
 
     # -- called from any thread ---------------------------------------------------------------
 
-    def submit(
-        self, requests: Sequence[CompletionRequest], key: object | None
-    ) -> Future[list[list[Completion]]]:
+    def submit(self, requests: Sequence[CompletionRequest], key: object | None) -> Group:
+        """Queue one group; cancelling its ``future`` drops its work (see ``Group.stopped``)."""
         group = Group(requests, key)
         with self._cond:
             if self._closing:
                 _settle(group.future, exc=BackendError("the model was closed"))
-                return group.future
+                _settle(group.stopped)
+                return group
             self._queue.extend(group.jobs)
             self._cond.notify()
-        return group.future
+        group.future.add_done_callback(partial(self._on_done, group))
+        return group
+
+    def _on_done(self, group: Group, fut: Future[Any]) -> None:
+        if fut.cancelled():  # from the caller's thread: a decode under way may stop at once
+            self._engine.interrupt()
+        with self._cond:  # the worker settles ``stopped`` once the engine has let go
+            self._ending.append(group)
+            self._cond.notify()
 
     def acquire(self, key: object) -> Future[None]:
         """Resolves once ``key`` holds the model: nothing else in flight, state reset."""
@@ -211,6 +229,9 @@ class Scheduler:
                 self._shutdown_locked()
                 return None
             self._admit_locked()
+            for g in [g for g in self._ending if not self._engine.holds(g)]:
+                self._ending.remove(g)
+                _settle(g.stopped)
             if self._engine.busy():
                 return self._step
             if self._calls:
@@ -277,6 +298,9 @@ class Scheduler:
         self._calls.clear()
         self._engine.fail_all(closed)
         self._engine.close()
+        for g in self._ending:
+            _settle(g.stopped)
+        self._ending.clear()
 
 
 def _run_call(fn: Callable[[], Any], fut: Future[Any]) -> None:
@@ -369,6 +393,9 @@ class BatchEngine:
         self._prompts: list[_Prompt] = []
         self._seqs: list[_Sequence] = []
         self._reserved = 0
+        from .llamacpp import AbortFlag
+
+        self._abort = AbortFlag(lc, ctx)
         # For benchmarks and tests: steps decoded, sequences per step at most, cells reserved now.
         self.steps = 0
         self.peak_sequences = 0
@@ -377,6 +404,16 @@ class BatchEngine:
 
     def busy(self) -> bool:
         return bool(self._prompts)
+
+    def holds(self, group: Group) -> bool:
+        return any(p.job.group is group for p in self._prompts)
+
+    def interrupt(self) -> None:
+        # Abort the decode under way only when every request in it was given up: the others'
+        # tokens would be lost with it (the caller that left is dropped at the next step).
+        prompts = list(self._prompts)
+        if prompts and all(p.job.dead for p in prompts):
+            self._abort.set()
 
     def _cells_for(self, job: Job) -> int:
         assert job.tokens is not None
@@ -504,7 +541,16 @@ class BatchEngine:
             self._finish_idle_prompts()
             return
         b.n_tokens = n
+        # Clear a stop meant for an earlier step, then look: a cancel after this line sets the
+        # flag again (see interrupt), one before it is seen here.
+        self._abort.clear()
+        if all(p.job.dead for p in self._prompts):
+            return  # dropped at the next step
         rc = lc.llama_decode(self._ctx, b)
+        if rc == 2 and all(p.job.dead for p in self._prompts):
+            # Aborted: llama.cpp removed the batch's positions from the KV cache, so nothing
+            # advanced; the next step drops the dead requests' sequences.
+            return
         if rc != 0:
             self.fail_all(
                 BackendError(f"llama.cpp could not decode a batch of {n} tokens (llama_decode: {rc})")

@@ -10,7 +10,9 @@ Score: 1.0 when every test passes, else 0.0; with ``partial=True``, the fraction
 the rest). Everything runs in ``o1agent.tools.sandbox``: no network, bounded time and memory.
 Tests that ran and failed (or timed out, or found no program) score 0; a sandbox that cannot start
 is no verdict on the code: the grader logs a warning and returns ``Verdict(score=None,
-error="tests failed: ...")``.
+error="tests failed: ...")``. Where bwrap cannot contain code at all, construction raises
+``SandboxUnavailableError`` (so an evaluation stops before its first item), unless
+``unsafe_local=True``.
 
 What this is not: a judge of code quality, or a safe place for code outside the sandbox.
 """
@@ -28,12 +30,17 @@ from .compose import Composable
 
 logger = logging.getLogger(__name__)
 
-_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\r?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+# Possessive space runs (``*+``): two adjacent ``[ \t]*`` backtrack quadratically on a long run
+# of spaces. "python3" is tried first so no label needs backtracking into.
+_BLOCK = re.compile(r"```[ \t]*+(?:python3|python|py)?[ \t]*+\r?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+#: Code blocks are read from the last this many characters of a step.
+MAX_PROGRAM_CHARS = 131_072
 
 
 def extract_program(text: str) -> str:
-    """The last fenced code block of ``text`` (``python``-labelled or bare), else ``text`` itself."""
-    blocks = [b for b in _BLOCK.findall(text or "") if b.strip()]
+    """The last fenced code block of ``text`` (``python``-labelled or bare), else ``text`` itself.
+    Blocks are looked for in the last ``MAX_PROGRAM_CHARS`` characters."""
+    blocks = [b for b in _BLOCK.findall((text or "")[-MAX_PROGRAM_CHARS:]) if b.strip()]
     return (blocks[-1] if blocks else (text or "")).strip("\n")
 
 
@@ -83,11 +90,15 @@ class CodeTests(Composable):
         timeout: float = 10.0,
         memory_mb: int = 512,
         name: str = "tests",
+        unsafe_local: bool = False,
     ) -> None:
+        from ..tools.sandbox import check_sandbox
+
         if not test.strip() or not entry_point.strip():
             raise ConfigError("CodeTests needs test code and an entry_point name")
         if not entry_point.isidentifier():
             raise ConfigError(f"entry_point must be a Python identifier, got {entry_point!r}")
+        check_sandbox(unsafe_local=unsafe_local)
         self.test = test
         self.entry_point = entry_point
         self.prompt = prompt
@@ -95,6 +106,7 @@ class CodeTests(Composable):
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.name = name
+        self.unsafe_local = unsafe_local
 
     @classmethod
     def from_problem(cls, problem: dict[str, Any], **kwargs: Any) -> CodeTests:
@@ -106,7 +118,10 @@ class CodeTests(Composable):
 
     def program(self, completion: str) -> str:
         """The full program run for ``completion`` (prompt + completion + tests + check call)."""
-        redefines = re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(self.entry_point)}\s*\(", completion, re.M)
+        # Leading blanks without newlines: "^\s*" retried at each of many blank lines is quadratic.
+        redefines = re.search(
+            rf"^[^\S\n]*+(?:async\s++)?def\s++{re.escape(self.entry_point)}\s*+\(", completion, re.M
+        )
         head = self.prompt + ("\n" if redefines else "") + completion
         if self.partial and (test := _partial_check(self.test)) is not None:
             tail = (
@@ -122,7 +137,11 @@ class CodeTests(Composable):
         from ..tools.sandbox import arun_python
 
         res = await arun_python(
-            self.program(completion), timeout=self.timeout, cpu_seconds=self.timeout, memory_mb=self.memory_mb
+            self.program(completion),
+            timeout=self.timeout,
+            cpu_seconds=self.timeout,
+            memory_mb=self.memory_mb,
+            unsafe_local=self.unsafe_local,
         )
         if res.exit_code is None and not res.timed_out:
             # The interpreter never ran (the sandbox returns this rather than raising): nothing was

@@ -26,7 +26,6 @@ whose step came back empty ("failed") ends where it was.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -50,13 +49,10 @@ class BestOfNConfig(StrategyConfig):
     )
 
 
-_SPACE = re.compile(r"\s+")
-
-
 def normalize_answer(answer: str) -> str:
     """Key under which answers are counted as the same vote: case, spacing, trailing dots and
     numeric form ("12", "12.0", "1,200" vs "1200") are ignored."""
-    text = _SPACE.sub(" ", answer.strip().lower()).rstrip(".").strip().strip("$").strip()
+    text = " ".join(answer.lower().split()).rstrip(".").strip().strip("$").strip()
     num = text.replace(",", "")
     try:
         value = float(num)
