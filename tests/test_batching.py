@@ -13,6 +13,7 @@ import pytest
 from helpers import BatchingScripted, ScriptedEngine, step_responder
 
 from o1agent import Reasoner
+from o1agent.config import GenerationConfig
 from o1agent.graph import rounds
 from o1agent.policies import ScriptedPolicy
 from o1agent.policies.base import (
@@ -22,6 +23,8 @@ from o1agent.policies.base import (
     complete_concurrently,
 )
 from o1agent.policies.llamacpp_batch import Scheduler
+
+STEP = GenerationConfig().step_tokens
 
 
 def _req(text: str = "q", **kw) -> CompletionRequest:
@@ -115,6 +118,45 @@ async def test_nested_seats_join_the_round_and_errors_reach_every_seat():
     with pytest.raises(RuntimeError, match="backend down"):
         await rounds.gather(call, leaf("x"), leaf("boom"))
     assert await rounds.submit(call, ["outside"]) == ["outside"]  # no round: a direct call
+
+
+async def test_a_batch_call_every_seat_gave_up_on_is_cancelled():
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def call(reqs: list[str]) -> list[str]:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return reqs
+
+    async def leaf(x: str) -> str:
+        async with asyncio.timeout(0.2):  # as the budget meter's max_seconds does
+            return (await rounds.submit(call, [x]))[0]
+
+    with pytest.raises(TimeoutError):
+        await rounds.gather(call, leaf("a"), leaf("b"))
+    assert started.is_set()
+    await asyncio.wait_for(cancelled.wait(), 5)  # nobody reads it: the backend call stops
+
+
+def test_the_budget_meter_clips_every_request_of_a_batch(batching):
+    seen = iter(range(10**6))
+    pol = batching(lambda r: f"Think about part {next(seen)} of it\nand keep going")
+    res = Reasoner(
+        model=pol,
+        strategy="beam",
+        strategy_config={"width": 2, "k": 3, "max_depth": 50},
+        reward=None,
+        budget={"max_tokens": 900, "max_nodes": None},
+        seed=0,
+    ).solve("What is x?")
+    assert res.exhausted_by == "tokens" and max(pol.batches) > 1  # the rounds were batched
+    assert res.usage.total_tokens <= 900 + STEP
+    # The last rounds asked for fewer tokens, or fewer choices, than the strategy wanted.
+    assert min(r.max_tokens for r in pol.requests) < STEP or any(r.n < 2 for r in pol.requests[1:])
 
 
 def test_a_beam_round_reaches_a_batching_policy_as_one_call(batching):
