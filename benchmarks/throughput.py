@@ -20,8 +20,8 @@ time, the path before batching); every ratio is measured within one run, the two
   settings, no Python per token — what batching could give at most here.
 * ``best_of_n4_wall_ratio`` / ``beam_w3k2_wall_ratio``: wall time of one seeded ``solve`` with
   batching ÷ without (no reward model, so generation is what is timed).
-* ``server_throughput_ratio_8_clients``: 8 clients, each sending 2 unseeded greedy requests in
-  turn to ``o1agent serve``'s app on loopback; completed requests per minute, batched ÷ not.
+* ``server_throughput_ratio_8_clients``: 8 clients at once, each sending an unseeded greedy
+  request to ``o1agent serve``'s app on loopback; completed requests per minute, batched ÷ not.
 
 The load average is printed first: other processes on these shared cores move every figure.
 """
@@ -191,7 +191,7 @@ def _solve_wall(policy: LlamaCppPolicy, strategy: str, cfg: dict) -> float:
     return time.perf_counter() - t0
 
 
-def _server_wall(policy: LlamaCppPolicy, clients: int = 8, each: int = 2) -> float:
+def _server_wall(policy: LlamaCppPolicy, clients: int = 8, each: int = 1) -> float:
     import httpx
 
     from o1agent.server import ReasonerPool, create_app, serve_in_thread
@@ -264,7 +264,7 @@ def batching(threads: int | None) -> None:
     seq_w = _server_wall(sequential)
     bat_w = _server_wall(batched)
     print(
-        f"server, 16 requests from 8 clients: batched {bat_w:.1f}s, sequential {seq_w:.1f}s", file=sys.stderr
+        f"server, 8 clients: batched {bat_w:.1f}s, sequential {seq_w:.1f}s", file=sys.stderr
     )
     figures["server_throughput_ratio_8_clients"] = seq_w / bat_w
     print(f"load_average_1min_after: {os.getloadavg()[0]:.2f}", file=sys.stderr)

@@ -279,6 +279,7 @@ class LlamaCppPolicy:
                 model_path=str(self.model_path),
                 n_ctx=n_ctx,
                 n_threads=self._threads,
+                n_threads_batch=self._threads,  # prompts too: the batched engine does the same
                 seed=self._seed,
                 verbose=False,
                 logits_all=False,
