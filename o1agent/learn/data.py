@@ -11,7 +11,7 @@ those trees into the four kinds of data the trainers in ``o1agent.learn.train`` 
   ``margin``: prompt = the prefix, chosen/rejected = the two step texts.
 * **PRM labels** — Math-Shepherd style: a step's soft label is the fraction of the finished
   rollouts below it (its terminal descendants, itself included) that reach a correct answer; the
-  hard label is 1 when any does.
+  hard label is 1 when any does. Per step (``prm_labels``) or per whole rollout (``prm_paths``).
 * **GRPO prompts + reward functions** — the first-step prompt per problem, and TRL-shaped reward
   callables that grade with o1agent's own graders (``answers_equivalent``) or any scorer such as a
   reasoning-gym dataset's ``score_answer``.
@@ -79,6 +79,19 @@ class PRMLabel(BaseModel):
     soft: float = Field(description="correct rollouts / rollouts below this step")
     hard: int = Field(description="1 if any rollout below this step is correct")
     rollouts: int
+
+
+class PRMPath(BaseModel):
+    """One graded rollout as a whole: its steps in order with each step's Math-Shepherd label —
+    the shape of stepwise-supervision datasets (Math-Shepherd, TRL's PRM data)."""
+
+    problem: str
+    run_id: str
+    node_ids: list[str]
+    steps: list[str] = Field(description="each step's text as the policy wrote it (title line first)")
+    soft: list[float] = Field(description="per step: correct rollouts / rollouts below it")
+    hard: list[int] = Field(description="per step: 1 if any rollout below it is correct")
+    correct: bool = Field(description="whether this rollout's own answer was graded correct")
 
 
 class GRPOPrompt(BaseModel):
@@ -370,6 +383,36 @@ def prm_labels(
                 )
             )
     out.sort(key=lambda r: (r.problem, r.run_id, _id_key(r.node_id)))
+    return out
+
+
+def prm_paths(trees: Sequence[tuple[str, Tree]], *, threshold: float = 1.0) -> list[PRMPath]:
+    """Every graded rollout's path with per-step labels (the same ``step_values`` as ``prm_labels``).
+
+    The same step texts reached by two runs of one question are one path, not two."""
+    out: list[PRMPath] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for run_id, tree in trees:
+        question = tree.root.step.text
+        values = step_values(tree, threshold)
+        for leaf in sorted(_rollouts(tree), key=lambda n: _id_key(n.id)):
+            path = tree.path(leaf.id)
+            steps = tuple(n.step.raw.strip() for n in path)
+            if (question, steps) in seen:
+                continue
+            seen.add((question, steps))
+            out.append(
+                PRMPath(
+                    problem=question,
+                    run_id=run_id,
+                    node_ids=[n.id for n in path],
+                    steps=list(steps),
+                    soft=[values[n.id][0] for n in path],
+                    hard=[int(values[n.id][1]) for n in path],
+                    correct=is_correct(leaf, threshold),
+                )
+            )
+    out.sort(key=lambda r: (r.problem, r.run_id, _id_key(r.node_ids[-1])))
     return out
 
 
