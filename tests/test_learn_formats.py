@@ -171,3 +171,16 @@ def test_cli_export_formats_and_errors(tmp_path, traces):
     assert nogold.exit_code == 2 and "--gold" in nogold.output
     two = CliRunner().invoke(app, ["train", "export", "a", "b"])
     assert two.exit_code == 2 and "one checkpoint" in two.output
+
+
+def test_gold_regrades_what_the_search_reward_called_verified(tmp_path, traces):
+    path, _ = traces
+    # The traced reward graded "5" correct; with gold "6" (say the reward was a fooled judge) the
+    # export keeps only solutions that state 6, and the step labels follow.
+    gold = tmp_path / "six.jsonl"
+    gold.write_text(json.dumps({"question": Q, "answer": "6"}) + "\n")
+    export_dataset([path], tmp_path / "t", format="trl", gold=[gold])
+    sft = _load(tmp_path / "t" / "sft.jsonl")
+    assert len(sft) == 1 and sft[0]["completion"][0]["content"].endswith("Final answer: 6")
+    prm = {tuple(r["completions"]): r["labels"] for r in _load(tmp_path / "t" / "prm.jsonl")}
+    assert prm[("Step 1: Add\n2 + 3 = 5", "Step 2: Answer\nFinal answer: 5")] == [True, False]

@@ -155,6 +155,33 @@ def is_correct(node: Node, threshold: float = 1.0) -> bool:
     return node.outcome_score is not None and node.outcome_score >= threshold
 
 
+def grade_with_gold(trees: Sequence[tuple[str, Tree]], gold: dict[str, str]) -> list[tuple[str, Tree]]:
+    """The trees with every final step of a question in ``gold`` re-graded against its gold answer
+    (``outcome_score`` 1.0 or 0.0, ``answers_equivalent``), so that "verified" means correct even
+    when the search's own reward was a judge. Questions without gold keep their scores."""
+    from ..rewards.answer import answers_equivalent
+
+    out = []
+    for run_id, tree in trees:
+        ref = gold.get(tree.root.step.text)
+        if ref is None:
+            out.append((run_id, tree))
+            continue
+        update = {
+            n.id: n.model_copy(
+                update={
+                    "outcome_score": float(
+                        answers_equivalent(ref, n.step.answer or completion_answer(n.step.raw))
+                    )
+                }
+            )
+            for n in tree.nodes.values()
+            if n.step.is_final and n.id != tree.root_id
+        }
+        out.append((run_id, tree.merged(update)))
+    return out
+
+
 def step_values(tree: Tree, threshold: float = 1.0) -> dict[str, tuple[float, float, int]]:
     """``node_id -> (soft, hard, rollouts)`` for every node with at least one graded rollout below.
 

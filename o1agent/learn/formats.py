@@ -46,6 +46,10 @@ project's own docs or dataset code (commits read: verl ``b178a3c`` / PyPI verl 0
 * ``grpo.jsonl`` — conversational prompt-only (``prompt`` messages) plus ``answer``, which
   ``GRPOTrainer`` passes to reward functions such as ``o1agent.learn.data.answer_reward()``.
 
+Where a question's gold answer is known (``--gold``, or an eval folder's ``items.jsonl``), its final
+steps are re-graded against it first (``data.grade_with_gold``): traces of a search whose reward
+was a judge then still give only correct solutions and gold-grounded step labels.
+
 Text fields are rendered with one chat template (default: the embedded SmolLM2's, ChatML); message
 fields carry no template, so another model's tokenizer renders them its own way. Every file gets
 a line in ``manifest.json`` with its row count and what reads it.
@@ -67,7 +71,7 @@ from pydantic import BaseModel
 from ..errors import MissingGoldError, NoTracesError, UnknownExportFormatError
 from ..policies.chat_template import ChatTemplate
 from ..schema import Tree
-from .data import Renderer, load_trees, preference_pairs, prm_paths, sft_rows, step_values
+from .data import Renderer, grade_with_gold, load_trees, preference_pairs, prm_paths, sft_rows, step_values
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +339,8 @@ def export_dataset(
             "only single-node runs"
         )
     answers = load_gold([*gold_paths, *gold])
+    # With gold known, "verified" means correct, whatever the search's own reward said.
+    trees = grade_with_gold(trees, answers)
     template = ChatTemplate.load(chat_template)
     renderer = Renderer(prompts, template.source)
     by_kind: dict[str, Any] = {}
