@@ -76,6 +76,7 @@ def test_openrlhf_files_follow_its_dataset_keys(tmp_path, traces):
     assert [m["role"] for m in sft["input"]] == ["system", "user"]
     assert [m["role"] for m in sft["output"]] == ["assistant"]
     pref = _load(tmp_path / "o" / "preference.jsonl")
+    assert len(pref) == 3  # runs r1 and r2 found the same three pairs: each is written once
     assert set(pref.column_names) == {"prompt", "chosen", "rejected", "margin"}
     first = next(r for r in pref if r["prompt"].endswith("Step 2:"))
     assert first["chosen"] == " Answer\nFinal answer: 5<|im_end|>" and first["margin"] == 1.0

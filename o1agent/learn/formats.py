@@ -379,6 +379,9 @@ def export_dataset(
             data = _openrlhf(kind, rows)
         else:
             data = _trl(kind, rows)
+        # Two runs of one question often find the same sibling pair: a trainer should see it once.
+        unique = {json.dumps(r, sort_keys=True, ensure_ascii=False): r for r in data}
+        data = list(unique.values())
         path = out / _FILES[format][kind]
         _write(path, data)
         files.append(ExportedFile(kind=kind, path=str(path), rows=len(data), reader=_READERS[(format, kind)]))
