@@ -46,17 +46,25 @@ async def complete_many(ctx: RunContext, reqs: Sequence[CompletionRequest]) -> l
     """The completions of every request, from one batch call (joined with the rest of the
     round inside ``gather_round``), each request admitted and clipped by the node's budget
     meter first (a refused one gets ``[]``)."""
-    call = partial(rounds.submit, partial(_batch_call, ctx))
     if not batches_natively(ctx.policy):
-        # One metered call per request: one that fails leaves the others' usage on the meter.
-        parts = await asyncio.gather(*(metered_many(ctx.policy, [r], call) for r in reqs))
-        return [p[0] for p in parts]
-    return await metered_many(ctx.policy, reqs, call)
+        # One metered call per request, admitted once it holds its concurrency slot (so it sees
+        # what the calls before it really cost), and one that fails leaves the others' usage on
+        # the meter.
+        async def one(r: CompletionRequest) -> list[Completion]:
+            async with ctx.limiter.get():
+                return (await metered_many(ctx.policy, [r], partial(_policy_call, ctx)))[0]
+
+        return list(await asyncio.gather(*(one(r) for r in reqs)))
+    return await metered_many(ctx.policy, reqs, partial(rounds.submit, partial(_batch_call, ctx)))
+
+
+async def _policy_call(ctx: RunContext, reqs: list[CompletionRequest]) -> list[list[Completion]]:
+    return await batch_complete(ctx.policy, reqs, limit=ctx.concurrency)
 
 
 async def _batch_call(ctx: RunContext, reqs: list[CompletionRequest]) -> list[list[Completion]]:
     async with ctx.limiter.get():
-        return await batch_complete(ctx.policy, reqs, limit=ctx.concurrency)
+        return await _policy_call(ctx, reqs)
 
 
 async def gather_round(ctx: RunContext, *coros: Coroutine[Any, Any, T]) -> list[T]:

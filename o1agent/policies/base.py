@@ -144,6 +144,8 @@ async def complete_concurrently(
     policy: Any, requests: Sequence[CompletionRequest], *, limit: int | None = None
 ) -> list[list[Completion]]:
     """The default batch call: one ``complete`` per request, at most ``limit`` at a time."""
+    if len(requests) == 1:  # no task to spawn: the caller's own task makes the call
+        return [await policy.complete(requests[0])]
     if limit is None or limit >= len(requests):
         return list(await asyncio.gather(*(policy.complete(r) for r in requests)))
     sem = asyncio.Semaphore(max(1, limit))
