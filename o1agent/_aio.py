@@ -4,6 +4,10 @@
 compiled graph is often reused across ``asyncio.run`` calls (``solve()`` twice, a benchmark, a
 server thread). ``PerLoop`` hands each running loop its own instance.
 
+``gather_settled`` is ``asyncio.gather`` that lets every child finish before it raises the first
+failure: a plain gather raises while siblings still run, so what they cost would land after the
+failed node was recorded (lost from the run's usage and its ``RunError.partial``).
+
 ``cancel_and_wait`` stops tasks and returns once they have ended: a cancelled run does not wait
 for everything it started (LangGraph's node tasks, children of ``asyncio.gather``), so a run
 keeps its tasks (``RunContext.run_tasks``, ``policies.base.RUN_TASKS``) and stops them itself.
@@ -14,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -44,3 +48,13 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait(pending)
         pending = {t for t in pending if not t.done()}
+
+
+async def gather_settled(*aws: Awaitable[T]) -> list[T]:
+    """Every result of ``aws`` in order, once all have ended; if any raised, the first failure
+    (in argument order) is raised then. Cancelling the caller cancels them all, as gather does."""
+    results: list[Any] = await asyncio.gather(*aws, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results

@@ -15,7 +15,14 @@ from o1agent.config import GenerationConfig
 from o1agent.errors import BackendError, RunError
 from o1agent.graph.meter import Meter, estimate_prompt_tokens
 from o1agent.policies import ScriptedPolicy
-from o1agent.policies.base import Completion, CompletionRequest, Message
+from o1agent.policies.base import (
+    Completion,
+    CompletionRequest,
+    Message,
+    carry_delivered,
+    delivered_before,
+    settle_all,
+)
 from o1agent.schema import Budget, Usage
 
 STEP = GenerationConfig().step_tokens
@@ -43,9 +50,10 @@ class PerChoicePolicy:
 
     async def complete(self, request: CompletionRequest) -> list[Completion]:
         self.requests.append(request)
+        fails = self.fail_at is not None and len(self.requests) >= self.fail_at  # decided on arrival
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.fail_at is not None and len(self.requests) >= self.fail_at:
+        if fails:
             raise BackendError("simulated outage")
         depth = request.assistant_prefix.count("Step ")
         used = min(request.max_tokens, 12)
@@ -127,6 +135,83 @@ def test_usage_of_a_failing_node_reaches_the_partial_result() -> None:
     assert partial is not None, "a RunError after the first node carries .partial"
     assert len(policy.requests) == 6 and policy.delivered > 0
     assert partial.usage.total_tokens == policy.delivered
+
+
+class SlowSiblingsPolicy(PerChoicePolicy):
+    """The ``fail_at``-th call fails at once while the calls before it in its round are still
+    decoding (``latency``); ``finished`` counts the calls that delivered."""
+
+    finished = 0
+
+    async def complete(self, request: CompletionRequest) -> list[Completion]:
+        if self.fail_at is not None and len(self.requests) + 1 >= self.fail_at:
+            self.requests.append(request)
+            raise BackendError("simulated outage")
+        out = await super().complete(request)
+        self.finished += 1
+        return out
+
+
+def test_a_failure_waits_for_its_siblings_so_their_usage_reaches_the_partial() -> None:
+    # Each node's expansion makes two calls (n=1 greedy, n=2 sampled): the 4th call, node 0.0's
+    # second, fails at once while its first (the 3rd) still decodes.
+    policy = SlowSiblingsPolicy(fail_at=4, latency=0.3)
+    cfg = {"width": 2, "k": 3, "max_depth": 50}
+    r = reasoner(policy, strategy_config=cfg, budget={"max_tokens": None, "max_nodes": None}, concurrency=8)
+    with pytest.raises(RunError) as info:
+        r.solve("q?")
+    partial = info.value.partial
+    assert partial is not None
+    # The siblings in flight ran to the end instead of being dropped (a server decodes them
+    # anyway), and what they delivered is in the partial's usage.
+    assert policy.finished == 3, (policy.finished, len(policy.requests))
+    assert partial.usage.total_tokens == policy.delivered
+
+
+class EmulatedNPolicy(PerChoicePolicy):
+    """Emulates ``n`` with one request per choice, as LiteLLMPolicy does for servers that ignore
+    ``n``; the ``fail_at``-th single request fails (after its siblings delivered)."""
+
+    async def complete(self, request: CompletionRequest) -> list[Completion]:
+        one = request.model_copy(update={"n": 1})
+        results = await settle_all([PerChoicePolicy.complete(self, one) for _ in range(request.n)])
+        return [r[0] for r in results]
+
+
+def test_choices_an_emulated_n_delivered_before_one_failed_are_counted() -> None:
+    # Calls go n=1, n=2 (a greedy child, then sampled ones), n=1, n=2: single request 6 is the
+    # second choice of a 2-choice call whose first choice was delivered.
+    policy = EmulatedNPolicy(fail_at=6)
+    cfg = {"width": 2, "k": 3, "max_depth": 50}
+    r = reasoner(policy, strategy_config=cfg, budget={"max_tokens": None, "max_nodes": None}, concurrency=1)
+    with pytest.raises(RunError) as info:
+        r.solve("q?")
+    partial = info.value.partial
+    assert partial is not None
+    assert len(policy.requests) >= 6
+    assert partial.usage.total_tokens == policy.delivered > 0
+
+
+def test_settle_all_raises_the_first_failure_carrying_what_the_others_delivered() -> None:
+    done = Completion(text="a", finish_reason="stop", prompt_tokens=3, completion_tokens=2)
+
+    async def ok(delay: float) -> list[Completion]:
+        await asyncio.sleep(delay)
+        return [done]
+
+    async def bad(carried: list[Completion]) -> list[Completion]:
+        exc = BackendError("down")
+        carry_delivered(exc, carried)
+        raise exc
+
+    async def go() -> None:
+        with pytest.raises(BackendError) as info:
+            await settle_all([ok(0.05), bad([done]), ok(0.0), bad([])])
+        # Both oks ran to the end (the slow one included) and the second failure's carried one too.
+        assert delivered_before(info.value) == [done, done, done]
+        assert await settle_all([ok(0.0), ok(0.0)]) == [[done], [done]]
+
+    asyncio.run(go())
 
 
 def test_meter_admits_the_first_call_and_refuses_what_cannot_fit() -> None:

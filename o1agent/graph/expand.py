@@ -11,12 +11,12 @@ Nothing here touches LangGraph state: callers return the nodes as state updates.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Coroutine, Sequence
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+from .._aio import gather_settled
 from ..parsing import parse_step
 from ..policies.base import Completion, CompletionRequest, batch_complete, batches_natively, derive_seed
 from ..schema import Node, Step, ToolCall, Tree, Usage
@@ -54,7 +54,7 @@ async def complete_many(ctx: RunContext, reqs: Sequence[CompletionRequest]) -> l
             async with ctx.limiter.get():
                 return (await metered_many(ctx.policy, [r], partial(_policy_call, ctx)))[0]
 
-        return list(await asyncio.gather(*(one(r) for r in reqs)))
+        return await gather_settled(*(one(r) for r in reqs))
     return await metered_many(ctx.policy, reqs, partial(rounds.submit, partial(_batch_call, ctx)))
 
 
@@ -71,7 +71,8 @@ async def gather_round(ctx: RunContext, *coros: Coroutine[Any, Any, T]) -> list[
     """``asyncio.gather`` of ``coros``; on a policy that batches natively their calls reach it
     as one batch call per round (a backend making one call per request gains nothing there)."""
     if not batches_natively(ctx.policy):
-        return list(await asyncio.gather(*coros))
+        # Every candidate ends (and settles its usage) before a failure leaves the node.
+        return await gather_settled(*coros)
     return await rounds.gather(partial(_batch_call, ctx), *coros)
 
 

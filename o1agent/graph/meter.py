@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..policies.base import Completion, CompletionRequest, Policy
+from ..policies.base import Completion, CompletionRequest, Policy, delivered_before
 from ..schema import Budget, Usage
 
 logger = logging.getLogger(__name__)
@@ -195,8 +195,12 @@ async def metered_many(
             "budget: max_seconds=%s ran out during a call; it was cancelled", meter.budget.max_seconds
         )
         return [[] for _ in reqs]
-    except BaseException:
+    except BaseException as exc:
         meter.release(reserved)
+        # What the failed call did deliver (other choices, other requests) was paid for.
+        from .expand import usage_of
+
+        meter.used = meter.used + usage_of(delivered_before(exc))
         raise
     got = iter(outs)
     results: list[list[Completion]] = []

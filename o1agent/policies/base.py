@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +34,8 @@ from ..sanitize import clean_text
 #: at the start of every node from the run's context, so a policy can tell a reproducible run's
 #: own calls — including a grader's, made from inside the node — from other runs' calls, however
 #: the caller drives the run (e.g. an async generator pulled from several tasks).
+logger = logging.getLogger(__name__)
+
 RUN_KEY: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent_run_key", default=None)
 
 #: The tasks working for the current run (``None`` outside a run), set with ``RUN_KEY``. A policy
@@ -42,6 +45,44 @@ RUN_KEY: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent
 RUN_TASKS: contextvars.ContextVar[weakref.WeakSet[asyncio.Task[Any]] | None] = contextvars.ContextVar(
     "o1agent_run_tasks", default=None
 )
+
+
+#: Where a failed call keeps the completions that *were* delivered before it failed (the other
+#: choices of an emulated ``n``, the other requests of a batch call): the budget meter counts them,
+#: so a ``RunError``'s partial usage equals what the backend delivered.
+_DELIVERED_ATTR = "o1agent_delivered"
+
+
+def carry_delivered(exc: BaseException, outs: Sequence[Completion]) -> None:
+    """Record on ``exc`` that ``outs`` were delivered (and paid for) by the call that raised it."""
+    if not outs:
+        return
+    try:
+        setattr(exc, _DELIVERED_ATTR, [*getattr(exc, _DELIVERED_ATTR, ()), *outs])
+    except AttributeError:  # no __dict__ to carry them on
+        logger.warning("usage of %d delivered completions lost with %s", len(outs), type(exc).__name__)
+
+
+def delivered_before(exc: BaseException) -> list[Completion]:
+    """The completions ``carry_delivered`` recorded on ``exc``."""
+    return list(getattr(exc, _DELIVERED_ATTR, ()))
+
+
+async def settle_all(calls: Sequence[Any]) -> list[list[Completion]]:
+    """Await every call (each returning a list of completions); if some failed, raise the first
+    failure carrying the completions the others delivered."""
+    results: list[Any] = await asyncio.gather(*calls, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if not failures:
+        return results
+    first = failures[0]
+    for r in results:
+        if isinstance(r, BaseException):
+            if r is not first:
+                carry_delivered(first, delivered_before(r))
+        else:
+            carry_delivered(first, r)
+    raise first
 
 
 def join_run() -> None:
@@ -147,14 +188,14 @@ async def complete_concurrently(
     if len(requests) == 1:  # no task to spawn: the caller's own task makes the call
         return [await policy.complete(requests[0])]
     if limit is None or limit >= len(requests):
-        return list(await asyncio.gather(*(policy.complete(r) for r in requests)))
+        return await settle_all([policy.complete(r) for r in requests])
     sem = asyncio.Semaphore(max(1, limit))
 
     async def one(r: CompletionRequest) -> list[Completion]:
         async with sem:
             return await policy.complete(r)
 
-    return list(await asyncio.gather(*(one(r) for r in requests)))
+    return await settle_all([one(r) for r in requests])
 
 
 class ConcurrentCalls:

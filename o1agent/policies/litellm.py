@@ -86,7 +86,7 @@ import tenacity
 from .._aio import PerLoop
 from .._env import env_default
 from ..errors import BackendError, BackendUnreachableError, ConfigError, UnknownModelError
-from .base import Completion, CompletionRequest, ConcurrentCalls, Message, TokenLogprob
+from .base import Completion, CompletionRequest, ConcurrentCalls, Message, TokenLogprob, settle_all
 from .chat_template import ChatTemplate, discover_chat_template
 
 # LiteLLM fetches its cost map from the network at import unless told not to (read only then).
@@ -473,7 +473,9 @@ class LiteLLMPolicy(ConcurrentCalls):
         self, request: CompletionRequest, payload: _Payload, *, start: int
     ) -> list[Completion]:
         seeds = [None if request.seed is None else request.seed + i for i in range(start, request.n)]
-        results = await asyncio.gather(*(self._request(request, payload, n=1, seed=s) for s in seeds))
+        # One failed request keeps the choices the others delivered on its exception (they were
+        # paid for: the run's usage must count them).
+        results = await settle_all([self._request(request, payload, n=1, seed=s) for s in seeds])
         return [r[0] for r in results]
 
     async def _request(
