@@ -4,7 +4,9 @@ partial result of an interrupted or failed run.
 ``choose_answer`` asks the strategy for its ``Choice`` and keeps the answer the strategy stands
 behind (a best-of-N vote's answer *is* the answer). Only a path that states no answer may get
 one short "final answer" call from ``finalize``; when even that is not possible the answer is
-read leniently from the path. A run never returns nothing.
+read leniently from the path. A run never returns nothing. A strategy that reports what it spent
+(``allocation``) has that report carried to ``Result.allocation``; a run the budget stopped says
+so there (``stop``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Answer:
     choice: Choice | None
     path: list[Node] = field(default_factory=list)
     stated: str | None = None
+    allocation: dict[str, Any] | None = None
 
     @property
     def node(self) -> Node | None:
@@ -49,10 +52,12 @@ def as_choice(tree: Tree, picked: Choice | str | None) -> Choice | None:
 
 
 def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStrategy) -> Answer:
+    report = getattr(strategy, "allocation", None)
+    allocation = report(tree, search or {}) if callable(report) else None
     choice = as_choice(tree, strategy.best(tree, search or {})) if len(tree) > 1 else None
     if choice is None or choice.node_id not in tree.nodes:
-        return Answer(None)
-    return Answer(choice, tree.path(choice.node_id), choice.answer)
+        return Answer(None, allocation=allocation)
+    return Answer(choice, tree.path(choice.node_id), choice.answer, allocation)
 
 
 def full_result(state: Any) -> Result | None:
@@ -80,6 +85,10 @@ def build_result(
 ) -> Result:
     """The run's ``Result``. ``slim``: without tree and trace (what the state keeps)."""
     tree: Tree = Tree() if slim else (state.get("tree") or Tree())
+    allocation = answer.allocation
+    if allocation is not None and exhausted_by is not None and allocation.get("stop") is None:
+        # The strategy had not stopped by itself (no reason of its own): the budget cut it.
+        allocation = {**allocation, "stop": f"budget ({exhausted_by})"}
     return Result(
         question=state.get("question", ""),
         answer=text,
@@ -93,5 +102,6 @@ def build_result(
         model=model,
         run_id=state.get("run_id", ""),
         seconds=(time.time() - usage.started_at) if usage.started_at else 0.0,
+        allocation=allocation,
         trace=trace,
     )

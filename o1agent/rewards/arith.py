@@ -67,6 +67,14 @@ def check_claims(text: str) -> tuple[int, int, list[str]]:
     return correct, total, notes
 
 
+def claims_critique(notes: list[str]) -> str | None:
+    """The critique a rewrite is shown for failed claims (``check_claims`` notes): each claim with
+    the value the calculator computed; ``None`` when every claim held."""
+    if not notes:
+        return None
+    return "A calculator re-checked the arithmetic: " + "; ".join(notes[:3]) + "."
+
+
 class ArithmeticCheck(Composable):
     """Process reward: fraction of a step's arithmetic claims that the calculator confirms.
 
@@ -103,7 +111,7 @@ class ArithmeticCheck(Composable):
         why = f"{correct}/{total} arithmetic claims hold"
         if notes:
             why += "; wrong: " + "; ".join(notes[:3])
-        return Verdict(score=score, rationale=why)
+        return Verdict(score=score, rationale=why, critique=claims_critique(notes))
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         return [self._score_one(r) for r in requests]
