@@ -150,7 +150,9 @@ class Tree(BaseModel):
 
     def terminals(self) -> list[Node]:
         # A duplicate repeats a sibling's answer: that sibling stands for both.
-        return [n for n in self.nodes.values() if n.step.is_final and n.status not in ("revised", "duplicate")]
+        return [
+            n for n in self.nodes.values() if n.step.is_final and n.status not in ("revised", "duplicate")
+        ]
 
     def next_child_id(self, node_id: str) -> str:
         # Children are numbered from 0 in creation order; revised siblings get numbers too.

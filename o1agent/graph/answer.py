@@ -53,7 +53,8 @@ def as_choice(tree: Tree, picked: Choice | str | None) -> Choice | None:
 
 def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStrategy) -> Answer:
     report = getattr(strategy, "allocation", None)
-    allocation = report(tree, search or {}) if callable(report) else None
+    made = report(tree, search or {}) if callable(report) else None
+    allocation = made if isinstance(made, dict) else None
     choice = as_choice(tree, strategy.best(tree, search or {})) if len(tree) > 1 else None
     if choice is None or choice.node_id not in tree.nodes:
         return Answer(None, allocation=allocation)

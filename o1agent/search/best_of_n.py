@@ -59,8 +59,8 @@ def choose(ballots: list[Ballot], select_by: SelectBy) -> Ballot | None:
         return None
     if select_by == "outcome":
         return max(enumerate(ballots), key=lambda p: (score_of(p[1].node), -p[0]))[1]
-    weigh = (lambda b: score_of(b.node)) if select_by == "weighted_vote" else (lambda b: 1.0)
-    return tally(ballots, weigh)[0]
+    weighted = select_by == "weighted_vote"
+    return tally([(b, score_of(b.node) if weighted else 1.0) for b in ballots])[0]
 
 
 def vote(finals: list[Node], select_by: SelectBy) -> Node | None:
@@ -86,7 +86,9 @@ class BestOfN(ChainSampler[BestOfNConfig]):
         if self.config.select_by != "outcome":
             return super().best(tree, state)
         top = choose(self.ballots(tree, state), "outcome")
-        return Choice(top.node.id, top.answer, top.node.score) if top is not None else super().best(tree, state)
+        return (
+            Choice(top.node.id, top.answer, top.node.score) if top is not None else super().best(tree, state)
+        )
 
 
 @register_strategy("best_of_n", BestOfNConfig)

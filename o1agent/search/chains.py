@@ -27,7 +27,7 @@ subclasses' ``more`` is).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -68,17 +68,20 @@ class Ballot:
         return normalize_answer(self.answer)
 
 
-def tally(
-    ballots: Sequence[Ballot], weight: Callable[[Ballot], float] = lambda b: 1.0
-) -> tuple[Ballot | None, dict[str, float]]:
+Vote = tuple[Ballot, float]
+"""A ballot and its weight."""
+
+
+def tally(votes: Sequence[Vote]) -> tuple[Ballot | None, dict[str, float]]:
     """The winning ballot (the best-scored member of the winning group) and every group's total
     ``Σ weight × count``, keyed by normalised answer. Order breaks the last ties (earlier wins)."""
     groups: dict[str, list[tuple[int, Ballot]]] = {}
-    for i, b in enumerate(ballots):
+    totals: dict[str, float] = {}
+    for i, (b, w) in enumerate(votes):
         groups.setdefault(b.key, []).append((i, b))
+        totals[b.key] = totals.get(b.key, 0.0) + w * b.count
     if not groups:
         return None, {}
-    totals = {k: sum(weight(b) * b.count for _, b in members) for k, members in groups.items()}
 
     def best_in(members: list[tuple[int, Ballot]]) -> tuple[int, Ballot]:
         return max(members, key=lambda p: (score_of(p[1].node), -p[0]))
@@ -114,7 +117,7 @@ ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
 class ChainSampler(Strategy[ConfigT]):
     """Chains in waves (see the module docstring). A subclass sets ``first_wave`` and, to draw
     more than one wave, overrides ``more`` and ``stop_reason``; ``weight`` weighs its vote and
-    ``stop_chain`` may end a chain early."""
+    ``stop_chain`` may end a chain early; ``votes`` may leave ballots out of the vote."""
 
     #: What the graph scores: final answers only (what the vote reads), every step, or none.
     verify: bool | Literal["final"] = "final"
@@ -141,16 +144,30 @@ class ChainSampler(Strategy[ConfigT]):
     def weight(self, tree: Tree, state: dict[str, Any], ballot: Ballot) -> float:
         return 1.0
 
+    def votes(self, tree: Tree, state: dict[str, Any]) -> list[Vote]:
+        """The ballots that vote, with their weights (by default every ballot, ``weight``)."""
+        return [(b, self.weight(tree, state, b)) for b in self.ballots(tree, state)]
+
     # ---- chains -------------------------------------------------------------------------------
 
     def init_state(self, tree: Tree) -> dict[str, Any]:
-        # ``chains``: each sample's current tip, in sample order; ``ended``: tips whose next step
-        # came back empty; ``stopped``: tips the strategy ended early; ``drawn`` / ``waves``:
-        # samples and root expansions asked for.
-        return {"started": False, "chains": [], "ended": [], "stopped": [], "drawn": 0, "waves": 0}
+        # ``chains``: each sample's current tip, in sample order, and ``wave_of`` the wave (1, 2,
+        # ...) each was drawn in; ``ended``: tips whose next step came back empty; ``stopped``:
+        # tips the strategy ended early; ``drawn`` / ``waves``: samples and root expansions asked for.
+        return {
+            "started": False,
+            "chains": [],
+            "wave_of": [],
+            "ended": [],
+            "stopped": [],
+            "drawn": 0,
+            "waves": 0,
+        }
 
     def chain_live(self, tree: Tree, state: dict[str, Any], tip: str) -> bool:
-        return tip not in state.get("ended", []) and tip not in state.get("stopped", []) and self.live(tree, tip)
+        return (
+            tip not in state.get("ended", []) and tip not in state.get("stopped", []) and self.live(tree, tip)
+        )
 
     def running(self, tree: Tree, state: dict[str, Any]) -> bool:
         return any(self.chain_live(tree, state, c) for c in state.get("chains", []))
@@ -163,7 +180,9 @@ class ChainSampler(Strategy[ConfigT]):
             "drawn": int(state.get("drawn", 0)) + k,
             "waves": int(state.get("waves", 0)) + 1,
         }
-        return Selection([Expansion(tree.root_id, k=k, verify=self.verify, greedy_first=first)], new, note=note)
+        return Selection(
+            [Expansion(tree.root_id, k=k, verify=self.verify, greedy_first=first)], new, note=note
+        )
 
     def select(self, tree: Tree, state: dict[str, Any]) -> Selection:
         if not state.get("started"):
@@ -182,6 +201,8 @@ class ChainSampler(Strategy[ConfigT]):
 
     def update(self, tree: Tree, state: dict[str, Any], new_ids: list[str]) -> Update:
         chains = list(state.get("chains", []))
+        wave_of = list(state.get("wave_of", []))
+        wave_of += [1] * (len(chains) - len(wave_of))  # a state from before waves were recorded
         ended = list(state.get("ended", []))
         stopped = list(state.get("stopped", []))
         index = {tip: i for i, tip in enumerate(chains)}
@@ -207,8 +228,9 @@ class ChainSampler(Strategy[ConfigT]):
                 else:
                     index[nid] = len(chains)
                     chains.append(nid)
+                    wave_of.append(int(state.get("waves", 1)))
                 moved.append(nid)
-        new = {**state, "chains": chains, "ended": ended, "stopped": stopped}
+        new = {**state, "chains": chains, "wave_of": wave_of, "ended": ended, "stopped": stopped}
         pruned: list[str] = []
         for tip in moved:
             node = tree.get(tip)
@@ -226,6 +248,12 @@ class ChainSampler(Strategy[ConfigT]):
 
     # ---- the vote -----------------------------------------------------------------------------
 
+    def wave(self, state: dict[str, Any], tip: str) -> int:
+        """The wave the chain now ending at ``tip`` was drawn in (1 for the first)."""
+        chains, waves = state.get("chains", []), state.get("wave_of", [])
+        i = chains.index(tip) if tip in chains else -1
+        return int(waves[i]) if 0 <= i < len(waves) else 1
+
     def start_of(self, tree: Tree, tip: str) -> str:
         """The chain's first step (the sample drawn from the root)."""
         path = tree.path(tip)
@@ -242,7 +270,9 @@ class ChainSampler(Strategy[ConfigT]):
         ]
         ballots = [ballot_of(tree, n, multiplicity(tree, self.start_of(tree, n.id))) for n in ends]
         ballots += [
-            ballot_of(tree, n, multiplicity(tree, self.start_of(tree, n.id))) for n in tips if not n.step.is_final
+            ballot_of(tree, n, multiplicity(tree, self.start_of(tree, n.id)))
+            for n in tips
+            if not n.step.is_final
         ]
         return [b for b in ballots if b is not None]
 
@@ -254,8 +284,7 @@ class ChainSampler(Strategy[ConfigT]):
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def best(self, tree: Tree, state: dict[str, Any]) -> Choice | None:
-        ballots = self.ballots(tree, state)
-        winner, _ = tally(ballots, lambda b: self.weight(tree, state, b))
+        winner, _ = tally(self.votes(tree, state))
         if winner is not None:
             # ``winner.node`` may be a copy carrying the lenient answer: that answer is the vote's.
             return Choice(winner.node.id, winner.answer, winner.node.score)
@@ -268,7 +297,7 @@ class ChainSampler(Strategy[ConfigT]):
         if not state.get("started"):
             return None
         ballots = self.ballots(tree, state)
-        _, totals = tally(ballots, lambda b: self.weight(tree, state, b))
+        _, totals = tally(self.votes(tree, state))
         samples = [c for c in tree.children(tree.root_id) if c.revised_from is None]
         dups = sum(1 for c in samples if c.status == "duplicate")
         return {

@@ -107,7 +107,9 @@ class MCTS(Strategy[MCTSConfig]):
     def mcts_children(tree: Tree, state: dict[str, Any], node_id: str) -> list[Node]:
         rollout = set(state.get("rollout", []))
         return [
-            c for c in tree.children(node_id) if c.id not in rollout and c.status not in ("revised", "duplicate")
+            c
+            for c in tree.children(node_id)
+            if c.id not in rollout and c.status not in ("revised", "duplicate")
         ]
 
     @staticmethod
