@@ -184,6 +184,8 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         "reward": task.reward,
         "model": result.model if result is not None else str(getattr(policy, "name", task.model)),
         "error": error,
+        # What an adaptive strategy spent on this item and why (samples, stopping reason).
+        "allocation": result.allocation if result is not None else None,
     }
     trace = ""
     if result is not None and len(result.trace):

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 _IMPORT = re.compile(r"^(?:from\s+\S+\s+import\s+.+|import\s+.+)$", re.MULTILINE)
 _DEFINES = re.compile(r"^\s*(?:async\s+)?def\s+\w+\s*\(", re.MULTILINE)
 _MARK = "O1_EXAMPLE "
+_QUOTES = re.compile("\"\"\"|'''")
 
 _RUNNER = """
 import contextlib as _cl, io as _io, json as _json
@@ -64,9 +65,12 @@ def examples_of(question: str) -> list[tuple[str, str]]:
     """The question's doctest examples as ``(source, expected output)``; none when it has none
     or they do not parse."""
     try:
-        return [(e.source, e.want) for e in doctest.DocTestParser().get_examples(question)]
+        found = doctest.DocTestParser().get_examples(question)
     except ValueError:
         return []
+    # The question is the docstring's source, not its text: a closing quote line that follows
+    # the last example is not part of its expected output.
+    return [(e.source, _QUOTES.split(e.want, 1)[0].rstrip() + "\n") for e in found]
 
 
 def _same_output(want: str, got: str) -> bool:
