@@ -110,6 +110,16 @@ async def test_a_failed_arithmetic_claim_is_the_critique_the_rewrite_sees():
     assert "3 * 4 = 12, not 13. Use the correct values." in prompt_of(rev)
     assert "Reviewer:" not in prompt_of(rev)
     assert res.answer == "12"
+    # The control: the same trigger, but the rewrite is told only that the step may be wrong.
+    policy = ScriptedPolicy(_revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "Multiply\n3 * 4 = 12"))
+    await Reasoner(
+        model=policy,
+        strategy="revision",
+        strategy_config={"rounds": 1, "revise_below": 0.4, "critique": "none"},
+        reward=ArithmeticCheck(),
+    ).asolve("3 pens of 4 sheep?")
+    (rev,) = [r for r in policy.requests if purpose(r) == "revise"]
+    assert "Reviewer: this step may be wrong; check it." in prompt_of(rev) and "not 13" not in prompt_of(rev)
 
 
 class _Judge:

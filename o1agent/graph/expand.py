@@ -303,10 +303,14 @@ async def critique_for(
 ) -> tuple[str, str, Usage]:
     """``(critique, source, usage)`` a rewrite of ``node`` is shown: a grounded check's finding
     as it is; otherwise, with the strategy's ``critique="generated"``, one the model writes
-    (one short call, counted); otherwise the grader's rationale (a judge's P(yes))."""
+    (one short call, counted); otherwise the grader's rationale (a judge's P(yes)). With
+    ``critique="none"`` only that the step may be wrong (the control)."""
+    mode = getattr(ctx.strategy.config, "critique", "verdict")
+    if mode == "none":
+        return NO_CRITIQUE, "verdict", Usage()
     if node.critique_source == "check" and node.critique:
         return node.critique, "check", Usage()
-    if getattr(ctx.strategy.config, "critique", "verdict") == "generated":
+    if mode == "generated":
         outs, _ = await ask(
             ctx,
             "critique",

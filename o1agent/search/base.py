@@ -71,11 +71,12 @@ class StrategyConfig(BaseModel):
         description="revise a step whose score is below this; None disables revision",
     )
     max_revisions: int = Field(default=1, ge=0, le=8, description="revisions allowed per step")
-    critique: Literal["verdict", "generated"] = Field(
+    critique: Literal["verdict", "generated", "none"] = Field(
         default="verdict",
         description="what a rewrite is told: the grader's verdict ('verdict': a grounded check's finding "
-        "when there is one, else its rationale) or, where no grounded check found anything, a critique "
-        "the model writes first ('generated': one more short call)",
+        "when there is one, else its rationale); where no grounded check found anything, a critique "
+        "the model writes first ('generated': one more short call); or nothing but that the step may be "
+        "wrong ('none': the control that measures what a critique adds)",
     )
 
 
