@@ -111,7 +111,9 @@ async def test_a_failed_arithmetic_claim_is_the_critique_the_rewrite_sees():
     assert "Reviewer:" not in prompt_of(rev)
     assert res.answer == "12"
     # The control: the same trigger, but the rewrite is told only that the step may be wrong.
-    policy = ScriptedPolicy(_revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "Multiply\n3 * 4 = 12"))
+    policy = ScriptedPolicy(
+        _revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "Multiply\n3 * 4 = 12\nFinal answer: 12")
+    )
     await Reasoner(
         model=policy,
         strategy="revision",
