@@ -14,7 +14,7 @@ from o1agent.rewards.confidence import token_confidences
 from o1agent.schema import Node, Step, Tree
 from o1agent.search import Choice, make_strategy
 from o1agent.search.adaptive_sc import beta_settled, dirichlet_settled
-from o1agent.search.deepconf import group_confidences, percentile, trace_confidence
+from o1agent.search.deepconf import group_confidences, trace_confidence
 from o1agent.search.particle import normalised_weights, resample
 from o1agent.search.picks import expandable, multiplicity
 
@@ -78,8 +78,6 @@ def test_group_and_trace_confidence_by_hand():
     assert trace_confidence(conf, "mean", window=2, tail=2) == pytest.approx(4.2)
     assert trace_confidence(conf, "bottom10", window=2, tail=2) == 3.0  # ceil(10 % of 4) = 1 group
     assert trace_confidence([], "mean", window=2, tail=2) is None
-    assert percentile([4.0, 8.0], 50) == 6.0
-    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 10) == pytest.approx(1.4)
 
 
 # Three low-confidence 5s against one confident 7: majority says 5, DeepConf says 7.

@@ -82,14 +82,6 @@ def trace_confidence(conf: Sequence[float], measure: Measure, *, window: int, ta
     return sum(low) / len(low)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) with linear interpolation between ranks (numpy's default)."""
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
 class DeepConfConfig(StrategyConfig):
     n: int = Field(default=8, ge=1, le=64, description="most solutions sampled (offline: exactly this many)")
     eta: float = Field(
@@ -163,6 +155,9 @@ class DeepConf(ChainSampler[DeepConfConfig]):
         for b in self.ballots(tree, state):
             if self.wave(state, b.node.id) == 1 and (c := self.confidence(tree, b.node.id)) is not None:
                 confs += [c] * b.count
+        # The one percentile of the package (numpy's linear interpolation), a pure function.
+        from ..evaluation.stats import percentile
+
         return percentile(confs, 100.0 - self.config.eta) if confs else None
 
     def kept(self, tree: Tree, state: dict[str, Any]) -> dict[str, float] | None:
