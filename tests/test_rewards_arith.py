@@ -17,6 +17,16 @@ from o1agent.schema import Step
         ("7 x 8 = 54", [("7*8", "54")]),
         ("There are 3 pens and 12 sheep.", []),
         ("(2 + 3) * 4 = 20", [("(2 + 3) * 4", "20")]),
+        # Prose claims, as SmolLM2 writes them.
+        ("Add 21 and 81 to get 160.", [("21 + 81", "160")]),
+        ("Subtract 160 from 200 to get 80.", [("200 - 160", "80")]),
+        ("Multiply 16 by 80 to get 1080.", [("16 * 80", "1080")]),
+        ("Divide 12 by 4 to get 3", [("12 / 4", "3")]),
+        ("the sum of 3 and 4 and 5 is 12", [("3 + 4 + 5", "12")]),
+        ("The difference between 9 and 4 is 5", [("9 - 4", "5")]),
+        ("6 times 7 is 42, and 1,200 plus 30 equals 1,230", [("1200 + 30", "1230"), ("6 * 7", "42")]),
+        ("Add 19 to 72", []),  # no result stated: nothing to check
+        ("Add 28 and 61\n28 + 61 = 109", [("28 + 61", "109")]),
     ],
 )
 def test_find_claims(text, claims):

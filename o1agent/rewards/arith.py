@@ -1,7 +1,9 @@
 """``ArithmeticCheck``: a grounded process reward — re-compute every arithmetic claim in a step.
 
 A step that writes ``3 * 4 = 13`` is wrong whatever a judge model thinks. This grader finds claims
-of the form ``<expression> = <number>`` (``×``, ``÷``, ``^`` and thousands separators accepted),
+of the form ``<expression> = <number>`` (``×``, ``÷``, ``^`` and thousands separators accepted)
+and their prose forms ("Add 21 and 81 to get 160", "subtract 5 from 9 to get 4", "6 times 7 is
+42", "the sum of 3 and 4 is 7"),
 evaluates the expression with the safe calculator (``o1agent.tools.calculator``, no ``eval``) and
 scores the step by the fraction of claims that hold. It is an *executable check*: it needs no gold
 answer and no model, costs microseconds, and is exactly the kind of signal a weak model cannot
@@ -28,9 +30,45 @@ _CLAIM = re.compile(
 )
 
 
+_PN = r"(-?\d[\d,]*(?:\.\d+)?)"
+_GETS = r"\s*(?:,\s*)?(?:to get|to give|gives?|get|is|equals?|makes|results? in|=|:)\s*"
+# Prose claims small models write instead of equations; each builds the expression it states.
+_PROSE: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(rf"\badd(?:ing)?\s+{_PN}\s+(?:and|to|plus)\s+{_PN}(?:\s+and\s+{_PN})?{_GETS}{_PN}", re.I),
+        "+",
+    ),
+    (re.compile(rf"\bsubtract(?:ing)?\s+{_PN}\s+from\s+{_PN}{_GETS}{_PN}", re.I), "from"),
+    (re.compile(rf"\bmultiply(?:ing)?\s+{_PN}\s+(?:by|and|with)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"\bdivid(?:e|ing)\s+{_PN}\s+by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
+    (re.compile(rf"\bthe sum of\s+{_PN}\s*,?\s+and\s+{_PN}(?:\s+and\s+{_PN})?{_GETS}{_PN}", re.I), "+"),
+    (re.compile(rf"\bthe product of\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"\bthe difference (?:between|of)\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "-"),
+    (re.compile(rf"(?<![\d.]){_PN}\s+plus\s+{_PN}{_GETS}{_PN}", re.I), "+"),
+    (re.compile(rf"(?<![\d.]){_PN}\s+minus\s+{_PN}{_GETS}{_PN}", re.I), "-"),
+    (re.compile(rf"(?<![\d.]){_PN}\s+(?:times|multiplied by)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"(?<![\d.]){_PN}\s+divided by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
+]
+
+
+def prose_claims(text: str) -> list[tuple[str, str]]:
+    """``(expression, claimed value)`` pairs stated in words (see the module docstring)."""
+    out: list[tuple[str, str]] = []
+    for pattern, op in _PROSE:
+        for m in pattern.finditer(text or ""):
+            nums = [g.replace(",", "") for g in m.groups() if g is not None]
+            *operands, value = nums
+            if op == "from":  # "subtract a from b" is b - a
+                expr = f"{operands[1]} - {operands[0]}"
+            else:
+                expr = f" {op} ".join(operands)
+            out.append((expr, value))
+    return out
+
+
 def find_claims(text: str) -> list[tuple[str, str]]:
     """``(expression, claimed value)`` pairs in ``text``; chains like ``a = b + c = d`` give each
-    link whose left side is an expression."""
+    link whose left side is an expression; prose claims (``prose_claims``) come after."""
     out: list[tuple[str, str]] = []
     for m in _CLAIM.finditer(text or ""):
         expr = m.group("expr").strip()
@@ -39,7 +77,7 @@ def find_claims(text: str) -> list[tuple[str, str]]:
         if expr.count("(") != expr.count(")"):
             expr = expr.strip("()")
         out.append((expr, m.group("value").replace(",", "")))
-    return out
+    return out + prose_claims(text)
 
 
 def _close(a: str, b: str) -> bool:
