@@ -72,6 +72,11 @@ class Node(BaseModel):
         description="where ``critique`` came from: a grounded check's finding ('check'), the grader's "
         "rationale ('verdict', e.g. a judge's P(yes)) or a critique the model wrote ('generated')",
     )
+    repair: str | None = Field(
+        default=None,
+        description="a grounded check's fix: the step up to its first failed claim, the checked value in "
+        "its place; a rewrite of the step continues from it",
+    )
     verify_error: str | None = Field(
         default=None, description="why the grader could not score this node (its score stays None)"
     )

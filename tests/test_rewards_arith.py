@@ -59,3 +59,11 @@ async def test_registered_and_composable():
     rm = make_reward("arith+confidence", policy=None)  # type: ignore[arg-type]
     out = await rm.score([ScoreRequest(question="q", candidate=Step(raw="2+2 = 5"), mean_logprob=-0.1)])
     assert out[0].score is not None and out[0].score < 0.5
+
+
+def test_repair_puts_the_calculators_value_at_the_first_wrong_claim():
+    from o1agent.rewards.arith import repair_of
+
+    assert repair_of("Add 21 and 81 to get 160. Then 102 - 58 = 44") == "Add 21 and 81 to get 102"
+    assert repair_of("First 2 + 2 = 4, then 4 * 3 = 13 and 13 + 1 = 14") == "First 2 + 2 = 4, then 4 * 3 = 12"
+    assert repair_of("3 * 4 = 12") is None and repair_of("no claims") is None

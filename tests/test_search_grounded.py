@@ -93,10 +93,9 @@ def _revise_script(first: str, fixed: str):
     return respond
 
 
-async def test_a_failed_arithmetic_claim_is_the_critique_the_rewrite_sees():
-    policy = ScriptedPolicy(
-        _revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "Multiply\n3 * 4 = 12\nFinal answer: 12")
-    )
+async def test_a_failed_arithmetic_claim_is_repaired_and_the_rewrite_continues_from_it():
+    # The model only writes what follows the corrected prefix "Multiply\n3 * 4 = 12".
+    policy = ScriptedPolicy(_revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "\nFinal answer: 12"))
     res = await Reasoner(
         model=policy,
         strategy="revision",
@@ -106,10 +105,15 @@ async def test_a_failed_arithmetic_claim_is_the_critique_the_rewrite_sees():
     old = res.tree.get("0.0")
     assert old.status == "revised" and old.critique_source == "check"
     assert old.critique == "A calculator re-checked the arithmetic: 3 * 4 = 12, not 13."
+    assert old.repair == "Multiply\n3 * 4 = 12"
     (rev,) = [r for r in policy.requests if purpose(r) == "revise"]
-    assert "3 * 4 = 12, not 13. Use the correct values." in prompt_of(rev)
-    assert "Reviewer:" not in prompt_of(rev)
-    assert res.answer == "12"
+    # Verify-and-Edit: the proposal prompt, continued greedily from the corrected prefix.
+    assert rev.assistant_prefix.endswith("Step 1: Multiply\n3 * 4 = 12") and rev.temperature == 0.0
+    (propose,) = [r for r in policy.requests if purpose(r) == "propose"][:1]
+    assert rev.messages == propose.messages
+    new = res.tree.get("0.1")
+    assert new.revised_from == "0.0" and new.step.raw == "Multiply\n3 * 4 = 12\nFinal answer: 12"
+    assert new.score == 1.0 and res.answer == "12"
     # The control: the same trigger, but the rewrite is told only that the step may be wrong.
     policy = ScriptedPolicy(
         _revise_script("Multiply\n3 * 4 = 13\nFinal answer: 13", "Multiply\n3 * 4 = 12\nFinal answer: 12")
@@ -122,6 +126,7 @@ async def test_a_failed_arithmetic_claim_is_the_critique_the_rewrite_sees():
     ).asolve("3 pens of 4 sheep?")
     (rev,) = [r for r in policy.requests if purpose(r) == "revise"]
     assert "Reviewer: this step may be wrong; check it." in prompt_of(rev) and "not 13" not in prompt_of(rev)
+    assert not rev.assistant_prefix.endswith("12")  # no repair either
 
 
 class _Judge:

@@ -330,16 +330,22 @@ async def critique_for(
 
 
 async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node, Usage]:
-    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller)."""
+    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller).
+
+    When a grounded check offered a ``repair`` (the step up to its first wrong claim, with the
+    checked value in its place), the rewrite is the step continued greedily from that corrected
+    prefix (Verify-and-Edit): the template then renders the proposal prompt ending in the
+    repair, so a model too weak to act on a critique still writes from a true statement."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
     t0 = time.perf_counter()
     critique, source, critique_usage = await critique_for(ctx, question, path, node)
+    repair = node.repair if source == "check" else None
     outs, _ = await ask(
         ctx,
         "revise",
         max_tokens=ctx.generation.step_tokens,
-        temperature=ctx.generation.temperature,
+        temperature=0.0 if repair else ctx.generation.temperature,
         seed_parts=(node.id, "revise", node.revisions),
         node_id=node.id,
         stop=step_stops(len(path)),
@@ -348,16 +354,23 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         candidate=node.step.raw,
         critique=critique,
         critique_source=source,
+        repair=repair,
+        subgoals=[],
+        tools=ctx.tool_text,
     )
+    out = outs[0]
+    if repair:
+        # The step is the corrected prefix and what the model wrote after it.
+        out = out.model_copy(update={"text": repair + out.text})
     new = make_child(
         ctx,
         parent,
         path,
-        outs[0],
+        out,
         node_id="",
         depth=node.depth,
         verify=node.verify,
-        prompt=outs[0].rendered_prompt,
+        prompt=out.rendered_prompt,
         seconds=time.perf_counter() - t0,
         revised_from=node.id,
         revisions=node.revisions + 1,

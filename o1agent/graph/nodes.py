@@ -279,6 +279,7 @@ def _apply_verdict(n: Node, v: Verdict) -> Node:
         update={
             "critique": critique,
             "critique_source": source if critique else None,
+            "repair": v.repair,
             field: v.score,
             "score": v.score,
         }

@@ -17,6 +17,7 @@ get ``no_claim_score`` (neutral by default) — it has no opinion on prose.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from ..tools.calculator import CalculatorError, calculate
 from .base import ScoreRequest, Verdict
@@ -51,33 +52,52 @@ _PROSE: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def prose_claims(text: str) -> list[tuple[str, str]]:
-    """``(expression, claimed value)`` pairs stated in words (see the module docstring)."""
-    out: list[tuple[str, str]] = []
+class Claim(NamedTuple):
+    """One arithmetic claim: the expression, the value claimed, and where that value is written."""
+
+    expr: str
+    value: str
+    start: int
+    end: int
+
+
+def _prose(text: str) -> list[Claim]:
+    out: list[Claim] = []
     for pattern, op in _PROSE:
-        for m in pattern.finditer(text or ""):
-            nums = [g.replace(",", "") for g in m.groups() if g is not None]
+        for m in pattern.finditer(text):
+            idx = [i for i in range(1, len(m.groups()) + 1) if m.group(i) is not None]
+            nums = [m.group(i).replace(",", "") for i in idx]
             *operands, value = nums
-            if op == "from":  # "subtract a from b" is b - a
-                expr = f"{operands[1]} - {operands[0]}"
-            else:
-                expr = f" {op} ".join(operands)
-            out.append((expr, value))
+            # "subtract a from b" is b - a
+            expr = f"{operands[1]} - {operands[0]}" if op == "from" else f" {op} ".join(operands)
+            out.append(Claim(expr, value, m.start(idx[-1]), m.end(idx[-1])))
     return out
 
 
-def find_claims(text: str) -> list[tuple[str, str]]:
-    """``(expression, claimed value)`` pairs in ``text``; chains like ``a = b + c = d`` give each
-    link whose left side is an expression; prose claims (``prose_claims``) come after."""
-    out: list[tuple[str, str]] = []
-    for m in _CLAIM.finditer(text or ""):
+def claims(text: str) -> list[Claim]:
+    """Every claim in ``text`` in the order written: ``expression = value`` ones (chains like
+    ``a = b + c = d`` give each link whose left side is an expression) and prose ones."""
+    text = text or ""
+    out: list[Claim] = []
+    for m in _CLAIM.finditer(text):
         expr = m.group("expr").strip()
         # "x" as multiplication only between numbers ("3 x 4"); a stray letter is not arithmetic.
         expr = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", expr)
         if expr.count("(") != expr.count(")"):
             expr = expr.strip("()")
-        out.append((expr, m.group("value").replace(",", "")))
-    return out + prose_claims(text)
+        out.append(Claim(expr, m.group("value").replace(",", ""), m.start("value"), m.end("value")))
+    return out + _prose(text)
+
+
+def prose_claims(text: str) -> list[tuple[str, str]]:
+    """``(expression, claimed value)`` pairs stated in words (see the module docstring)."""
+    return [(c.expr, c.value) for c in _prose(text or "")]
+
+
+def find_claims(text: str) -> list[tuple[str, str]]:
+    """``(expression, claimed value)`` pairs in ``text`` (``claims`` without positions): the
+    ``expression = value`` ones first, then the prose ones."""
+    return [(c.expr, c.value) for c in claims(text)]
 
 
 def _close(a: str, b: str) -> bool:
@@ -88,21 +108,40 @@ def _close(a: str, b: str) -> bool:
     return abs(x - y) <= 1e-6 * max(1.0, abs(x), abs(y)) or (round(x, 2) == round(y, 2) and "." in b)
 
 
+def _actual(claim: Claim) -> str | None:
+    """The calculator's value of the claim's expression; ``None`` when it cannot be computed
+    (e.g. "1/0"): no opinion on that claim."""
+    try:
+        return calculate(claim.expr)
+    except CalculatorError:
+        return None
+
+
 def check_claims(text: str) -> tuple[int, int, list[str]]:
     """``(correct, total, notes)`` over the arithmetic claims of ``text``."""
     correct = total = 0
     notes: list[str] = []
-    for expr, value in find_claims(text):
-        try:
-            actual = calculate(expr)
-        except CalculatorError:
-            continue  # not something we can check (e.g. "1/0"): no opinion on it
+    for c in claims(text):
+        actual = _actual(c)
+        if actual is None:
+            continue
         total += 1
-        if _close(actual, value):
+        if _close(actual, c.value):
             correct += 1
         else:
-            notes.append(f"{expr} = {actual}, not {value}")
+            notes.append(f"{c.expr} = {actual}, not {c.value}")
     return correct, total, notes
+
+
+def repair_of(text: str) -> str | None:
+    """``text`` up to its first wrong claim, with the calculator's value written in its place
+    (Verify-and-Edit, Zhao et al. 2023: a rewrite continues from the corrected prefix instead of
+    being asked to find the fix itself); ``None`` when every claim holds."""
+    for c in sorted(claims(text), key=lambda c: c.start):
+        actual = _actual(c)
+        if actual is not None and not _close(actual, c.value):
+            return text[: c.start] + actual
+    return None
 
 
 def claims_critique(notes: list[str]) -> str | None:
@@ -149,7 +188,8 @@ class ArithmeticCheck(Composable):
         why = f"{correct}/{total} arithmetic claims hold"
         if notes:
             why += "; wrong: " + "; ".join(notes[:3])
-        return Verdict(score=score, rationale=why, critique=claims_critique(notes))
+        own = req.candidate.raw or f"{req.candidate.title}\n{req.candidate.text}"
+        return Verdict(score=score, rationale=why, critique=claims_critique(notes), repair=repair_of(own))
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         return [self._score_one(r) for r in requests]

@@ -63,6 +63,11 @@ class Verdict(BaseModel):
         "failed with its correct value, the tool error, the failing example); None when the grader "
         "checked nothing it could name (a judge's P(yes) is a rationale, not a critique)",
     )
+    repair: str | None = Field(
+        default=None,
+        description="the candidate step up to its first failed check with the checked value in its place "
+        "(a rewrite continues from it, Verify-and-Edit style); None when the grader has no fix to offer",
+    )
     usage: Usage = Field(default_factory=Usage)
     error: str | None = Field(
         default=None,

@@ -6,7 +6,8 @@
   and the blend on final ones. A grader that *failed* (``Verdict.error``: its backend, model or
   sandbox) is not "no opinion": the blend is then no verdict either (``score=None``, ``error``
   naming the part), since renormalising over the rest would pass a partial score off as the whole.
-  The blend's ``critique`` joins its parts' critiques (only grounded graders write one).
+  The blend's ``critique`` joins its parts' critiques (only grounded graders write one); its
+  ``repair`` is the first part's that has one.
 * Operator sugar: every grader in this package mixes in ``Composable``, so a user writes
   ``0.7 * LLMJudge(p) + 0.3 * Confidence()``. A grader from elsewhere is wrapped with
   ``reward(rm)`` first: ``0.5 * reward(my_rm) + 0.5 * Confidence()``.
@@ -111,6 +112,7 @@ class Weighted(Composable):
             usage = Usage()
             why: list[str] = []
             critiques: list[str] = []
+            repairs: list[str] = []
             errors: list[str] = []
             for (rm, w), verdicts in zip(self.terms, parts, strict=True):
                 v = verdicts[i]
@@ -125,6 +127,8 @@ class Weighted(Composable):
                 den += w
                 if v.critique:
                     critiques.append(v.critique)
+                if v.repair:
+                    repairs.append(v.repair)
                 why.append(
                     f"{rm.name}={v.score:.2f} (w={w:g}): {v.rationale}"
                     if v.rationale
@@ -141,6 +145,7 @@ class Weighted(Composable):
                     kind=self.kind,
                     rationale="; ".join(why),
                     critique=" ".join(dict.fromkeys(critiques)) or None,
+                    repair=repairs[0] if repairs else None,
                     usage=usage,
                 )
             )

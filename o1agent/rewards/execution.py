@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..schema import Step
-from .arith import check_claims
+from .arith import check_claims, repair_of
 from .base import RewardKind, ScoreRequest, Verdict
 from .code import extract_program
 from .compose import Composable
@@ -181,7 +181,9 @@ class ExecutionCheck(Composable):
         if not found.failed:
             return Verdict(score=1.0, rationale=f"every check held ({checked})")
         critique = "Checked by execution: " + "; ".join(found.failed[:3]) + "."
+        own = req.candidate.raw or f"{req.candidate.title}\n{req.candidate.text}"
         return Verdict(
+            repair=repair_of(own),
             score=0.0,
             rationale=f"{len(found.failed)} of {found.passed + len(found.failed)} checks failed ({checked})",
             critique=critique,
