@@ -238,9 +238,13 @@ def test_adaptive_stops_after_a_confident_unanimous_warm_up():
 
 
 def test_adaptive_spends_more_when_unsure_or_split():
-    ad = make_strategy("adaptive", first=2, confident=5.0, window=2, max_samples=6)
+    ad = make_strategy("adaptive", first=2, confident=5.0, window=2, max_samples=6, threshold=0.95)
     unsure = build({"0.0": {"answer": "12", "tc": [9.0, 8.0]}, "0.1": {"answer": "12", "tc": [2.0, 2.0]}})
     assert ad.more(unsure, started(["0.0", "0.1"])) == 1
+    # Below 0.875 (Beta(3, 1)) two agreeing samples settle the vote whatever their confidence.
+    lax = make_strategy("adaptive", first=2, confident=5.0, window=2, threshold=0.8)
+    assert lax.more(unsure, started(["0.0", "0.1"])) == 0
+    assert lax.allocation(unsure, started(["0.0", "0.1"]))["difficulty"] == "settled"
     split = build({"0.0": {"answer": "12", "tc": [9.0, 8.0]}, "0.1": {"answer": "13", "tc": [9.0, 9.0]}})
     assert ad.more(split, started(["0.0", "0.1"])) == 1
     # With confident=None, agreement alone is enough.

@@ -18,9 +18,11 @@ How hard a question is, is read from the first samples — never from a gold ans
 Why a strategy and not ``budget="auto"``: a ``Budget`` is a hard cap that means the same for
 every strategy (and stays the user's: the run never spends past it, whatever this decides); where
 to spend under it is a search decision, so it lives with the other strategies and composes their
-pieces. ``confident`` is in DeepConf units (mean negative top-k logprob); its default was chosen
-on a dev seed (README, "Strategies that pay") — set it for another model, or ``None`` to stop on
-agreement alone. Run it with ``reward="none"``: nothing here needs a grader.
+pieces. ``confident`` is in DeepConf units (mean negative top-k logprob, top 20); it and
+``threshold`` were chosen for SmolLM2 on a dev seed by ``benchmarks/adaptive_calibration.py``
+(README, "Grounded and adaptive strategies") — set them for another model, or ``confident=None``
+to stop on agreement alone. Below a threshold of 0.875 a unanimous warm-up of two is settled
+whatever its confidence; above it, only a confident one stops there. Run it with ``reward="none"``: nothing here needs a grader.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ class AdaptiveConfig(AdaptiveSCConfig):
     max_samples: int = Field(
         default=8, ge=1, le=64, description="most solutions sampled (the budget caps too)"
     )
+    threshold: float = Field(
+        default=0.8, gt=0.5, lt=1.0, description="stop once the vote is settled with this probability"
+    )
     confident: float | None = Field(
-        default=10.0,
+        default=6.0,
         ge=0.0,
         description="a unanimous warm-up whose every trace confidence is at least this stops there (None: "
         "agreement alone)",
