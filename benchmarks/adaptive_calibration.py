@@ -99,15 +99,18 @@ def main() -> None:
         return answer is not None and normalize_answer(answer) == normalize_answer(gold[rid])
 
     pool = max(len(t.get(t.root_id).children) for t in trees.values())
-    sc = make_strategy("best_of_n", n=pool, select_by="majority")
-    dc = make_strategy("deepconf", n=pool)
-    full = {rid: prefix(t, len(t.get(t.root_id).children)) for rid, t in trees.items()}
     print(f"{len(trees)} items, pools of {pool} samples")
-    for name, strat in ((f"self_consistency@{pool}", sc), (f"deepconf@{pool}", dc)):
-        acc = sum(right(c.answer if (c := strat.best(*full[rid])) else None, rid) for rid in trees) / len(
-            trees
-        )
-        print(f"{name:34} accuracy {acc:.3f}  samples {pool}")
+    # The first k samples of the pool are exactly what an n=k run draws (same seeds), so these
+    # are the fixed-n baselines at k, re-voted.
+    for k in sorted({2, 4, pool}):
+        cut = {rid: prefix(t, k) for rid, t in trees.items()}
+        toks = sum(sum(sample_tokens(t, c) for c in t.get(t.root_id).children[:k]) for t in trees.values())
+        for name, strat in (
+            (f"self_consistency@{k}", make_strategy("best_of_n", n=k, select_by="majority")),
+            (f"deepconf@{k}", make_strategy("deepconf", n=k)),
+        ):
+            hits = sum(right(c.answer if (c := strat.best(*cut[rid])) else None, rid) for rid in trees)
+            print(f"{name:34} accuracy {hits / len(trees):.3f}  samples {k}  ~tokens {toks / len(trees):.0f}")
 
     results = []
     for conf_text in args.confident.split(","):
