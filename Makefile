@@ -11,8 +11,10 @@ export CMAKE_ARGS := -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
+# e.g. make suite SUITE_ARGS="--limit 10 --tasks chain_sum,products_1d" (see benchmarks/suite/run.py)
+SUITE_ARGS ?=
 
-.PHONY: demo test test-fast lint bench install install-all sysdeps clean
+.PHONY: demo test test-fast lint bench suite install install-all sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +36,12 @@ install-all: $(VENV)/.all
 demo: $(VENV)/.core
 	$(VENV)/bin/o1agent solve "$(QUESTION)" --strategy dfs --show-tree
 
-# System packages some tests drive for real: Chromium (viewer) and PostgreSQL (durable runs).
+# System packages some tests drive for real: Chromium (viewer), PostgreSQL (durable runs) and
+# bubblewrap (the sandbox for model-written code: without bwrap the python tool refuses to run).
 sysdeps:
-	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; \
-	  else echo "sysdeps: run as root or install chromium and postgresql"; fi; fi
+	@if ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql bubblewrap >/dev/null; \
+	  else echo "sysdeps: run as root or install chromium, postgresql and bubblewrap"; fi; fi
 
 test: $(VENV)/.all sysdeps
 	$(PY) -m pytest -ra -p no:cacheprovider
@@ -53,6 +56,11 @@ lint: $(VENV)/.all
 
 bench: $(VENV)/.all
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# The dev suite: every task of benchmarks/suite/tasks.toml × methods × budgets, resumable (rerun to
+# continue); tables, plots and the generated README land in benchmarks/results/suite/.
+suite: $(VENV)/.all
+	$(PY) benchmarks/suite/run.py --readme README.md $(SUITE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

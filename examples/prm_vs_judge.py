@@ -59,19 +59,6 @@ CONFIGS = ("greedy", "beam+judge", "beam+prm")
 EXTRA_CONFIGS = ("beam+arith", "beam+blind")
 
 
-class BlindReward:
-    """The control: every step scores 0.5, so the beam keeps proposal order (the greedy candidate
-    first) — what the beam's extra sampling and bookkeeping give without any signal."""
-
-    kind = "process"
-    name = "blind"
-
-    async def score(self, requests: list[Any]) -> list[Any]:
-        from o1agent.rewards.base import Verdict
-
-        return [Verdict(score=0.5, rationale="blind control") for _ in requests]
-
-
 # Same beam for both rewards: "last" ranks a path by its newest step, which is what a
 # Math-Shepherd value estimates (the chance this prefix still ends right).
 BEAM = {"width": 2, "k": 2, "max_depth": 4, "aggregate": "last"}
@@ -147,7 +134,7 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
         "beam+judge": make_reward("judge", policy),
         "beam+prm": make_reward(f"prm:{workdir / 'prm'}", policy),
         "beam+arith": make_reward("arith", policy),
-        "beam+blind": BlindReward(),
+        "beam+blind": make_reward("blind", policy),
     }
     jsonl = workdir / "rows.jsonl"
     done = {(r["config"], r["index"], r["max_tokens"]): r for r in read_rows(jsonl)}

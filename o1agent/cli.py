@@ -143,6 +143,12 @@ def solve(
         list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
+    unsafe_local: Annotated[
+        bool,
+        typer.Option(
+            help="Where bwrap is missing, run the python tool as a plain local process: not contained."
+        ),
+    ] = False,
     decompose: Annotated[bool, typer.Option(help="Ask for sub-goals first.")] = False,
     trace: Annotated[Path | None, typer.Option(help="Write the trace (JSONL) here.")] = None,
     json_out: Annotated[
@@ -178,7 +184,12 @@ def solve(
         )
         kwargs: dict[str, Any] = {}
         if tools:
-            kwargs["tools"] = [t.strip() for t in tools.split(",") if t.strip()]
+            names = [t.strip() for t in tools.split(",") if t.strip()]
+            if unsafe_local:
+                from .tools.registry import python_tool
+
+                names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
+            kwargs["tools"] = names
         reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,

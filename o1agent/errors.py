@@ -59,8 +59,22 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class ToolSchemaError(ConfigError):
+    """A function tool's definition (name, description or JSON-schema parameters) is invalid.
+    ``tool`` names it (its name, or its position when it has none)."""
+
+    def __init__(self, message: str, *, tool: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
 class CalculatorError(UserError):
     """The expression is not plain arithmetic, or would be too large to compute."""
+
+
+class SandboxUnavailableError(ConfigError):
+    """Model-written code cannot be contained here: ``bwrap`` (bubblewrap) is missing or cannot
+    create namespaces. Install it (``apt-get install bubblewrap``) or opt in to ``unsafe_local=True``."""
 
 
 class CheckpointError(UserError):

@@ -4,7 +4,8 @@
 → ``LiteLLMPolicy``; ``reward="judge"`` → ``LLMJudge``; ``strategy="dfs"`` → the registered
 strategy) into one ``RunContext`` and runs the one shared compiled graph with it. Per-call
 overrides (``strategy``, ``strategy_config``, ``generation``, ``budget``, ``reward``, ``seed``,
-``tools``) make a new context, never a new graph. Every name is validated before any model is
+``tools``, ``tool_choice``) make a new context, never a new graph. ``prior_steps`` continue a run
+after steps taken before it (an external tool's call and the result its caller sent back). Every name is validated before any model is
 loaded, so a bad call fails with a clear ``UserError`` at once; if a backend fails mid-run the
 best result so far rides on the ``RunError`` as ``.partial``.
 
@@ -37,19 +38,33 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
-from .policies.base import Policy
+from .policies.base import Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
-from .schema import Budget, Result, Usage
+from .schema import Budget, Result, Step, Usage
 from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
 logger = logging.getLogger(__name__)
 
 RewardSpec = str | RewardModel | None
 
+#: ``solve()``'s default search and reward (one home: ``Reasoner``, ``asolve`` and ``o1agent eval``'s
+#: ``default`` method read these).
+DEFAULT_STRATEGY = "dfs"
+DEFAULT_REWARD = "judge"
+
 #: Per-call keyword arguments that change a run (a new context over the same graph).
-RUN_OVERRIDES = ("strategy", "strategy_config", "generation", "budget", "reward", "seed", "tools")
+RUN_OVERRIDES = (
+    "strategy",
+    "strategy_config",
+    "generation",
+    "budget",
+    "reward",
+    "seed",
+    "tools",
+    "tool_choice",
+)
 
 
 def check_reward_spec(reward: RewardSpec) -> None:
@@ -77,6 +92,22 @@ def validate_question(question: Any) -> str:
     if not question.strip():
         raise InvalidQuestionError("question is empty")
     return question.strip()
+
+
+def coerce_steps(steps: Sequence[Step | dict[str, Any]] | None) -> list[Step]:
+    """Prior steps as ``Step`` objects (dicts are validated; anything else is a ``ConfigError``)."""
+    out: list[Step] = []
+    for i, s in enumerate(steps or []):
+        if isinstance(s, Step):
+            out.append(s)
+        elif isinstance(s, dict):
+            try:
+                out.append(Step.model_validate(s))
+            except ValueError as exc:
+                raise ConfigError(f"prior_steps[{i}] is not a step: {exc}") from None
+        else:
+            raise ConfigError(f"prior_steps[{i}] must be a Step or a dict, got {type(s).__name__}")
+    return out
 
 
 def coerce_budget(budget: Budget | dict[str, Any] | None) -> Budget:
@@ -115,11 +146,11 @@ class Reasoner:
         self,
         *,
         model: str | Policy = "embedded",
-        strategy: str | SearchStrategy = "dfs",
+        strategy: str | SearchStrategy = DEFAULT_STRATEGY,
         strategy_config: StrategyConfig | dict[str, Any] | None = None,
         generation: GenerationConfig | dict[str, Any] | None = None,
         budget: Budget | dict[str, Any] | None = None,
-        reward: RewardSpec = "judge",
+        reward: RewardSpec = DEFAULT_REWARD,
         prompts: str | Path | PromptSet = "g1",
         api_base: str | None = None,
         api_key: str | None = None,
@@ -130,6 +161,7 @@ class Reasoner:
         tools: Sequence[Any] | Mapping[str, Any] | None = None,
         interrupt_before_finalize: bool = False,
         max_tool_rounds: int = 4,
+        tool_choice: str = "auto",
         cleanup: StepCleanup | str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -146,6 +178,7 @@ class Reasoner:
             decompose=decompose,
             concurrency=concurrency,
             max_tool_rounds=max_tool_rounds,
+            tool_choice=tool_choice,
             cleanup=cleanup,
         )
         self.policy: Policy = shared_policy(
@@ -220,6 +253,8 @@ class Reasoner:
             changes["seed"] = overrides["seed"]
         if "tools" in overrides:
             changes["tools"] = resolve_tools(overrides["tools"])
+        if "tool_choice" in overrides:
+            changes["tool_choice"] = overrides["tool_choice"]
         return ctx.replace(**changes)  # RunContext re-validates (the dollar bound among it)
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
@@ -237,15 +272,24 @@ class Reasoner:
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        prior_steps: Sequence[Step | dict[str, Any]] | None = None,
         **overrides: Any,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``."""
+        """Yield custom events (dicts with ``kind``) as the search runs; the last has kind ``result``.
+
+        ``prior_steps``: steps taken before this run; every path continues after them."""
         q = validate_question(question)
+        prior = coerce_steps(prior_steps)
         ctx = self.context_for(**overrides)
         durable = thread_id is not None and getattr(self.graph, "checkpointer", None) is not None
         if thread_id is not None and not durable:
             raise ConfigError("thread_id needs a Reasoner with a checkpointer")
-        inputs: dict[str, Any] | None = {"question": q, "run_id": new_run_id(), "subgoals": []}
+        inputs: dict[str, Any] | None = {
+            "question": q,
+            "run_id": new_run_id(),
+            "subgoals": [],
+            "prior_steps": prior,
+        }
         if durable:
             # Input restarts a thread from START; None continues its last unfinished checkpoint.
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -289,10 +333,13 @@ class Reasoner:
         *,
         thread_id: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        prior_steps: Sequence[Step | dict[str, Any]] | None = None,
         **overrides: Any,
     ) -> Result:
         result: Result | None = None
-        async for ev in self.astream(question, thread_id=thread_id, on_event=on_event, **overrides):
+        async for ev in self.astream(
+            question, thread_id=thread_id, on_event=on_event, prior_steps=prior_steps, **overrides
+        ):
             if ev.get("kind") == "result":
                 result = ev["result"]
             elif ev.get("kind") == "interrupt":
@@ -317,13 +364,8 @@ async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     """Around one run; yields the context to run with. A seeded run on a stateful backend
     (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
     the policy: its context carries the key the policy lets through."""
-    scope = getattr(ctx.policy, "reproducible_run", None)
-    if ctx.seed is None or scope is None:
-        yield ctx
-        return
-    key = object()
-    async with scope(key):
-        yield ctx.replace(run_key=key)
+    async with seeded_scope(ctx.policy, ctx.seed) as key:
+        yield ctx if key is None else ctx.replace(run_key=key)
 
 
 _LOAD_TIME_OPTIONS = frozenset(
@@ -333,11 +375,11 @@ _LOAD_TIME_OPTIONS = frozenset(
 
 def check_options(
     *,
-    strategy: Any = "dfs",
+    strategy: Any = DEFAULT_STRATEGY,
     strategy_config: Any = None,
     generation: Any = None,
     budget: Any = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     **plan: Any,
 ) -> tuple[RunContext, Any]:
     """Validate ``Reasoner`` options without loading a model (names, configs, budget, prompts,
@@ -405,9 +447,9 @@ async def asolve(
     question: str,
     *,
     model: str | Policy = "embedded",
-    strategy: str | SearchStrategy = "dfs",
+    strategy: str | SearchStrategy = DEFAULT_STRATEGY,
     budget: Budget | dict[str, Any] | None = None,
-    reward: RewardSpec = "judge",
+    reward: RewardSpec = DEFAULT_REWARD,
     prompts: str | Path | PromptSet = "g1",
     **kwargs: Any,
 ) -> Result:

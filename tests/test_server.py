@@ -33,7 +33,9 @@ QUESTION = "A farmer has 3 pens with 4 sheep in each. How many sheep?"
 CLI = str(Path(sys.executable).with_name("o1agent"))
 
 
-def scripted_factory(latency: float = 0.0, script: dict[str, list[str]] | None = None, strategy: str = "greedy"):
+def scripted_factory(
+    latency: float = 0.0, script: dict[str, list[str]] | None = None, strategy: str = "greedy"
+):
     """A ReasonerProvider serving one scripted Reasoner (made once, like ReasonerPool does)."""
     policy = ScriptedPolicy(step_responder(script or SCRIPT), latency=latency)
     reasoner = Reasoner(model=policy, strategy=strategy, reward=TableReward({"Multiply": 0.9}, default=0.6))
@@ -60,10 +62,13 @@ def client(base: str, key: str = "none") -> openai.OpenAI:
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
 
 
-def test_models_lists_the_served_model(server):
+def test_models_lists_the_served_model_and_every_strategy_combination(server):
+    from o1agent.search.base import available_strategies
+
     base, _ = server
     ids = [m.id for m in client(base).models.list()]
-    assert ids == ["scripted"]
+    assert ids == ["scripted", *(f"{s}:scripted" for s in available_strategies())]
+    assert "beam:scripted" in ids and "mcts:scripted" in ids
 
 
 def test_non_streaming_answer_usage_and_reasoning(server):
@@ -202,7 +207,7 @@ def test_api_key_is_required_when_set():
         r = httpx.get(f"{base}/models")  # no header at all
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         good = client(base, "s3cret")
-        assert [m.id for m in good.models.list()] == ["scripted"]
+        assert next(m.id for m in good.models.list()) == "scripted"
         resp = good.chat.completions.create(
             model="scripted", messages=[{"role": "user", "content": QUESTION}]
         )

@@ -71,7 +71,9 @@ def eval_command(
     strategy: Annotated[
         str,
         typer.Option(
-            help="Comma-separated strategies; the greedy, self_consistency and best_of_n baselines are added."
+            help="Comma-separated methods: registered strategies (NAME or NAME:REWARD), direct, direct_sc, "
+            "default, default_calculator; the direct, direct_sc, greedy, self_consistency, best_of_n and "
+            "blind baselines are added."
         ),
     ] = "greedy",
     max_tokens: Annotated[str, typer.Option(help="Comma-separated token budgets per item.")] = "1024",
@@ -94,8 +96,24 @@ def eval_command(
         int, typer.Option(help="Tokens per sample for sampling baselines: n = budget // this (2..16).")
     ] = 512,
     baselines: Annotated[
-        bool, typer.Option(help="Add the greedy / self-consistency / best-of-N baselines.")
+        bool,
+        typer.Option(
+            help="Add the direct / direct-sc / greedy / self-consistency / best-of-N / blind baselines."
+        ),
     ] = True,
+    blind_strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Search the blind control runs (default: the first listed strategy, else best_of_n)."
+        ),
+    ] = None,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Copy a budget-independent method's row from a smaller budget where its seeded run "
+            "finished inside that budget (needs a backend that reproduces seeded runs)."
+        ),
+    ] = False,
     verifier: Annotated[
         str, typer.Option(help="Grader for jsonl datasets: math (math-verify) or exact.")
     ] = "math",
@@ -111,6 +129,12 @@ def eval_command(
         str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")
     ] = None,
     plot: Annotated[bool, typer.Option(help="Draw scaling.png.")] = True,
+    unsafe_local: Annotated[
+        bool,
+        typer.Option(
+            help="Where bwrap is missing, grade code (human_eval) as a plain local process: not contained."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log debug output.")] = False,
 ) -> None:
     """Evaluate strategies × token budgets on a dataset: accuracy with 95 % intervals, tokens,
@@ -135,6 +159,8 @@ def eval_command(
             max_nodes=max_nodes,
             sample_tokens=sample_tokens,
             baselines=baselines,
+            blind_strategy=blind_strategy,
+            reuse_unexhausted=reuse,
             verifier=verifier,  # type: ignore[arg-type]
             executor=executor,  # type: ignore[arg-type]
             ray_address=ray_address,
@@ -143,6 +169,7 @@ def eval_command(
             api_key=api_key,
             command=shlex.join(["o1agent", *sys.argv[1:]]),
             plot=plot,
+            unsafe_local=unsafe_local,
         )
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")

@@ -62,7 +62,9 @@ class EvalDataset:
     source: Any = None  # the reasoning-gym dataset object (its score_answer grades)
     verifier: Verifier = "math"
 
-    def grader(self, item: EvalItem) -> RewardModel:
+    def grader(self, item: EvalItem, *, unsafe_local: bool = False) -> RewardModel:
+        """The item's grader; ``unsafe_local`` lets code grading run without bwrap (see
+        ``o1agent.tools.sandbox``)."""
         if self.kind == "reasoning_gym":
             from ..rewards.task import TaskScorer
 
@@ -72,7 +74,7 @@ class EvalDataset:
                 from ..rewards.code import CodeTests
             except ImportError as exc:  # the code grader is optional at import time
                 raise ConfigError(f"human_eval needs o1agent.rewards.code.CodeTests: {exc}") from None
-            return CodeTests.from_problem(item.raw)
+            return CodeTests.from_problem(item.raw, unsafe_local=unsafe_local)
         from ..rewards.answer import AnswerVerifier
 
         # cast: AnswerVerifier declares kind as a plain str attribute, the protocol a Literal.

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import ConfigError, O1AgentError, RunError
 from ..rewards.base import RewardModel, ScoreRequest
@@ -47,6 +47,8 @@ class Task:
     model: Any = "embedded"  # a model string or a Policy object
     api_base: str | None = None
     api_key: str | None = None
+    kind: Literal["search", "direct"] = "search"  # direct: o1agent.direct, no step protocol
+    tools: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -127,24 +129,39 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
     from ..reasoner import Reasoner
 
     t0 = time.perf_counter()
-    reasoner = Reasoner(
-        model=policy
+    model = (
+        policy
         if policy is not None
-        else resolve_model(task.model, api_base=task.api_base, api_key=task.api_key),
-        strategy=task.strategy,
-        strategy_config=task.strategy_config or None,
-        budget={"max_tokens": task.max_tokens, "max_nodes": task.max_nodes},
-        reward=task.reward,
-        prompts=task.prompts,
-        api_base=task.api_base,
-        api_key=task.api_key,
-        seed=task.seed,
+        else resolve_model(task.model, api_base=task.api_base, api_key=task.api_key)
     )
     result: Result | None = None
     error: str | None = None
     try:
         # The solver sees the question only; the gold answer stays in task.grader.
-        result = await reasoner.asolve(task.item.question)
+        if task.kind == "direct":
+            from ..direct import adirect
+
+            result = await adirect(
+                task.item.question,
+                policy=model,
+                config=task.strategy_config,
+                prompts=task.prompts,
+                seed=task.seed,
+            )
+        else:
+            reasoner = Reasoner(
+                model=model,
+                strategy=task.strategy,
+                strategy_config=task.strategy_config or None,
+                budget={"max_tokens": task.max_tokens, "max_nodes": task.max_nodes},
+                reward=task.reward,
+                prompts=task.prompts,
+                api_base=task.api_base,
+                api_key=task.api_key,
+                seed=task.seed,
+                tools=task.tools or None,
+            )
+            result = await reasoner.asolve(task.item.question)
     except RunError as exc:
         result = exc.partial
         error = str(exc)
@@ -152,9 +169,6 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         raise
     except Exception as exc:  # an unexpected crash on one item is recorded, not fatal to the run
         error = f"{type(exc).__name__}: {exc}"
-    finally:
-        if policy is None:
-            await reasoner.aclose()
     solve_seconds = time.perf_counter() - t0
     score, rationale, grade_error = await grade(task.grader, task.item, result)
     error = error or grade_error
@@ -182,6 +196,9 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         "strategy_name": task.strategy,
         "strategy_config": task.strategy_config,
         "reward": task.reward,
+        "kind": task.kind,
+        "tools": task.tools,
+        "prompts": task.prompts,
         "model": result.model if result is not None else str(getattr(policy, "name", task.model)),
         "error": error,
         # What an adaptive strategy spent on this item and why (samples, stopping reason).

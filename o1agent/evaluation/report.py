@@ -102,9 +102,16 @@ def summary_markdown(
             ns = " · n per budget: " + ", ".join(
                 f"{b}→{m.config_for(b, cfg.sample_tokens)['n']}" for b in cfg.budgets
             )
+        what = (
+            "direct answering (one chat call per sample, no step protocol)"
+            if m.kind == "direct"
+            else f"strategy `{m.strategy}`, reward `{m.reward}`"
+        )
+        extra = (f", tools `{m.tools}`" if m.tools else "") + (
+            f", prompts `{m.prompts}`" if m.prompts else ""
+        )
         parts.append(
-            f"- **{m.label}**{' (baseline)' if m.baseline else ''}: strategy `{m.strategy}`, reward "
-            f"`{m.reward}`, config `{m.config}`{ns}"
+            f"- **{m.label}**{' (baseline)' if m.baseline else ''}: {what}, config `{m.config}`{extra}{ns}"
         )
     notes = list(summary.notes)
     if not plot_written and cfg.plot:

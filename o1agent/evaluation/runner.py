@@ -7,11 +7,21 @@ never leaves a partial line). Re-running the same configuration skips the rows a
 (key: item id × strategy × budget × seed); ``OUT/run.json`` records the configuration so a
 resume with a different one is refused instead of mixing incomparable rows.
 
-Equal-compute baselines are always included unless turned off: ``greedy`` (chain of thought, no
-reward), ``self_consistency`` (``best_of_n`` with a majority vote, no reward) and ``best_of_n``
-(the outcome reward picks). Sampling baselines draw ``n = budget // sample_tokens`` solutions
-(2..16), so the token budget, not a fixed n, is what they spend; every method runs under the same
-``Budget(max_tokens=B)`` and the table reports the tokens actually used.
+Baselines are always included unless turned off: ``direct`` (one plain chat call, greedy, no step
+protocol: ``o1agent.direct``), ``direct_sc`` (self-consistency over k sampled direct answers,
+majority vote), ``greedy`` (the step protocol, no reward), ``self_consistency`` (``best_of_n``
+over the step protocol with a majority vote, no reward), ``best_of_n`` (the search reward picks)
+and ``blind`` (the control: the first listed search strategy — else best-of-N — with every score
+0.5). Sampling baselines draw ``k = budget // sample_tokens`` samples (2..16), so the token budget,
+not a fixed k, sets them; every method runs under the same ``Budget(max_tokens=B)`` and the table
+reports the tokens actually used (prompt + completion, as the policy reports them).
+
+Besides names, ``EvalConfig.methods`` takes ``MethodSpec``s (a label with its own strategy,
+config, reward, tools or prompts), and a listed name may carry its reward (``"beam:arith"``).
+``run.json`` records every label's spec, so a resume that changed one is refused. With
+``reuse_unexhausted``, a method whose config does not depend on the budget copies its row from a
+smaller budget where that run finished inside its budget: a seeded run that never reached its
+budget is the same run under a larger one (the budget is only checked, never used to decide).
 
 What this is not: a trainer or a leaderboard. Gold answers are read only by the graders, after
 each solve; the search reward is ``EvalConfig.reward`` (``"judge"`` by default).
@@ -47,19 +57,28 @@ SUMMARY = "summary.md"
 PLOT = "scaling.png"
 TRACES = "traces"
 
-BASELINES = ("greedy", "self_consistency", "best_of_n")
+BASELINES = ("direct", "direct_sc", "greedy", "self_consistency", "best_of_n", "blind")
+#: Method labels with a fixed meaning that are not baselines: solve()'s default search and reward,
+#: alone and with the calculator.
+NAMED_METHODS = ("default", "default_calculator")
 ALIASES = {
     "sc": "self_consistency",
     "self-consistency": "self_consistency",
     "cot": "greedy",
     "bon": "best_of_n",
+    "direct-sc": "direct_sc",
+    "default+calculator": "default_calculator",
 }
+#: The search the blind control runs when no search strategy is listed (best-of-N's config).
+BLIND_FALLBACK = ("best_of_n", {"select_by": "outcome"})
 MIN_SAMPLES, MAX_SAMPLES = 2, 16
 
 
 @dataclass
 class MethodSpec:
-    """A row label of the table: which registered strategy runs, with what config and reward.
+    """A row label of the table: what runs under it — a registered strategy with its config,
+    reward and tools (``kind="search"``), or direct answering (``kind="direct"``, config a
+    ``DirectConfig``) — and with which prompts (``None``: the run's).
 
     ``auto_n``: draw ``n = budget // sample_tokens`` samples (clamped to 2..16) at each budget."""
 
@@ -69,6 +88,9 @@ class MethodSpec:
     reward: str = "judge"
     auto_n: bool = False
     baseline: bool = False
+    kind: Literal["search", "direct"] = "search"
+    tools: list[str] = field(default_factory=list)
+    prompts: str | None = None
 
     def config_for(self, budget: int, sample_tokens: int) -> dict[str, Any]:
         cfg = dict(self.config)
@@ -76,13 +98,65 @@ class MethodSpec:
             cfg["n"] = max(MIN_SAMPLES, min(MAX_SAMPLES, budget // sample_tokens))
         return cfg
 
+    def describe(self) -> dict[str, Any]:
+        """What must stay the same for this label's rows to be comparable across runs."""
+        return {
+            "kind": self.kind,
+            "strategy": self.strategy,
+            "config": self.config,
+            "reward": self.reward,
+            "auto_n": self.auto_n,
+            "tools": self.tools,
+            "prompts": self.prompts,
+        }
+
+    def fields(self) -> set[str]:
+        """The config keys this method accepts (strategy settings and generation settings, or
+        ``DirectConfig``'s fields)."""
+        if self.kind == "direct":
+            from ..direct import DirectConfig
+
+            return set(DirectConfig.model_fields)
+        from ..config import GENERATION_KEYS
+        from ..search.base import strategy_config_class
+
+        return set(GENERATION_KEYS) | set(strategy_config_class(self.strategy).model_fields)
+
+    def validate(self) -> None:
+        """Build the method's settings once (with ``n`` as it will be at some budget), so a bad
+        value fails before any solve."""
+        cfg = self.config_for(4096, 1024)
+        if self.kind == "direct":
+            from ..direct import direct_config
+
+            direct_config(cfg)
+            return
+        from ..config import split_config
+        from ..search.base import make_strategy
+
+        strategy_part, generation_part = split_config(cfg)
+        make_strategy(self.strategy, strategy_part, generation=generation_part)
+        check_reward(self.reward)
+        if self.tools:
+            from ..tools import make_tools
+
+            make_tools(list(self.tools))
+
+    def reusable(self) -> bool:
+        """Whether this method's config is the same at every budget (its rows may then be reused
+        from a smaller budget where the run stayed inside it)."""
+        return not self.auto_n or "n" in self.config
+
 
 @dataclass
 class EvalConfig:
     """One evaluation. ``model`` is a model string (``"embedded"``, a LiteLLM string, a .gguf
     path, or ``"py:module:attr"`` naming a Policy factory) or a Policy object (tests inject a
     ``ScriptedPolicy``). ``overrides`` hold strategy config: ``{"step_tokens": 32}`` applies to
-    every method that has the field, ``{"beam.width": 2}`` to one method."""
+    every method that has the field, ``{"beam.width": 2}`` to one method. ``methods`` adds
+    explicit ``MethodSpec``s after the named ones; ``blind_strategy`` names the search the blind
+    control runs (default: the first listed search strategy, else best-of-N);
+    ``reuse_unexhausted`` copies budget-independent rows (see the module docstring)."""
 
     dataset: str
     out: str | Path
@@ -106,6 +180,10 @@ class EvalConfig:
     api_key: str | None = None
     command: str | None = None
     plot: bool = True
+    unsafe_local: bool = False  # grade code without bwrap (a plain local process): see tools/sandbox.py
+    methods: list[MethodSpec] = field(default_factory=list)
+    blind_strategy: str | None = None
+    reuse_unexhausted: bool = False
 
 
 @dataclass
@@ -161,7 +239,13 @@ class EvalSummary:
 # -- methods --------------------------------------------------------------------------------
 
 
-def _builtin_spec(label: str, reward: str) -> MethodSpec:
+def _builtin_spec(label: str, reward: str, blind_of: tuple[str, dict[str, Any]]) -> MethodSpec:
+    from ..reasoner import DEFAULT_REWARD, DEFAULT_STRATEGY
+
+    if label == "direct":
+        return MethodSpec("direct", "direct", {}, reward="none", baseline=True, kind="direct")
+    if label == "direct_sc":
+        return MethodSpec("direct_sc", "direct", {}, reward="none", auto_n=True, baseline=True, kind="direct")
     if label == "greedy":
         return MethodSpec("greedy", "greedy", {}, reward="none", baseline=True)
     if label == "self_consistency":
@@ -177,51 +261,86 @@ def _builtin_spec(label: str, reward: str) -> MethodSpec:
         return MethodSpec(
             "best_of_n", "best_of_n", {"select_by": "outcome"}, reward=reward, auto_n=True, baseline=True
         )
-    return MethodSpec(label, label, {}, reward=reward)
+    if label == "blind":
+        strategy, config = blind_of
+        return MethodSpec(
+            "blind", strategy, dict(config), reward="blind", auto_n=strategy == "best_of_n", baseline=True
+        )
+    if label in NAMED_METHODS:
+        tools = ["calculator"] if label == "default_calculator" else []
+        return MethodSpec(label, DEFAULT_STRATEGY, {}, reward=DEFAULT_REWARD, tools=tools)
+    name, sep, own_reward = label.partition(":")
+    return MethodSpec(label, name.strip(), {}, reward=own_reward.strip() if sep else reward)
 
 
 def resolve_methods(
-    strategies: list[str], *, reward: str, overrides: dict[str, Any], baselines: bool = True
+    strategies: list[str],
+    *,
+    reward: str,
+    overrides: dict[str, Any],
+    baselines: bool = True,
+    methods: list[MethodSpec] | None = None,
+    blind_strategy: str | None = None,
 ) -> tuple[list[MethodSpec], list[str], list[str]]:
-    """``(methods, skipped, notes)``: the listed strategies plus the baselines, each validated.
+    """``(methods, skipped, notes)``: the listed methods plus the baselines, each validated.
 
-    A listed strategy that is not registered is an error naming the close ones; a baseline
-    whose strategy is not registered (yet) is skipped with a warning and noted for the summary.
+    A listed name is a baseline label, ``default`` / ``default_calculator``, or a registered
+    strategy, optionally with its own reward (``"beam:arith"``); explicit ``methods`` follow. A
+    listed strategy that is not registered is an error naming the close ones; a baseline whose
+    strategy is not registered (yet) is skipped with a warning and noted for the summary.
     """
-    from ..config import GENERATION_KEYS, split_config
-    from ..search.base import available_strategies, make_strategy, strategy_config_class
+    from ..search.base import available_strategies
 
     registered = available_strategies()
+    known = [*registered, *BASELINES, *NAMED_METHODS]
     names: list[str] = []
     for raw in strategies:
         name = ALIASES.get(raw.strip(), raw.strip())
         if name and name not in names:
             names.append(name)
-    if not names and not baselines:
+    explicit = list(methods or [])
+    if not names and not explicit and not baselines:
         raise ConfigError("no strategy to evaluate: list one with --strategy")
     listed = set(names)
     if baselines:
         names += [b for b in BASELINES if b not in names]
-    methods: list[MethodSpec] = []
+    # The blind control runs the search under evaluation: the first listed search strategy.
+    searches = [n.partition(":")[0] for n in names if n not in (*BASELINES, *NAMED_METHODS)]
+    searches += [m.strategy for m in explicit if m.kind == "search"]
+    chosen = blind_strategy or (searches[0] if searches else BLIND_FALLBACK[0])
+    # Best-of-N's control picks as the best_of_n baseline does (outcome), only blind.
+    blind_of = BLIND_FALLBACK if chosen == BLIND_FALLBACK[0] else (chosen, {})
+    out: list[MethodSpec] = []
     skipped: list[str] = []
     notes: list[str] = []
     for name in names:
-        spec = _builtin_spec(name, reward)
-        if spec.strategy not in registered:
+        spec = _builtin_spec(name, reward, blind_of)
+        if spec.kind == "search" and spec.strategy not in registered:
             if name in listed:
-                close = difflib.get_close_matches(name, [*registered, *BASELINES], n=3, cutoff=0.5)
+                close = difflib.get_close_matches(spec.strategy, known, n=3, cutoff=0.5)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise UnknownStrategyError(
-                    f"unknown strategy {name!r}{hint}: choose from {sorted({*registered, *BASELINES})}"
+                    f"unknown strategy {spec.strategy!r}{hint}: choose from {sorted(known)}"
                 )
             msg = f"baseline {name!r} skipped: strategy {spec.strategy!r} is not registered"
             logger.warning(msg)
             skipped.append(name)
             notes.append(msg)
             continue
-        methods.append(spec)
+        out.append(spec)
+    labels = [m.label for m in out]
+    for m in explicit:
+        if m.label in labels:
+            raise ConfigError(f"method label {m.label!r} is given twice: labels key the result rows")
+        if m.kind == "search" and m.strategy not in registered:
+            close = difflib.get_close_matches(m.strategy, registered, n=3, cutoff=0.5)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UnknownStrategyError(
+                f"method {m.label!r}: unknown strategy {m.strategy!r}{hint}: choose from {registered}"
+            )
+        out.append(dataclasses.replace(m, config=dict(m.config), tools=list(m.tools)))
+        labels.append(m.label)
     # Overrides: "key=v" goes to every method whose config has the field; "label.key=v" to one.
-    labels = {m.label for m in methods}
     used: set[str] = set()
     for key, val in overrides.items():
         if "." in key:
@@ -231,26 +350,24 @@ def resolve_methods(
                 raise ConfigError(
                     f"override {key!r} names method {label!r}, which is not evaluated ({sorted(labels)})"
                 )
-            for m in methods:
+            for m in out:
                 if m.label == label:
                     m.config[field_name] = val
             used.add(key)
             continue
-        for m in methods:
-            # Generation settings (step_tokens, temperature, ...) apply to every method; the
-            # Reasoner splits them from the strategy's own settings.
-            if key in GENERATION_KEYS or key in strategy_config_class(m.strategy).model_fields:
+        for m in out:
+            # Generation settings (step_tokens, temperature, ...) apply to every search method;
+            # the Reasoner splits them from the strategy's own settings.
+            if key in m.fields():
                 m.config[key] = val
                 used.add(key)
         if key not in used:
             raise ConfigError(
                 f"override {key!r} is not a config field of any evaluated strategy ({sorted(labels)})"
             )
-    for m in methods:
-        # Validate now (with n as it will be at some budget) so a bad value fails before any solve.
-        strategy_part, generation_part = split_config(m.config_for(4096, 1024))
-        make_strategy(m.strategy, strategy_part, generation=generation_part)
-    return methods, skipped, notes
+    for m in out:
+        m.validate()
+    return out, skipped, notes
 
 
 # -- the items file -------------------------------------------------------------------------
@@ -322,10 +439,15 @@ def _signals_held() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _trace_name(method: str, budget: int) -> str:
+    # A label may hold a reward spec ("beam:prm:runs/prm"): keep the file name one path part.
+    return f"{method.replace('/', '_')}@{budget}.jsonl"
+
+
 def _append_trace(out: Path, method: str, budget: int, trace_jsonl: str) -> None:
     if not trace_jsonl:
         return
-    path = out / TRACES / f"{method}@{budget}.jsonl"
+    path = out / TRACES / _trace_name(method, budget)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(trace_jsonl)
 
@@ -356,13 +478,22 @@ def run_identity(cfg: EvalConfig) -> dict[str, Any]:
     }
 
 
-def check_run_config(out: Path, cfg: EvalConfig) -> None:
-    """Write ``run.json`` on the first run; on later runs refuse a different configuration."""
+def check_run_config(out: Path, cfg: EvalConfig, methods: list[MethodSpec] | None = None) -> None:
+    """Write ``run.json`` on the first run; on later runs refuse a different configuration, or
+    a method label whose spec changed (new labels are added to the record)."""
     path = out / RUN_CONFIG
     ident = json.loads(json.dumps(run_identity(cfg), default=str))
+    specs = json.loads(json.dumps({m.label: m.describe() for m in methods or []}, default=str))
+    payload: dict[str, Any] = {
+        "identity": ident,
+        "methods": specs,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": cfg.command,
+    }
     if path.exists():
         try:
-            old = json.loads(path.read_text(encoding="utf-8")).get("identity", {})
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            old = payload.get("identity", {})
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path} is unreadable ({exc}); remove it or use a new --out") from None
         diff = [
@@ -370,13 +501,20 @@ def check_run_config(out: Path, cfg: EvalConfig) -> None:
             for k in sorted(set(old) | set(ident))
             if old.get(k) != ident.get(k)
         ]
+        old_specs: dict[str, Any] = payload.get("methods") or {}
+        diff += [
+            f"method {label}: {old_specs[label]!r} → {spec!r}"
+            for label, spec in specs.items()
+            if label in old_specs and old_specs[label] != spec
+        ]
         if diff:
             raise ConfigError(
                 f"{out} holds results of a different configuration ({'; '.join(diff)}); "
                 "resuming would mix incomparable rows: use a new --out or delete that folder"
             )
-        return
-    payload = {"identity": ident, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": cfg.command}
+        if all(label in old_specs for label in specs):
+            return
+        payload["methods"] = {**old_specs, **specs}
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
@@ -392,7 +530,7 @@ def build_tasks(cfg: EvalConfig, dataset: EvalDataset, methods: list[MethodSpec]
                 tasks.append(
                     Task(
                         item=item,
-                        grader=dataset.grader(item),
+                        grader=dataset.grader(item, unsafe_local=cfg.unsafe_local),
                         method=m.label,
                         strategy=m.strategy,
                         strategy_config=mcfg,
@@ -400,10 +538,12 @@ def build_tasks(cfg: EvalConfig, dataset: EvalDataset, methods: list[MethodSpec]
                         max_tokens=budget,
                         max_nodes=cfg.max_nodes,
                         seed=cfg.seed,
-                        prompts=cfg.prompts,
+                        prompts=m.prompts or cfg.prompts,
                         model=model,
                         api_base=cfg.api_base,
                         api_key=cfg.api_key,
+                        kind=m.kind,
+                        tools=list(m.tools),
                     )
                 )
     return tasks
@@ -425,6 +565,67 @@ def _validate(cfg: EvalConfig) -> list[int]:
     return budgets
 
 
+def _waves(tasks: list[Task], methods: list[MethodSpec], budgets: list[int]) -> list[list[Task]]:
+    """Tasks in the order ``reuse_unexhausted`` needs: first every task a row cannot be copied
+    for (every budget of budget-dependent methods, the smallest of the others), then each larger
+    budget of the budget-independent methods, one wave per budget."""
+    reusable = {m.label for m in methods if m.reusable()}
+    order = sorted(budgets)
+    first = [t for t in tasks if t.method not in reusable or t.max_tokens == order[0]]
+    later = [[t for t in tasks if t.method in reusable and t.max_tokens == b] for b in order[1:]]
+    return [first, *(w for w in later if w)]
+
+
+class _Reuse:
+    """Finished rows by (item, method, seed, budget), and copies of them for a larger budget."""
+
+    def __init__(self, out: Path, rows: list[dict[str, Any]]) -> None:
+        self.out = out
+        self.rows: dict[tuple[str, str, int, int], dict[str, Any]] = {row_key(r): r for r in rows}
+        self.traces: dict[str, str] = {}  # trace id → its JSON lines
+        self.read: set[Path] = set()  # trace files already read into ``traces``
+
+    def add(self, outcome: Outcome) -> None:
+        self.rows[row_key(outcome.row)] = outcome.row
+        if outcome.trace_jsonl and outcome.row.get("trace_id"):
+            self.traces[str(outcome.row["trace_id"])] = outcome.trace_jsonl
+
+    def copy_for(self, task: Task, budgets: list[int]) -> Outcome | None:
+        smaller = sorted(b for b in budgets if b < task.max_tokens)
+        if not smaller:
+            return None
+        base = self.rows.get((task.item.id, task.method, smaller[-1], task.seed))
+        # A run that stopped on its own (or on the node bound, checked after tokens) never read
+        # the token budget: under a larger one it makes the same calls and gives the same row.
+        if (
+            base is None
+            or base.get("error")
+            or (base.get("budget_exhausted") and base.get("exhausted_by") != "nodes")
+        ):
+            return None
+        row = {
+            **base,
+            "max_tokens": task.max_tokens,
+            "reused_from": base.get("reused_from") or base["max_tokens"],
+        }
+        return Outcome(row=row, trace_jsonl=self._trace(base))
+
+    def _trace(self, base: dict[str, Any]) -> str:
+        run_id = str(base.get("trace_id") or "")
+        if not run_id:
+            return ""
+        path = self.out / TRACES / _trace_name(str(base["strategy"]), int(base["max_tokens"]))
+        if run_id not in self.traces and path not in self.read:
+            self.read.add(path)
+            if path.exists():
+                with path.open(encoding="utf-8") as fh:
+                    for line in fh:
+                        rid = json.loads(line).get("run_id") if line.strip() else None
+                        if rid:
+                            self.traces[rid] = self.traces.get(rid, "") + line
+        return self.traces.get(run_id, "")
+
+
 async def arun_eval(
     cfg: EvalConfig, *, on_progress: Callable[[ProgressEvent], None] | None = None
 ) -> EvalSummary:
@@ -434,13 +635,21 @@ async def arun_eval(
     dataset = load_dataset(
         cfg.dataset, config=cfg.dataset_config, n=cfg.n, seed=cfg.seed, verifier=cfg.verifier
     )
+    if dataset.items:
+        # A grader that cannot be built (code grading without a sandbox) fails before the model loads.
+        dataset.grader(dataset.items[0], unsafe_local=cfg.unsafe_local)
     methods, skipped, notes = resolve_methods(
-        cfg.strategies, reward=cfg.reward, overrides=cfg.overrides, baselines=cfg.baselines
+        cfg.strategies,
+        reward=cfg.reward,
+        overrides=cfg.overrides,
+        baselines=cfg.baselines,
+        methods=cfg.methods,
+        blind_strategy=cfg.blind_strategy,
     )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / TRACES).mkdir(exist_ok=True)
-    check_run_config(out, cfg)
+    check_run_config(out, cfg, methods)
     items_file = ItemsFile(out / ITEMS)
     existing = items_file.load()
     done_keys = {row_key(r) for r in existing}
@@ -467,21 +676,39 @@ async def arun_eval(
     executor = make_executor(
         cfg.executor, concurrency=cfg.concurrency, policy=policy, ray_address=cfg.ray_address
     )
+    waves = _waves(tasks, methods, cfg.budgets) if cfg.reuse_unexhausted else [tasks]
+    reuse = _Reuse(out, rows)
     if on_progress:
         on_progress(ProgressEvent(0, len(tasks), resumed, correct, len(rows)))
     new = 0
     interrupted = True
+
+    def commit(outcome: Outcome) -> None:
+        nonlocal new, correct
+        # Trace first, then the row: the row is the commit point a resume trusts.
+        _append_trace(out, outcome.row["strategy"], int(outcome.row["max_tokens"]), outcome.trace_jsonl)
+        items_file.append(outcome.row)
+        rows.append(outcome.row)
+        reuse.add(outcome)
+        new += 1
+        correct += bool(outcome.row.get("correct"))
+        if on_progress:
+            on_progress(ProgressEvent(new, len(tasks), resumed, correct, len(rows), outcome.row))
+
     try:
-        outcome: Outcome
-        async for outcome in executor.run(tasks):
-            # Trace first, then the row: the row is the commit point a resume trusts.
-            _append_trace(out, outcome.row["strategy"], int(outcome.row["max_tokens"]), outcome.trace_jsonl)
-            items_file.append(outcome.row)
-            rows.append(outcome.row)
-            new += 1
-            correct += bool(outcome.row.get("correct"))
-            if on_progress:
-                on_progress(ProgressEvent(new, len(tasks), resumed, correct, len(rows), outcome.row))
+        for i, wave in enumerate(waves):
+            if i:  # a later budget of a budget-independent method: copy what stayed inside
+                todo = []
+                for task in wave:
+                    copied = reuse.copy_for(task, cfg.budgets)
+                    if copied is None:
+                        todo.append(task)
+                    else:
+                        commit(copied)
+                wave = todo
+            outcome: Outcome
+            async for outcome in executor.run(wave):
+                commit(outcome)
         interrupted = False
     finally:
         if policy is not None and policy is not cfg.model:

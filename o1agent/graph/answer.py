@@ -4,9 +4,10 @@ partial result of an interrupted or failed run.
 ``choose_answer`` asks the strategy for its ``Choice`` and keeps the answer the strategy stands
 behind (a best-of-N vote's answer *is* the answer). Only a path that states no answer may get
 one short "final answer" call from ``finalize``; when even that is not possible the answer is
-read leniently from the path. A run never returns nothing. A strategy that reports what it spent
-(``allocation``) has that report carried to ``Result.allocation``; a run the budget stopped says
-so there (``stop``).
+read leniently from the path. A run never returns nothing. A path ending in an external tool
+call returns that call (``Result.tool_calls``) instead of an answer. A strategy that reports what
+it spent (``allocation``) has that report carried to ``Result.allocation``; a run the budget
+stopped says so there (``stop``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def build_result(
     exhausted_by: str | None,
     slim: bool = False,
 ) -> Result:
-    """The run's ``Result``. ``slim``: without tree and trace (what the state keeps)."""
+    """The run's ``Result``. ``slim``: without tree and trace (what the state keeps). A chosen
+    node ending in external calls makes them the result's ``tool_calls``."""
     tree: Tree = Tree() if slim else (state.get("tree") or Tree())
     allocation = answer.allocation
     if allocation is not None and exhausted_by is not None and allocation.get("stop") is None:
@@ -93,6 +95,7 @@ def build_result(
     return Result(
         question=state.get("question", ""),
         answer=text,
+        tool_calls=answer.node.pending_calls if answer.node is not None else [],
         score=answer.choice.score if answer.choice is not None else None,
         best_path=answer.path,
         tree=tree,

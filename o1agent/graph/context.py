@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .._aio import PerLoop
 from ..cleanup import StepCleanup, make_cleanup
@@ -37,6 +37,8 @@ class RunContext:
 
     ``tools`` is the resolved tool table (name → tool); ``seed=None`` is really unseeded.
     ``concurrency`` caps concurrent backend calls inside one node of this run.
+    ``tool_choice="required"``: the run's outcome must be a call of an external tool (see
+    ``o1agent.graph.actions``); ``"auto"`` lets the search decide.
     """
 
     policy: Policy
@@ -50,12 +52,14 @@ class RunContext:
     decompose: bool = False
     concurrency: int = 4
     max_tool_rounds: int = 4
+    tool_choice: Literal["auto", "required"] = "auto"
     cleanup: StepCleanup = field(default_factory=StepCleanup)
     run_key: object | None = field(default=None, compare=False, repr=False)
     """Set by ``Reasoner`` for a run that holds its policy exclusively (``reproducible_run``)."""
-    # Derived once per context (see __post_init__): tool prompt text and stop sequences, and the
+    # Derived once per context (see __post_init__): tool prompt text, example and stop sequences, and the
     # per-event-loop semaphore that bounds this run's concurrent backend calls.
     tool_text: str = field(default="", init=False, compare=False)
+    tool_example: str = field(default="", init=False, compare=False)
     tool_stops: tuple[str, ...] = field(default=(), init=False, compare=False)
     limiter: PerLoop[asyncio.Semaphore] = field(init=False, compare=False, repr=False)
 
@@ -67,13 +71,22 @@ class RunContext:
         if self.max_tool_rounds < 1:
             raise ConfigError(f"max_tool_rounds must be >= 1, got {self.max_tool_rounds}")
         check_budget(self.budget, self.policy)
+        if self.tool_choice not in ("auto", "required"):
+            raise ConfigError(f"tool_choice must be 'auto' or 'required', got {self.tool_choice!r}")
+        if self.tool_choice == "required" and not any(
+            getattr(t, "external", False) for t in self.tools.values()
+        ):
+            raise ConfigError("tool_choice='required' needs at least one external (function) tool")
         if getattr(self.strategy, "generation", None) != self.generation:
             # One home for generation settings: the strategy reads the same object as the nodes.
             object.__setattr__(self, "strategy", with_generation(self.strategy, self.generation))
         if self.tools:
             from ..tools import stop_sequences, tool_descriptions
+            from ..tools.protocol import tool_example
 
-            object.__setattr__(self, "tool_text", tool_descriptions(dict(self.tools)))
+            text = tool_descriptions(dict(self.tools), require_external=self.tool_choice == "required")
+            object.__setattr__(self, "tool_text", text)
+            object.__setattr__(self, "tool_example", tool_example(dict(self.tools)))
             object.__setattr__(self, "tool_stops", tuple(stop_sequences(dict(self.tools))))
         n = self.concurrency
         object.__setattr__(self, "limiter", PerLoop(lambda: asyncio.Semaphore(n)))
@@ -125,7 +138,7 @@ def make_context(
     """Build a ``RunContext`` from names or objects (the graph-level analogue of ``Reasoner``).
 
     Names are resolved here; ``fields`` (``reward``, ``seed``, ``decompose``, ``concurrency``,
-    ``max_tool_rounds``) go to ``RunContext`` as they are, which validates them."""
+    ``max_tool_rounds``, ``tool_choice``) go to ``RunContext`` as they are, which validates them."""
     gen = make_generation(generation)
     prompt_set = resolve_prompts(prompts)
     budget = budget or Budget()

@@ -22,6 +22,7 @@ from ..policies.base import Completion, CompletionRequest, derive_seed
 from ..rewards.confidence import token_confidences
 from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
+from .actions import as_action
 from .context import RunContext
 
 EMPTY_STEP = "the backend returned an empty step"
@@ -81,8 +82,9 @@ def usage_of(outs: Sequence[Completion]) -> Usage:
     return u
 
 
-def steps_for_prompt(path: Sequence[Node]) -> list[dict[str, Any]]:
-    return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+def steps_for_prompt(steps: Sequence[Step]) -> list[dict[str, Any]]:
+    """Steps as the templates read them (``tree.steps_to(node_id)``: prior steps, then the path)."""
+    return [{"title": s.title, "text": s.text, "raw": s.raw} for s in steps]
 
 
 def step_stops(path_len: int) -> list[str]:
@@ -107,11 +109,13 @@ def make_child(
 ) -> Node:
     """The node for one completion: parsed, cleaned up for the model's habits, marked failed when
     empty. ``verify="final"`` scores it only if it is final after clean-up (a repeated step
-    becomes final there). ``extra`` sets revision fields (``revised_from``, ``revisions``)."""
+    becomes final there). ``extra`` sets revision fields (``revised_from``, ``revisions``).
+    A step ending in an external call is an action (final; see ``actions.as_action``)."""
     step: Step = parse_step(out.text, finish_reason=out.finish_reason)
     if tool_calls:
         step = step.model_copy(update={"tool_calls": list(tool_calls)})
     step = ctx.cleanup.apply(step, parent, path)
+    step = as_action(step, required=ctx.tool_choice == "required")
     empty = not step.raw.strip()
     k = int(getattr(ctx.strategy, "top_logprobs", 0) or 0)
     return Node(
@@ -135,11 +139,17 @@ def make_child(
 
 
 def propose_request(
-    ctx: RunContext, question: str, subgoals: list[str], path: list[Node], x: Expansion, parent: Node
+    ctx: RunContext, question: str, subgoals: list[str], tree: Tree, x: Expansion, parent: Node
 ) -> CompletionRequest:
     gen = ctx.generation
+    steps = tree.steps_to(parent.id)
     messages, prefix = ctx.prompts.render(
-        "propose", question=question, subgoals=subgoals, steps=steps_for_prompt(path), tools=ctx.tool_text
+        "propose",
+        question=question,
+        subgoals=subgoals,
+        steps=steps_for_prompt(steps),
+        tools=ctx.tool_text,
+        tool_example=ctx.tool_example,
     )
     return CompletionRequest(
         messages=messages,
@@ -148,7 +158,7 @@ def propose_request(
         temperature=0.0 if x.greedy else gen.temperature,
         n=x.k,
         seed=derive_seed(ctx.seed, parent.id, len(parent.children)),
-        stop=[*step_stops(len(path)), *ctx.tool_stops],
+        stop=[*step_stops(len(steps)), *ctx.tool_stops],
         logprobs=True,
         top_logprobs=int(getattr(ctx.strategy, "top_logprobs", 0) or 0),
         metadata={"purpose": "propose", "node_id": parent.id},
@@ -231,7 +241,7 @@ async def expand(
     """
     parent = tree.get(x.node_id)
     path = tree.path(parent.id)
-    base = propose_request(ctx, question, subgoals, path, x, parent)
+    base = propose_request(ctx, question, subgoals, tree, x, parent)
     t0 = time.perf_counter()
     outs, tool_records = await candidates(ctx, base, parent, x)
     share = (time.perf_counter() - t0) / max(1, len(outs))
@@ -338,6 +348,7 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
     repair, so a model too weak to act on a critique still writes from a true statement."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
+    steps = tree.steps_to(parent.id)
     t0 = time.perf_counter()
     critique, source, critique_usage = await critique_for(ctx, question, path, node)
     repair = node.repair if source == "check" else None
@@ -348,9 +359,9 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         temperature=0.0 if repair else ctx.generation.temperature,
         seed_parts=(node.id, "revise", node.revisions),
         node_id=node.id,
-        stop=step_stops(len(path)),
+        stop=step_stops(len(steps)),
         question=question,
-        steps=steps_for_prompt(path),
+        steps=steps_for_prompt(steps),
         candidate=node.step.raw,
         critique=critique,
         critique_source=source,

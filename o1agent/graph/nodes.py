@@ -16,13 +16,16 @@ prompts, generation, tools, seed) and returns a partial state update for the red
 * ``verify`` scores new steps; a grader that cannot judge marks the node with its error.
 * ``revise`` rewrites steps scoring below the strategy's ``revise_below`` from their critique
   (unless the strategy revises by itself).
-* ``finalize`` takes the strategy's choice and builds the ``Result`` and the full trace.
+* ``finalize`` takes the strategy's choice and builds the ``Result`` and the full trace. A
+  choice that ends in an external tool call is the run's outcome as it is (``Result.tool_calls``);
+  under ``tool_choice="required"`` a choice without one gets one forced call (``actions``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -37,7 +40,8 @@ from ..parsing import lenient_answer
 from ..policies.base import RUN_KEY
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
-from ..search.base import Expansion
+from ..search.base import Expansion, choice_of
+from .actions import force_call
 from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, token_counts
@@ -95,11 +99,12 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     if not run_id or state.get("result") is not None:
         run_id = new_run_id()
     ev = Events(run_id, 0)
-    tree = Tree.new(question)
+    tree = Tree.new(question, state.get("prior_steps") or [])
     usage = Usage(started_at=time.time())
-    ev.add(
-        "start", tree.root, output=question, data={"strategy": ctx.strategy.name, "model": ctx.policy.name}
-    )
+    data: dict[str, Any] = {"strategy": ctx.strategy.name, "model": ctx.policy.name}
+    if tree.prior:
+        data["prior"] = [s.model_dump(mode="json") for s in tree.prior]
+    ev.add("start", tree.root, output=question, data=data)
     subgoals = list(state.get("subgoals") or [])
     if ctx.decompose and not subgoals:
         t0 = time.perf_counter()
@@ -200,17 +205,21 @@ def route_after_select(state: ReasoningState) -> Literal["propose", "finalize"]:
 
 def _record_child(ev: Events, c: Node) -> None:
     for call in c.step.tool_calls:
+        data: dict[str, Any] = {
+            # An external call's arguments go out as JSON: show them so.
+            "input": json.dumps(call.arguments) if call.external else next(iter(call.arguments.values()), ""),
+            "tool": call.name,
+            "output": call.output,
+            "error": call.error,
+        }
+        if call.pending:
+            data.update(pending=True, id=call.id)
         ev.add(
             "tool",
             c,
             output=call.output if call.error is None else f"error: {call.error}",
             seconds=call.seconds,
-            data={
-                "tool": call.name,
-                "input": next(iter(call.arguments.values()), ""),
-                "output": call.output,
-                "error": call.error,
-            },
+            data=data,
         )
     ev.add("propose", c, output=c.raw_output, tokens=token_counts(c), seconds=c.seconds)
 
@@ -260,7 +269,7 @@ def _score_request(tree: Tree, question: str, n: Node) -> ScoreRequest:
     sibling_ids = tree.get(n.parent_id).children if n.parent_id else []
     return ScoreRequest(
         question=question,
-        previous=[p.step for p in tree.path(n.parent_id or tree.root_id)],
+        previous=tree.steps_to(n.parent_id or tree.root_id),
         candidate=n.step,
         siblings=[tree.get(s).step for s in sibling_ids if s != n.id and s in tree.nodes],
         mean_logprob=n.mean_logprob,
@@ -367,11 +376,11 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
 
 
 async def _ask_final_answer(
-    ctx: RunContext, question: str, path: list[Node]
+    ctx: RunContext, question: str, tree: Tree, node: Node
 ) -> tuple[str | None, Usage, str | None]:
     """One short call for the answer of a path that stated none: (answer, usage, error)."""
     try:
-        steps = steps_for_prompt(path)
+        steps = steps_for_prompt(tree.steps_to(node.id))
         outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
     except Exception as exc:  # answering from the path beats losing the run; the event says so
         logger.warning("finalize call failed (%s); reading the answer from the path", exc)
@@ -386,14 +395,31 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
     ans: Answer = choose_answer(tree, state.get("search"), ctx.strategy)
     exhausted_by = state.get("exhausted_by") or ctx.budget.exhausted(_usage(state))
     usage, error, text = Usage(), None, ans.stated
-    if text is None and ans.path and not exhausted_by:
-        text, usage, error = await _ask_final_answer(ctx, state["question"], ans.path)
+    out: dict[str, Any] = {}
+    if ctx.tool_choice == "required" and (ans.node is None or not ans.node.pending_calls):
+        # The budget does not waive the rule: the outcome must be a call, or an error saying why not.
+        made, usage, error = await force_call(
+            ctx, tree, state["question"], state.get("subgoals") or [], ans.node
+        )
+        if made:
+            tree = tree.merged({n.id: n for n in made})
+            out["tree"] = {n.id: n for n in made}
+            ans = Answer(choice_of(made[0]), tree.path(made[0].id), made[0].step.answer)
+            _record_child(ev, made[0])
+    pending = ans.node.pending_calls if ans.node is not None else []
+    if pending:
+        text = ""  # the outcome is the action (Result.tool_calls), not an answer
+    elif text is None and ans.path and not exhausted_by and error is None:
+        text, more, error = await _ask_final_answer(ctx, state["question"], tree, ans.path[-1])
+        usage = usage + more
     text = text if text is not None else ans.from_path()
     data: dict[str, Any] = {
         "answer": text,
         "path": [n.id for n in ans.path],
         "budget_exhausted": exhausted_by is not None,
     }
+    if pending:
+        data["tool_calls"] = [c.model_dump(mode="json") for c in pending]
     if error is not None:
         data["finalize_error"] = error
     score = ans.choice.score if ans.choice is not None else None
@@ -411,4 +437,4 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
         exhausted_by=exhausted_by,
         slim=True,
     )
-    return {"result": result, "usage": usage, "events": ev.items}
+    return {**out, "result": result, "usage": usage, "events": ev.items}

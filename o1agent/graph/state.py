@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.channels.delta import DeltaChannel
 
-from ..schema import Node, Result, TraceEvent, Tree, Usage, add_usage, merge_tree
+from ..schema import Node, Result, Step, TraceEvent, Tree, Usage, add_usage, merge_tree
 
 
 def merge_trees(tree: Tree, updates: Sequence[Tree | dict[str, Node]]) -> Tree:
@@ -48,7 +48,8 @@ def add_event_batches(events: list[TraceEvent], batches: Sequence[list[TraceEven
 class ReasoningState(TypedDict, total=False):
     """State of one reasoning run.
 
-    Input: ``question`` (and optionally ``run_id`` and ``subgoals``). Output: ``result``.
+    Input: ``question`` (and optionally ``run_id``, ``subgoals`` and ``prior_steps``). Output:
+    ``result``.
     """
 
     question: str
@@ -57,6 +58,8 @@ class ReasoningState(TypedDict, total=False):
     """Id of this run in events and results; ``decompose`` makes one when it is missing."""
     subgoals: list[str]
     """Sub-goals given by the caller or produced by ``decompose``; shown in propose prompts."""
+    prior_steps: list[Step]
+    """Steps taken before this run (an external tool call and its result): the tree's ``prior``."""
     tree: Annotated[Tree, DeltaChannel(merge_trees)]
     """The search tree. Reducer: node dicts merge by id; ``Overwrite(Tree)`` replaces."""
     usage: Annotated[Usage, add_usage]

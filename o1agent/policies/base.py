@@ -13,6 +13,8 @@ rendered prompt a strict prefix of its children's prompts (so KV caches reuse it
 from __future__ import annotations
 
 import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -107,3 +109,20 @@ def derive_seed(base: int | None, *parts: object) -> int | None:
 
     key = ":".join([str(base), *map(str, parts)]).encode()
     return zlib.crc32(key) & 0x7FFFFFFF
+
+
+@asynccontextmanager
+async def seeded_scope(policy: Any, seed: int | None) -> AsyncIterator[object | None]:
+    """Around one seeded run: on a stateful backend (llama.cpp's ``reproducible_run``) the run
+    holds the policy exclusively from a clean cache, so it returns what it returns run alone.
+    Yields the run's key (``None`` when unseeded or the backend has no such scope). The calls
+    that make up the run must carry it: set ``RUN_KEY`` to it in the task that makes them (the
+    graph's nodes do, each in its own task) — not here, since a run driven from several tasks
+    could not release a contextvar set where it began."""
+    scope = getattr(policy, "reproducible_run", None)
+    if seed is None or scope is None:
+        yield None
+        return
+    key = object()
+    async with scope(key):
+        yield key

@@ -9,6 +9,7 @@ without loading anything.
 from .answer import AnswerVerifier, answers_equivalent
 from .arith import ArithmeticCheck, check_claims, find_claims
 from .base import RewardModel, ScoreRequest, Verdict
+from .blind import Blind
 from .code import CodeTests, extract_program
 from .compose import Composable, PotentialShaping, Weighted, aggregate, reward
 from .confidence import Confidence, geometric_confidence, token_confidences, topk_confidence
@@ -22,6 +23,7 @@ from .task import TaskScorer, task_items
 __all__ = [
     "AnswerVerifier",
     "ArithmeticCheck",
+    "Blind",
     "CodeTests",
     "Composable",
     "Confidence",

@@ -10,7 +10,9 @@ Score: 1.0 when every test passes, else 0.0; with ``partial=True``, the fraction
 the rest). Everything runs in ``o1agent.tools.sandbox``: no network, bounded time and memory.
 Tests that ran and failed (or timed out, or found no program) score 0; a sandbox that cannot start
 is no verdict on the code: the grader logs a warning and returns ``Verdict(score=None,
-error="tests failed: ...")``.
+error="tests failed: ...")``. Where bwrap cannot contain code at all, construction raises
+``SandboxUnavailableError`` (so an evaluation stops before its first item), unless
+``unsafe_local=True``.
 
 What this is not: a judge of code quality, or a safe place for code outside the sandbox.
 """
@@ -83,11 +85,15 @@ class CodeTests(Composable):
         timeout: float = 10.0,
         memory_mb: int = 512,
         name: str = "tests",
+        unsafe_local: bool = False,
     ) -> None:
+        from ..tools.sandbox import check_sandbox
+
         if not test.strip() or not entry_point.strip():
             raise ConfigError("CodeTests needs test code and an entry_point name")
         if not entry_point.isidentifier():
             raise ConfigError(f"entry_point must be a Python identifier, got {entry_point!r}")
+        check_sandbox(unsafe_local=unsafe_local)
         self.test = test
         self.entry_point = entry_point
         self.prompt = prompt
@@ -95,6 +101,7 @@ class CodeTests(Composable):
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.name = name
+        self.unsafe_local = unsafe_local
 
     @classmethod
     def from_problem(cls, problem: dict[str, Any], **kwargs: Any) -> CodeTests:
@@ -122,7 +129,11 @@ class CodeTests(Composable):
         from ..tools.sandbox import arun_python
 
         res = await arun_python(
-            self.program(completion), timeout=self.timeout, cpu_seconds=self.timeout, memory_mb=self.memory_mb
+            self.program(completion),
+            timeout=self.timeout,
+            cpu_seconds=self.timeout,
+            memory_mb=self.memory_mb,
+            unsafe_local=self.unsafe_local,
         )
         if res.exit_code is None and not res.timed_out:
             # The interpreter never ran (the sandbox returns this rather than raising): nothing was

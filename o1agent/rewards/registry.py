@@ -49,6 +49,14 @@ def _judge(policy: Policy) -> RewardModel:
     return LLMJudge(policy)
 
 
+@register_reward("blind")
+def _blind(policy: Policy) -> RewardModel:
+    # The control: every score 0.5, so a search keeps its structure and loses its signal.
+    from .blind import Blind
+
+    return Blind()
+
+
 @register_reward("confidence")
 def _confidence(policy: Policy) -> RewardModel:
     from .confidence import Confidence

@@ -32,6 +32,14 @@ model pauses when it starts to write an ``output`` block itself, then ``execute_
 continue generating from the text with the real observation. ``generate_with_tools`` is that loop,
 written once: the caller supplies a ``complete(text_so_far)`` coroutine.
 
+**External tools** (``Tool.external``: the caller runs them, e.g. an OpenAI client's functions)
+are called with the same fenced block, its body the JSON arguments. Such a call is not run: its
+arguments are checked against the tool's schema, and a valid call *ends the step* right after
+its block (what the model wrote after it had no observation to stand on), recorded as a
+``ToolCall`` with ``pending=True`` and a fresh id. Invalid arguments are never handed out: they
+are a tool error (an ``Error: ...`` observation), and the model may try again in the same step.
+``call_block`` writes a call with its result, as a prior step continuing after the caller ran it.
+
 Nothing here raises on model output: ``parse_tool_calls`` reads anything, and tool failures become
 ``ToolCall.error`` plus an ``Error: ...`` observation.
 """
@@ -40,15 +48,15 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..policies.base import Completion
 from ..schema import ToolCall
-from .registry import Tool, make_tools
+from .registry import OUTPUT_LABEL, Tool, make_tools
 
-OUTPUT_LABEL = "output"
 MAX_OBSERVATION = 2000
 _DEFAULT_LABELS = {
     "calc": "calc",
@@ -59,7 +67,8 @@ _DEFAULT_LABELS = {
 }
 
 # Opening fence: ``` + label at line start (or anywhere: small models do not always break lines).
-_FENCE_OPEN = re.compile(r"```[ \t]*([A-Za-z_][\w-]{0,30})[ \t]*\r?\n")
+# Labels as long as OpenAI's function names (64 characters).
+_FENCE_OPEN = re.compile(r"```[ \t]*([A-Za-z0-9_][\w-]{0,63})[ \t]*\r?\n")
 _FENCE_CLOSE = re.compile(r"```")
 _OUTPUT_AFTER = re.compile(r"[ \t]*\r?\n?[ \t]*\r?\n?```[ \t]*" + OUTPUT_LABEL + r"\b")
 _GSM = re.compile(r"<<([^<>\n]{1,500}?)(?:>>|$)")
@@ -209,9 +218,24 @@ def _clip(s: str) -> str:
     return s if len(s) <= MAX_OBSERVATION else s[:MAX_OBSERVATION] + "\n... (truncated)"
 
 
+def _observation(output: str | None, error: str | None) -> str:
+    return f"Error: {error}" if error is not None else (output or "")
+
+
+def call_block(name: str, body: str, *, output: str | None = None, error: str | None = None) -> str:
+    """A fenced call of ``name`` with ``body`` followed by its observation: how a call the caller
+    ran reads in a prior step."""
+    return f"```{name}\n{body.strip()}\n```\n```{OUTPUT_LABEL}\n{_observation(output, error)}\n```\n"
+
+
+def new_call_id() -> str:
+    """A fresh id for a call handed to the caller (OpenAI's ``call_...`` form)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 def format_observation(call: ParsedCall, call_text: str, output: str | None, error: str | None) -> str:
     """The text that replaces ``call``'s span (``call_text``): the call and its observation."""
-    shown = f"Error: {error}" if error is not None else (output or "")
+    shown = _observation(output, error)
     if call.form == "fenced":
         block = call_text if call.closed else call_text.rstrip() + "\n```"
         return f"{block}\n```{OUTPUT_LABEL}\n{shown}\n```\n"
@@ -246,7 +270,8 @@ async def execute_tool_calls(
 
     Fenced calls get an ```` ```output ```` block after them; inline ones are annotated in place
     (see the module docstring). Never raises: a failing tool yields ``ToolCall.error`` and an
-    ``Error: ...`` observation.
+    ``Error: ...`` observation. A valid call of an external tool is not run: the text ends after
+    its block and the last record is that call, ``pending``.
     """
     try:
         table = tools if isinstance(tools, Mapping) else make_tools(tools)
@@ -263,7 +288,27 @@ async def execute_tool_calls(
     pieces: list[str] = []
     pos = 0
     for call in calls:
-        rec = await _run_one(table[call.name], call)
+        tool = table[call.name]
+        if tool.external:
+            problem = tool.check_arguments(call.arguments)
+            if problem is None:
+                # The step ends at the call: the caller runs it, the next run continues from it.
+                block = step_text[call.start : call.end]
+                pieces.append(step_text[pos : call.start])
+                pieces.append(block if call.closed else block.rstrip() + "\n```")
+                records.append(
+                    ToolCall(
+                        name=tool.name,
+                        arguments=call.arguments,
+                        id=new_call_id(),
+                        external=True,
+                        pending=True,
+                    )
+                )
+                return "".join(pieces) + "\n", records
+            rec = ToolCall(name=tool.name, arguments=call.arguments, error=problem, external=True)
+        else:
+            rec = await _run_one(tool, call)
         records.append(rec)
         pieces.append(step_text[pos : call.start])
         pieces.append(format_observation(call, step_text[call.start : call.end], rec.output, rec.error))
@@ -282,9 +327,12 @@ def stop_sequences(tools: Mapping[str, Tool] | Iterable[Any] | None) -> list[str
     return [f"```{OUTPUT_LABEL}"]
 
 
-def tool_descriptions(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:
+def tool_descriptions(
+    tools: Mapping[str, Tool] | Iterable[Any] | None, *, require_external: bool = False
+) -> str:
     """Text for the prompts' ``{{ tools }}`` variable: each tool with an example call, and how
-    results come back. Empty when there are no tools (the templates then omit the section)."""
+    results come back. Empty when there are no tools (the templates then omit the section).
+    ``require_external``: the run must end by calling one of the external tools, and says so."""
     if not tools:
         return ""
     table = tools if isinstance(tools, Mapping) else make_tools(tools)
@@ -298,7 +346,33 @@ def tool_descriptions(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:
         f"Write the block and stop; its result appears below it in an ```{OUTPUT_LABEL} block. "
         "Use the result in your next sentence."
     )
+    external = [t.name for t in table.values() if t.external]
+    if external and require_external:
+        lines.append(f"You must finish by calling {' or '.join(external)}: write its block last.")
     return "\n".join(lines)
+
+
+# The example step the prompts show when the calculator is among the tools (the embedded model's
+# calculator figures were measured with exactly this text).
+_CALC_EXAMPLE = (
+    "Step 1: Compute the total\n```calc\n6*7\n```\n```output\n42\n```\nSo the total is 42.\nFinal answer: 42"
+)
+
+
+def tool_example(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:
+    """The example step for the prompts' ``{{ tool_example }}``: a calculator step when ``calc``
+    is a tool, else a call of the first tool (an external one ends its step at the call: its
+    result comes back later). Empty without tools."""
+    if not tools:
+        return ""
+    table = tools if isinstance(tools, Mapping) else make_tools(tools)
+    if "calc" in table:
+        return _CALC_EXAMPLE
+    t = next(iter(table.values()))
+    block = f"```{t.name}\n{t.example or '...'}\n```"
+    if t.external:
+        return f"Step 1: Ask {t.name}\n{block}"
+    return f"Step 1: Use {t.name}\n{block}\n```{OUTPUT_LABEL}\n...\n```\nSo the result is ..."
 
 
 def has_pending_call(text: str, tools: Mapping[str, Tool] | None = None, *, start: int = 0) -> bool:
@@ -352,6 +426,8 @@ async def generate_with_tools(
             break
         text, recs = await execute_tool_calls(text, table, start=processed)
         records += recs
+        if recs and recs[-1].pending:  # handed to the caller: the step ends at its call
+            return ToolLoopResult(text=text, tool_calls=records, completions=completions)
         processed = len(text)
         if not text.endswith("\n"):
             text += "\n"

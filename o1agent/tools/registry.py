@@ -5,7 +5,13 @@ parameters (for backends with native function calling), the argument that a text
 fills (``text_arg``) and ``async run(arguments) -> str``. ``run`` raises on failure; callers that
 must not raise (``execute_tool_calls``) turn the exception into a tool error.
 
-Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox.
+Built-ins: ``calc`` (alias ``calculator``) — safe arithmetic; ``python`` — the sandbox (by name it
+refuses to build where bwrap is missing; ``python_tool(unsafe_local=True)`` opts out).
+
+External tools (``function_tool``: an OpenAI ``{"type": "function", ...}`` definition) are tools
+whose execution is not local: their ``run`` refuses, and a step that calls one ends there, the
+call handed to the caller (``o1agent.tools.protocol``). Their arguments are checked against the
+definition's JSON schema (``check_arguments``) before anything is handed out.
 
 What this is not: the text protocol (``o1agent.tools.protocol``) or the sandbox itself.
 """
@@ -15,21 +21,28 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 # UnknownToolError is defined with every other error in o1agent.errors; importable from here too.
-from ..errors import ConfigError, ToolError
+from ..errors import ConfigError, ToolError, ToolSchemaError
 from ..errors import UnknownToolError as UnknownToolError
 from .calculator import calculate
 
 Runner = Callable[[dict[str, Any]], Awaitable[str]]
 
+#: The fence label of a tool's result block in the text protocol; no tool may take it.
+OUTPUT_LABEL = "output"
+
 
 @dataclass
 class Tool:
-    """A tool the reasoner can call. ``aliases`` are extra fence labels (``py`` for ``python``)."""
+    """A tool the reasoner can call. ``aliases`` are extra fence labels (``py`` for ``python``).
+
+    ``external``: the caller runs it (see ``function_tool``); ``validator`` checks its arguments.
+    """
 
     name: str
     description: str
@@ -38,6 +51,8 @@ class Tool:
     text_arg: str = "input"
     aliases: tuple[str, ...] = ()
     example: str = ""
+    external: bool = False
+    validator: Any = field(default=None, repr=False, compare=False)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -45,16 +60,38 @@ class Tool:
 
     def arguments_from_text(self, text: str) -> dict[str, Any]:
         """Arguments for a text-protocol call: a JSON object body is taken as the arguments,
-        anything else fills ``text_arg``."""
+        anything else fills ``text_arg``. For an external tool a JSON object is always read as
+        its arguments, and a plain body fills its only parameter, converted to that parameter's
+        JSON type (the arguments leave as JSON, checked against the schema)."""
         body = text.strip()
-        if body.startswith("{") and len(self.parameters.get("properties", {})) > 1:
+        props = self.parameters.get("properties", {})
+        if body.startswith("{") and (len(props) > 1 or self.external):
             try:
                 val = json.loads(body)
                 if isinstance(val, dict):
                     return val
             except ValueError:
                 pass
+        if self.external:
+            if not body and not self.parameters.get("required"):
+                return {}
+            if len(props) == 1:
+                key = next(iter(props))
+                return {key: _coerce(body, (props[key] or {}).get("type"))}
         return {self.text_arg: text}
+
+    def check_arguments(self, arguments: dict[str, Any]) -> str | None:
+        """Why ``arguments`` do not fit this tool's schema, or ``None`` when they do (or when the
+        tool has no validator: local tools check their own input)."""
+        if self.validator is None:
+            return None
+        from jsonschema.exceptions import best_match
+
+        err = best_match(self.validator.iter_errors(arguments))
+        if err is None:
+            return None
+        where = "/".join(str(p) for p in err.absolute_path)
+        return f"invalid arguments for {self.name}: {err.message}" + (f" (at {where})" if where else "")
 
     async def run(self, arguments: dict[str, Any] | str) -> str:
         args = self.arguments_from_text(arguments) if isinstance(arguments, str) else dict(arguments)
@@ -120,15 +157,37 @@ def calculator_tool() -> Tool:
     )
 
 
-def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int = 4000) -> Tool:
+def python_tool(
+    *,
+    timeout: float = 5.0,
+    memory_mb: int = 256,
+    max_output: int = 4000,
+    packages: Sequence[str] = (),
+    unsafe_local: bool = False,
+) -> Tool:
     """The sandboxed Python tool. Output is stdout (trailing expression echoed); a failed run
-    raises ``ToolError`` with the program's last error line."""
+    raises ``ToolError`` with the program's last error line. The program gets the standard
+    library plus ``packages`` (installed top-level packages, bound read-only).
+
+    Raises ``SandboxUnavailableError`` here, at construction, where bwrap cannot contain the
+    code, unless ``unsafe_local=True`` (then the code runs as a plain local process, with a
+    logged warning)."""
+    from .sandbox import check_sandbox
+
+    check_sandbox(unsafe_local=unsafe_local)
+    pkgs = tuple(packages)
 
     async def _python(code: str) -> str:
         from .sandbox import arun_python
 
         res = await arun_python(
-            code, timeout=timeout, cpu_seconds=timeout, memory_mb=memory_mb, echo_last_expr=True
+            code,
+            timeout=timeout,
+            cpu_seconds=timeout,
+            memory_mb=memory_mb,
+            echo_last_expr=True,
+            packages=pkgs,
+            unsafe_local=unsafe_local,
         )
         out = res.stdout if len(res.stdout) <= max_output else res.stdout[:max_output] + "\n... (truncated)"
         if not res.ok:
@@ -137,11 +196,12 @@ def python_tool(*, timeout: float = 5.0, memory_mb: int = 256, max_output: int =
             )
         return out.rstrip("\n") if out.strip() else "(no output: print the values you need)"
 
+    extra = f" and {', '.join(pkgs)}" if pkgs else ""
     return _string_tool(
         "python",
         ("py",),
-        "Run a short Python program in a sandbox (no network, no files outside its own "
-        "directory) and see what it prints.",
+        f"Run a short Python program in a sandbox (standard library{extra} only, no network, no "
+        "files outside its own directory) and see what it prints.",
         ("code", "a complete Python program"),
         _python,
         example="print(sum(i * i for i in range(10)))",
@@ -257,6 +317,88 @@ def _from_callable(fn: Callable[..., Any], name: str | None = None) -> Tool:
     )
 
 
+# OpenAI's rule for function names.
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EXAMPLE_VALUES: dict[str, Any] = {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
+
+
+def _example_arguments(params: Mapping[str, Any]) -> str:
+    """A JSON example call body for the prompt: every property with a value of its type."""
+    out: dict[str, Any] = {}
+    for key, prop in (params.get("properties") or {}).items():
+        prop = prop if isinstance(prop, Mapping) else {}
+        if prop.get("enum"):
+            out[key] = prop["enum"][0]
+        else:
+            kind = prop.get("type")
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            out[key] = _EXAMPLE_VALUES.get(kind, f"<{key}>") if isinstance(kind, str) else f"<{key}>"
+    return json.dumps(out)
+
+
+async def _refuse(name: str) -> str:
+    raise ToolError(f"{name} is an external tool: its calls are handed to the caller, not run here")
+
+
+def function_tool(spec: Any, *, position: int | None = None) -> Tool:
+    """An external ``Tool`` from an OpenAI function definition
+    (``{"type": "function", "function": {"name", "description", "parameters"}}``).
+
+    Raises ``ToolSchemaError`` naming the tool (``tools[i] 'name'``) when the definition is not a
+    function, its name breaks OpenAI's rule, or ``parameters`` is not a valid JSON schema of an
+    object."""
+    import jsonschema
+    from jsonschema.validators import validator_for
+
+    where = f"tools[{position}]" if position is not None else "tool"
+    fn = spec.get("function") if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping) or spec.get("type") != "function" or not isinstance(fn, Mapping):
+        raise ToolSchemaError(f'{where}: expected {{"type": "function", "function": {{...}}}}', tool=where)
+    name = fn.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise ToolSchemaError(
+            f"{where}: the function name {name!r} must be 1-64 letters, digits, '_' or '-'", tool=where
+        )
+    label = f"{where} {name!r}"
+    if name.lower() == OUTPUT_LABEL:
+        raise ToolSchemaError(f"{label}: {OUTPUT_LABEL!r} is reserved for tool results", tool=name)
+    description = fn.get("description") or ""
+    if not isinstance(description, str):
+        raise ToolSchemaError(f"{label}: description must be a string", tool=name)
+    params = fn.get("parameters")
+    params = {"type": "object", "properties": {}} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ToolSchemaError(f"{label}: parameters must be a JSON schema object", tool=name)
+    params = dict(params)
+    try:
+        cls = validator_for(params)
+        cls.check_schema(params)
+    except jsonschema.SchemaError as exc:
+        at = "/".join(str(p) for p in exc.absolute_path)
+        raise ToolSchemaError(
+            f"{label}: parameters is not a valid JSON schema: {exc.message}" + (f" (at {at})" if at else ""),
+            tool=name,
+        ) from None
+    if params.get("type", "object") != "object" or not isinstance(params.get("properties", {}), Mapping):
+        raise ToolSchemaError(f"{label}: parameters must describe an object (type 'object')", tool=name)
+    props = params.get("properties") or {}
+    required = [r for r in params.get("required") or [] if isinstance(r, str)]
+
+    async def runner(_args: dict[str, Any]) -> str:
+        return await _refuse(name)
+
+    return Tool(
+        name=name,
+        description=description.strip() or f"the {name} function",
+        runner=runner,
+        parameters=params,
+        text_arg=required[0] if required else next(iter(props), "input"),
+        example=_example_arguments(params),
+        external=True,
+        validator=cls(params),
+    )
+
+
 def as_tool(obj: Tool | str | Callable[..., Any] | Any) -> Tool:
     """Turn a built-in name, a ``Tool``, a LangChain ``BaseTool`` or a typed callable into a ``Tool``."""
     if isinstance(obj, Tool):
@@ -281,11 +423,18 @@ def as_tool(obj: Tool | str | Callable[..., Any] | Any) -> Tool:
 
 
 def make_tools(specs: Iterable[Tool | str | Callable[..., Any] | Any] | None) -> dict[str, Tool]:
-    """Tools by name (aliases excluded), in the given order. Duplicate names are an error."""
+    """Tools by name (aliases excluded), in the given order. Duplicate names (or fence labels,
+    which are read case-insensitively) are an error."""
     out: dict[str, Tool] = {}
+    labels: dict[str, str] = {}
     for spec in specs or []:
         tool = as_tool(spec)
         if tool.name in out:
             raise ConfigError(f"tool name {tool.name!r} is given twice")
+        for label in tool.labels:
+            other = labels.get(label.lower())
+            if other is not None:
+                raise ConfigError(f"tools {other!r} and {tool.name!r} share the label {label!r}")
+            labels[label.lower()] = tool.name
         out[tool.name] = tool
     return out
