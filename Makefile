@@ -14,7 +14,7 @@ QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
 # e.g. make suite SUITE_ARGS="--limit 10 --tasks chain_sum,products_1d" (see benchmarks/suite/run.py)
 SUITE_ARGS ?=
 
-.PHONY: demo test test-fast lint bench suite install install-all sysdeps clean
+.PHONY: demo test test-fast lint bench suite reliability-fuzz reliability-faults reliability-kill install install-all sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,21 @@ lint: $(VENV)/.all
 
 bench: $(VENV)/.all
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Malformed model output across every strategy, with and without tools: prints fuzz_runs,
+# crashes, hangs, empty_answers, unserialisable (10,000 runs take ~10-15 min on 2 cores).
+FAULT_RUNS ?= 50
+FUZZ_RUNS ?= 10000
+reliability-fuzz: $(VENV)/.all
+	$(PY) benchmarks/reliability/fuzz.py --runs $(FUZZ_RUNS)
+
+# Short runs through a real llama_cpp.server behind a proxy failing ~30 % of calls.
+reliability-faults: $(VENV)/.all
+	$(PY) benchmarks/reliability/faults.py --runs $(FAULT_RUNS)
+
+# kill -9 mid-run, then resume, on SQLite and PostgreSQL (make sysdeps installs PostgreSQL).
+reliability-kill: $(VENV)/.all sysdeps
+	$(PY) benchmarks/reliability/kill_resume.py
 
 # The dev suite: every task of benchmarks/suite/tasks.toml × methods × budgets, resumable (rerun to
 # continue); tables, plots and the generated README land in benchmarks/results/suite/.

@@ -10,6 +10,8 @@
   expect; no server-side session is needed or kept.
 * ``step_text`` — one line of live reasoning for a custom stream event (``reasoning_content``).
 * ``reasoning_of`` — the chosen path as text, for a non-streamed reply.
+* ``answer_or_why`` — the answer, or "no answer: <reason>" for a run that has none (where text
+  must be shown: the CLI, a tool's reply).
 
 Each adapter maps its own message type to ``(role, text)`` pairs with ``text_of`` and these
 role names; the rules live here once. This module does no I/O and calls no model.
@@ -122,6 +124,11 @@ def continue_from_turns(turns: Sequence[Turn]) -> tuple[str, list[Step]]:
 def reasoning_of(result: Result) -> str:
     """The chosen path, one ``[Step id] text`` line per step."""
     return "".join(f"[Step {n.id}] {n.step.raw.strip()}\n" for n in result.best_path)
+
+
+def answer_or_why(result: Result) -> str:
+    """The run's answer, or "no answer: <why>" when it has none."""
+    return result.answer if result.answer is not None else f"no answer: {result.no_answer_reason}"
 
 
 def step_text(ev: dict[str, Any]) -> str | None:

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from .errors import O1AgentError, RunError, UserError
+from .errors import ConfigError, O1AgentError, RunError, UserError
 from .options import parse_key_values
 
 app = typer.Typer(
@@ -112,6 +112,17 @@ def solve(
     api_key: Annotated[
         str | None, typer.Option(envvar="O1AGENT_API_KEY", help="API key for the backend.")
     ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(
+            help="LiteLLM backends: the served model's chat template, to continue steps exactly on "
+            "/v1/completions ('embedded', a .gguf path, a tokenizer folder, a cached HF repo id or Jinja text)."
+        ),
+    ] = None,
+    backend_mode: Annotated[
+        str | None,
+        typer.Option(help="LiteLLM backends: how steps continue: auto, completions, prefill or fold."),
+    ] = None,
     strategy: Annotated[
         str,
         typer.Option(
@@ -143,6 +154,12 @@ def solve(
         list[str] | None, typer.Option("--set", help="Extra strategy config, key=value[,key=value].")
     ] = None,
     tools: Annotated[str | None, typer.Option(help="Comma-separated tools (calculator, python).")] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An MCP server whose tools the steps may call: a command ('python server.py', stdio) or an http(s) URL. Repeatable."
+        ),
+    ] = None,
     unsafe_local: Annotated[
         bool,
         typer.Option(
@@ -183,13 +200,20 @@ def solve(
             max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds, max_dollars=max_dollars
         )
         kwargs: dict[str, Any] = {}
-        if tools:
-            names = [t.strip() for t in tools.split(",") if t.strip()]
-            if unsafe_local:
-                from .tools.registry import python_tool
+        backend = {"chat_template": chat_template, "mode": backend_mode}
+        if any(v is not None for v in backend.values()):
+            if "/" not in model or model.endswith(".gguf") or model.startswith("local:"):
+                raise ConfigError(
+                    "--chat-template and --backend-mode are for LiteLLM models ('provider/model')"
+                )
+            kwargs["policy_kwargs"] = {k: v for k, v in backend.items() if v is not None}
+        names: list[Any] = [t.strip() for t in (tools or "").split(",") if t.strip()]
+        if unsafe_local:
+            from .tools.registry import python_tool
 
-                names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
-            kwargs["tools"] = names
+            names = [python_tool(unsafe_local=True) if t == "python" else t for t in names]
+        if names or mcp:
+            kwargs["tools"] = tool_specs(names, mcp)
         reasoner_kwargs: dict[str, Any] = dict(
             model=model,
             api_base=api_base,
@@ -234,7 +258,9 @@ def solve(
     except RunError as exc:
         err_console.print(f"[bold red]run failed:[/] {exc}")
         if exc.partial is not None:
-            err_console.print(f"best answer so far: {exc.partial.answer!r}")
+            from .chat import answer_or_why
+
+            err_console.print(f"best answer so far: {answer_or_why(exc.partial)}")
             if trace:
                 exc.partial.trace.write_jsonl(trace)
         raise typer.Exit(1) from None
@@ -250,7 +276,10 @@ def solve(
         print_tree(result)
     u = result.usage
     score = "n/a" if result.score is None else f"{result.score:.2f}"
-    console.print(Text("Answer: ", style="bold green") + Text(result.answer or "(none)", style="bold"))
+    if result.answer is None:
+        console.print(Text("No answer: ", style="bold yellow") + Text(str(result.no_answer_reason)))
+    else:
+        console.print(Text("Answer: ", style="bold green") + Text(result.answer, style="bold"))
     exhausted = f" · budget spent ({result.exhausted_by})" if result.budget_exhausted else ""
     console.print(
         f"[dim]score {score} · {u.total_tokens} tokens ({u.prompt_tokens} prompt, {u.reused_tokens} reused, "
@@ -261,6 +290,17 @@ def solve(
         a = result.allocation
         spent = ", ".join(f"{k} {a[k]}" for k in ("samples", "rounds", "difficulty") if a.get(k) is not None)
         console.print(f"[dim]allocation: {spent} · stopped: {a.get('stop')}[/]")
+
+
+def tool_specs(names: list[Any], mcp: list[str] | None) -> list[Any]:
+    """The tools of ``--tools`` (built-in names or tools) plus those of each ``--mcp SERVER``
+    (loaded now, so a server that does not start fails before any model loads: ``MCPError``)."""
+    specs = list(names)
+    if mcp:
+        from .tools.mcp import mcp_tools
+
+        specs.extend(mcp_tools(*mcp))
+    return specs
 
 
 def print_tree(result: Any) -> None:

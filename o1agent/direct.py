@@ -133,7 +133,8 @@ async def adirect(
     chosen = vote(children, "majority") if sampled else (children[0] if children else None)
     if chosen is None and children:  # no reply stated anything countable: the first one stands
         chosen = children[0]
-    answer = (chosen.step.answer if chosen is not None else None) or ""
+    answer = (chosen.step.answer if chosen is not None else None) or None
+    no_answer = None if answer else ("no reply stated an answer" if children else "the model gave no reply")
     name = "direct_sc" if sampled else "direct"
     events = [
         TraceEvent(run_id=run_id, seq=0, kind="start", node_id=root.id, output=q, data={"strategy": name})
@@ -164,13 +165,14 @@ async def adirect(
             seq=len(events),
             kind="finalize",
             node_id=chosen.id if chosen is not None else None,
-            output=answer,
+            output=answer or "",
             data={"answer": answer, "votes": [c.step.answer for c in children]},
         )
     )
     return Result(
         question=q,
         answer=answer,
+        no_answer_reason=no_answer,
         score=None,
         best_path=[chosen] if chosen is not None else [],
         tree=tree,

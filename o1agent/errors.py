@@ -59,6 +59,11 @@ class UnknownToolError(ConfigError):
     """The tool name is not registered, or the object cannot be turned into a tool."""
 
 
+class MCPError(ConfigError):
+    """An MCP server's tools cannot be loaded: langchain-mcp-adapters is not installed, the server
+    does not start or answer, or it serves no tools."""
+
+
 class ToolSchemaError(ConfigError):
     """A function tool's definition (name, description or JSON-schema parameters) is invalid.
     ``tool`` names it (its name, or its position when it has none)."""
@@ -90,15 +95,30 @@ class ExportError(LearnError):
 
 
 class ServerError(O1AgentError):
-    """An HTTP-level failure with the status and OpenAI error type/code to report."""
+    """An HTTP-level failure with the status and OpenAI error type/code to report (and headers
+    to send with it, e.g. ``Retry-After`` on a 503)."""
 
     def __init__(
-        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
         self.code = code
+        self.headers = headers or {}
+
+
+class ClientDisconnectedError(ServerError):
+    """The client closed the connection before its reply: the run was cancelled (nginx's 499)."""
+
+    def __init__(self, message: str = "the client closed the connection") -> None:
+        super().__init__(499, message, type_="server_error", code="client_disconnected")
 
 
 class RunError(O1AgentError, RuntimeError):

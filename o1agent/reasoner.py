@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ._aio import cancel_and_wait
 from .cleanup import StepCleanup
 from .config import GenerationConfig, make_generation, split_config
 from .errors import ConfigError, InvalidQuestionError, O1AgentError, RunError
@@ -38,10 +40,12 @@ from .graph import (
     shared_graph,
 )
 from .graph.context import resolve_tools
+from .graph.meter import unrecorded_usage
 from .policies.base import Policy, seeded_scope
 from .policies.shared import shared_policy
 from .prompts import PromptSet
 from .rewards.base import RewardModel
+from .sanitize import clean_text
 from .schema import Budget, Result, Step, Usage
 from .search.base import SearchStrategy, StrategyConfig, make_strategy
 
@@ -91,7 +95,8 @@ def validate_question(question: Any) -> str:
         raise InvalidQuestionError(f"question must be a string, got {type(question).__name__}")
     if not question.strip():
         raise InvalidQuestionError("question is empty")
-    return question.strip()
+    # A lone surrogate (a client's "\\ud800") cannot be encoded for any backend, nor written out.
+    return clean_text(question.strip())
 
 
 def coerce_steps(steps: Sequence[Step | dict[str, Any]] | None) -> list[Step]:
@@ -309,14 +314,11 @@ class Reasoner:
                     if on_event is not None:
                         on_event(chunk)  # type: ignore[arg-type]
                     yield chunk  # type: ignore[misc]
-        except O1AgentError as exc:
-            if isinstance(exc, RunError) and exc.partial is None:
-                exc.partial = partial_result(state, ctx)
-            raise
         except Exception as exc:
-            raise RunError(
-                f"the run failed: {type(exc).__name__}: {exc}", partial=partial_result(state, ctx)
-            ) from exc
+            err = as_run_error(exc, state, ctx)
+            if err is exc:
+                raise
+            raise err from exc
         result = full_result(state)
         if result is None and durable:
             snap = await self.graph.aget_state(self._config(thread_id))
@@ -363,9 +365,21 @@ class Reasoner:
 async def run_scope(ctx: RunContext) -> AsyncIterator[RunContext]:
     """Around one run; yields the context to run with. A seeded run on a stateful backend
     (llama.cpp) holds it exclusively from a clean cache, so it reproduces whatever else shares
-    the policy: its context carries the key the policy lets through."""
+    the policy: its context carries the key the policy lets through.
+
+    A run that ends by an exception — its caller cancelled (a client that left), its consumer
+    gone — cancels its tasks and waits for them, so no model call outlives it (LangGraph leaves
+    node tasks running). For a seeded run that happens before the policy is let go."""
+    tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
     async with seeded_scope(ctx.policy, ctx.seed) as key:
-        yield ctx if key is None else ctx.replace(run_key=key)
+        changes: dict[str, Any] = {"run_tasks": tasks}
+        if key is not None:
+            changes["run_key"] = key
+        try:
+            yield ctx.replace(**changes)
+        except BaseException:
+            await cancel_and_wait(tasks)
+            raise
 
 
 _LOAD_TIME_OPTIONS = frozenset(
@@ -414,8 +428,23 @@ class _NoPolicy:
         return None
 
 
-def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | None:
-    """Best answer so far from a (possibly interrupted) state: work is never thrown away."""
+def as_run_error(exc: Exception, state: dict[str, Any] | None, ctx: RunContext) -> Exception:
+    """What a run that raised ``exc`` raises: a ``UserError`` as it is; a ``RunError`` (``exc``
+    itself, or one wrapping any other exception) carrying the partial result when nodes exist,
+    with the usage of calls that finished inside the failing node counted in it."""
+    if isinstance(exc, O1AgentError) and not isinstance(exc, RunError):
+        return exc
+    err = exc if isinstance(exc, RunError) else RunError(f"the run failed: {type(exc).__name__}: {exc}")
+    if err.partial is None:
+        err.partial = partial_result(state, ctx, unrecorded=unrecorded_usage(exc))
+    return err
+
+
+def partial_result(
+    state: dict[str, Any] | None, ctx: RunContext, *, unrecorded: Usage | None = None
+) -> Result | None:
+    """Best answer so far from a (possibly interrupted) state: work is never thrown away.
+    ``unrecorded``: usage of calls that finished in a node that then failed (not in the state)."""
     tree = state.get("tree") if state else None
     if state is None or tree is None or len(tree) <= 1:
         return None
@@ -428,7 +457,7 @@ def partial_result(state: dict[str, Any] | None, ctx: RunContext) -> Result | No
         ans.from_path(),
         strategy=ctx.strategy.name,
         model=ctx.policy.name,
-        usage=state.get("usage") or Usage(),
+        usage=(state.get("usage") or Usage()) + (unrecorded or Usage()),
         trace=full_trace(list(state.get("events") or []), tree),
         exhausted_by=None,
     )

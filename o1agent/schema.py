@@ -12,15 +12,24 @@ This module holds data and small pure helpers only: no model calls, no I/O beyon
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import ConfigError
+from .sanitize import dumps, json_safe
 
 NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed", "duplicate"]
 """``duplicate``: a candidate whose text repeats a sibling's (``Node.duplicate_of``): its tokens
@@ -191,9 +200,19 @@ class Tree(BaseModel):
         return [*self.prior, *(n.step for n in self.path(node_id))]
 
 
+def _revived(value: Any) -> Any:
+    # A checkpointer whose serializer does not revive o1agent's classes (langgraph dev's in-memory
+    # one) hands back a Tree as its fields; node ids are paths, never "nodes" or "root_id".
+    if isinstance(value, dict) and "nodes" in value and "root_id" in value:
+        return Tree.model_validate(value)
+    return value
+
+
 def merge_tree(left: Tree | None, right: Tree | dict[str, Node] | None) -> Tree:
     """LangGraph reducer for the ``tree`` channel: node updates replace nodes by id. (A run
-    starts its tree with LangGraph's ``Overwrite``, which bypasses this reducer.)"""
+    starts its tree with LangGraph's ``Overwrite``, which bypasses this reducer.) Nodes or trees
+    replayed from a checkpoint as plain dicts are validated back into the models."""
+    left, right = _revived(left), _revived(right)
     if left is None:
         if right is None:
             return Tree()
@@ -239,6 +258,21 @@ class Budget(BaseModel):
             if v is not None and v <= 0:
                 raise ValueError(f"{name} must be positive or None, got {v}")
         return self
+
+    def within(self, ceiling: Budget) -> tuple[Budget, dict[str, dict[str, float | None]]]:
+        """This budget clipped to ``ceiling``, and what was clipped.
+
+        Every bound the ceiling sets is a maximum: a larger value, or ``None`` (unbounded), is
+        replaced by the ceiling's; a smaller one is kept. The second value maps each clipped
+        field to ``{"requested": ..., "allowed": ...}`` (empty when nothing was clipped)."""
+        changes: dict[str, Any] = {}
+        clipped: dict[str, dict[str, float | None]] = {}
+        for name in ("max_tokens", "max_dollars", "max_seconds", "max_nodes"):
+            cap, asked = getattr(ceiling, name), getattr(self, name)
+            if cap is not None and (asked is None or asked > cap):
+                changes[name] = cap
+                clipped[name] = {"requested": asked, "allowed": cap}
+        return (self.model_copy(update=changes) if changes else self), clipped
 
     def exhausted(self, usage: Usage, *, now: float | None = None) -> str | None:
         """Name of the first bound that ``usage`` has reached, or ``None``."""
@@ -308,6 +342,13 @@ TraceEventKind = Literal[
 ]
 
 
+def _safe_in_json_mode(data: Any, info: SerializationInfo) -> Any:
+    # JSON mode (``model_dump(mode="json")``, ``model_dump_json``) goes through ``sanitize``: a
+    # model's NaN logprob or an odd tool's lone surrogate must not make a result unwritable.
+    # Python mode (checkpoints) keeps the data as it is.
+    return json_safe(data) if info.mode_is_json() else data
+
+
 class TraceEvent(BaseModel):
     """One record of the trace: something that happened to a node. One JSON line each."""
 
@@ -326,6 +367,10 @@ class TraceEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     ts: float = Field(default_factory=time.time)
 
+    @model_serializer(mode="wrap")
+    def _json_safe(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        return _safe_in_json_mode(handler(self), info)
+
 
 class Trace(BaseModel):
     """All events of one run, in order. ``write_jsonl`` / ``read_jsonl`` use one event per line."""
@@ -342,9 +387,12 @@ class Trace(BaseModel):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a" if append else "w", encoding="utf-8") as fh:
-            for ev in self.events:
-                fh.write(ev.model_dump_json() + "\n")
+            fh.write(self.jsonl())
         return path
+
+    def jsonl(self) -> str:
+        """One JSON line per event, valid whatever the model wrote (``sanitize``)."""
+        return "".join(event_json(ev) + "\n" for ev in self.events)
 
     @classmethod
     def read_jsonl(cls, path: str | Path) -> Trace:
@@ -359,6 +407,11 @@ class Trace(BaseModel):
     def tree(self, run_id: str | None = None) -> Tree:
         """Rebuild the final tree of a run from its events (the last event per node wins)."""
         return tree_from_events(e for e in self.events if run_id is None or e.run_id == run_id)
+
+
+def event_json(event: TraceEvent) -> str:
+    """One trace event as a JSON line: no NaN, no lone surrogate (JSON mode is sanitised)."""
+    return event.model_dump_json()
 
 
 def iter_trace(path: str | Path) -> Iterator[TraceEvent]:
@@ -394,13 +447,20 @@ def tree_from_events(events: Iterable[TraceEvent]) -> Tree:
 class Result(BaseModel):
     """What a run returns: the answer, how good the search thinks it is, and how it got there.
 
+    ``answer`` is a real answer or ``None``; a run without one says why in ``no_answer_reason``
+    (never an empty string, a bare "Final answer:" label or an empty ``\\boxed{}``).
+
     When the chosen path ends in a call to an external tool, the outcome is that action:
-    ``tool_calls`` holds it (``pending``, with its id and validated arguments) and ``answer`` is
-    empty. Run the call and continue with its result as a prior step (``prior_steps=``).
+    ``tool_calls`` holds it (``pending``, with its id and validated arguments), ``answer`` is
+    ``None`` and ``no_answer_reason`` names the call. Run the call and continue with its result
+    as a prior step (``prior_steps=``).
     """
 
     question: str
-    answer: str
+    answer: str | None = None
+    no_answer_reason: str | None = Field(
+        default=None, description="why the run has no answer (None when it has one)"
+    )
     tool_calls: list[ToolCall] = Field(default_factory=list)
     score: float | None = None
     best_path: list[Node] = Field(default_factory=list)
@@ -419,9 +479,23 @@ class Result(BaseModel):
     )
     trace: Trace = Field(default_factory=Trace)
 
+    @model_serializer(mode="wrap")
+    def _json_safe(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        return _safe_in_json_mode(handler(self), info)
+
+    @model_validator(mode="after")
+    def _an_answer_or_a_reason(self) -> Result:
+        # Whoever builds a Result, an empty answer is no answer, and no answer comes with a reason.
+        if self.answer is not None and not self.answer.strip():
+            self.answer = None
+        if self.answer is None and self.no_answer_reason is None:
+            self.no_answer_reason = "the run gave no answer"
+        return self
+
     @property
     def steps(self) -> list[Step]:
         return [n.step for n in self.best_path]
 
     def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude={"trace"}), indent=indent, default=float)
+        """The result (without its trace) as JSON: valid whatever the model wrote (``sanitize``)."""
+        return dumps(self.model_dump(mode="json", exclude={"trace"}), indent=indent)

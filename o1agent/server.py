@@ -39,6 +39,22 @@ the last chunk); every completion token of the search counts as a reasoning toke
 Errors use OpenAI's body ``{"error": {"message", "type", "code"}}``: invalid input is a 4xx, a
 failing backend a 5xx, and every run is bounded by ``request_timeout`` so no connection hangs.
 
+The operator's limits hold under load and against clients (``o1agent.serving`` keeps the count):
+
+* The served budget is a ceiling. A request's ``budget`` may lower any bound; a larger value or
+  ``null`` is clipped to the server's, never a 400 (the run still answers), and the reply says
+  so: the ``X-O1agent-Budget-Clipped`` header (``max_tokens=4000,max_nodes=64``) and
+  ``o1agent.budget_clipped`` (``{field: {"requested", "allowed"}}``, also in the last streamed
+  chunk).
+* At most ``max_concurrent_runs`` run at once; others wait in a FIFO of ``max_queued`` for up to
+  ``queue_timeout`` seconds. A full line or a wait that ran out is a 503 ``server_busy`` with
+  ``Retry-After``. ``request_timeout`` counts from the moment a run starts, so waiting in line
+  does not use it up (a 504 ``timeout`` is a run that really took that long).
+* A client that closes its connection (queued, running, streaming or not) cancels its run; the
+  embedded model stops decoding at the next token.
+* Nothing slow runs on the event loop: model loading and run setup go to a worker thread, and so
+  do decoding and grading. ``/health`` reports the counters and the loop's lag.
+
 This module is the HTTP layer only: it does not queue work across processes, keep sessions, or
 implement the rest of the OpenAI API (no ``n > 1``, no logprobs, one tool call per reply).
 """
@@ -49,12 +65,15 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
+import anyio
 import typer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -62,13 +81,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .chat import Turn, continue_from_turns, reasoning_of, step_text, text_of
-from .errors import O1AgentError, RunError, ServerError, UserError
+from .errors import ClientDisconnectedError, O1AgentError, RunError, ServerError, UserError
 from .reasoner import Reasoner
+from .sanitize import dumps, json_safe
 from .schema import Budget, Result, Step, ToolCall
+from .serving import Admission, LoopLagMonitor, Slot
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
+CLIPPED_HEADER = "X-O1agent-Budget-Clipped"
+
+T = TypeVar("T")
 
 
 # The Reasoner serving a model id; called per request (it should cache: see ReasonerPool). It may
@@ -237,8 +261,9 @@ def usage_body(result: Result) -> dict[str, Any]:
     }
 
 
-def o1agent_body(result: Result) -> dict[str, Any]:
+def o1agent_body(result: Result, clipped: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        "budget_clipped": clipped or {},
         "run_id": result.run_id,
         "strategy": result.strategy,
         "score": result.score,
@@ -249,7 +274,64 @@ def o1agent_body(result: Result) -> dict[str, Any]:
         "budget_exhausted": result.budget_exhausted,
         "exhausted_by": result.exhausted_by,
         "path": [n.id for n in result.best_path],
+        "no_answer_reason": result.no_answer_reason,
     }
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has closed the connection (the body must be read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it (and waiting until it has stopped) if the client closes the
+    connection first; then raise ``ClientDisconnectedError``."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    left = False
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        left = not task.done()
+    finally:
+        task.cancel()
+        gone.cancel()
+        await asyncio.gather(task, gone, return_exceptions=True)
+    if left:
+        raise ClientDisconnectedError()
+    return task.result()
+
+
+@dataclass
+class Prepared:
+    """A validated request, ready to run."""
+
+    req: ChatRequest
+    question: str
+    reasoner: Reasoner
+    overrides: dict[str, Any]
+    clipped: dict[str, Any]  # budget bounds clipped to the server's (field → requested/allowed)
+    headers: dict[str, str]  # sent with the reply (the clipped-budget header)
+
+
+class RunStream(StreamingResponse):
+    """The SSE reply of a run: it gives the run's slot back however the stream ends, even when the
+    client left before the first byte (Starlette then never starts the generator)."""
+
+    def __init__(self, content: AsyncIterator[str], *, slot: Slot, headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.slot = slot
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A cancelled stream leaves the generator suspended: close it now (that cancels and
+            # awaits its run) rather than whenever it is garbage-collected.
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()
+            self.slot.release()
 
 
 def create_app(
@@ -260,31 +342,54 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     request_timeout: float = 600.0,
     max_concurrent_runs: int = 8,
+    max_queued: int = 256,
+    queue_timeout: float | None = 600.0,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Any:
     """Build the FastAPI app. ``reasoners(model_id)`` gives the Reasoner serving that model; its
-    strategy, reward and budget are the defaults a request's extra fields override.
+    strategy and reward are the defaults a request's extra fields override, and its budget is
+    both the default and the ceiling (a request may only lower it). A sync ``reasoners`` runs in
+    a worker thread, so it may load a model.
 
     ``models`` are the ids clients may ask for (the first is the default in ``/v1/models``).
-    ``max_concurrent_runs`` bounds runs in flight; later requests wait (inside their timeout).
+    ``max_concurrent_runs`` bounds runs in flight; up to ``max_queued`` more wait for a slot, each
+    for at most ``queue_timeout`` seconds (then, or when the line is full: 503 + Retry-After).
+    ``request_timeout`` bounds each run from the moment it starts. ``app.state.stats`` and
+    ``app.state.loop_lag`` are the counters and the loop-lag monitor ``/health`` reports.
     """
     if not models:
         raise UserError("create_app needs at least one model id")
-    if request_timeout <= 0 or max_body_bytes <= 0 or max_concurrent_runs < 1:
-        raise UserError("request_timeout, max_body_bytes and max_concurrent_runs must be positive")
+    if request_timeout <= 0 or max_body_bytes <= 0 or max_concurrent_runs < 1 or max_queued < 0:
+        raise UserError(
+            "request_timeout, max_body_bytes and max_concurrent_runs must be positive, max_queued >= 0"
+        )
+    if queue_timeout is not None and queue_timeout <= 0:
+        raise UserError("queue_timeout must be positive or None")
     created = int(time.time())
-    slots = asyncio.Semaphore(max_concurrent_runs)
+    admission = Admission(max_active=max_concurrent_runs, max_queued=max_queued, queue_timeout=queue_timeout)
+    stats = admission.stats
+    loop_lag = LoopLagMonitor()
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        loop_lag.start()
         yield
+        await loop_lag.stop()
         if on_shutdown is not None:
             await on_shutdown()
 
     app = FastAPI(title="o1agent", version="0.1.0", lifespan=lifespan)
+    app.state.stats = stats
+    app.state.loop_lag = loop_lag
 
-    def err(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> Any:
-        return JSONResponse(error_body(message, type_, code), status_code=status)
+    def err(
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        return JSONResponse(json_safe(error_body(message, type_, code)), status_code=status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> Any:
@@ -292,7 +397,7 @@ def create_app(
 
     @app.exception_handler(ServerError)
     async def _server_error(_req: Request, exc: ServerError) -> Any:
-        return err(exc.status, str(exc), exc.type, exc.code)
+        return err(exc.status, str(exc), exc.type, exc.code, exc.headers)
 
     def check_auth(request: Request) -> None:
         if api_key is None:
@@ -335,8 +440,12 @@ def create_app(
             raise ServerError(400, "only n=1 is supported", code="unsupported_n")
         return req
 
-    def overrides_of(req: ChatRequest, reasoner: Reasoner, named: str | None) -> dict[str, Any]:
+    def overrides_of(
+        req: ChatRequest, reasoner: Reasoner, named: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run overrides of a request, and the budget bounds clipped to the server's."""
         out: dict[str, Any] = {"seed": req.seed, **tools_of(req, reasoner)}
+        clipped: dict[str, Any] = {}
         if named is not None:
             if req.strategy is not None and req.strategy != named:
                 raise ServerError(
@@ -352,21 +461,37 @@ def create_app(
                 if req.strategy is None:
                     out.pop("strategy")
         if req.budget is not None:
-            out["budget"] = Budget(**{**reasoner.budget.model_dump(), **req.budget})
+            # The served budget is a ceiling: a request may lower a bound, never lift it.
+            asked = Budget(**{**reasoner.budget.model_dump(), **req.budget})
+            out["budget"], clipped = asked.within(reasoner.budget)
+            if clipped:
+                logger.info("request budget clipped to the server's ceiling: %s", clipped)
         if req.reward is not None:
             out["reward"] = req.reward
-        return out
+        return out, clipped
 
-    async def prepare(request: Request) -> tuple[ChatRequest, str, Reasoner, dict[str, Any]]:
+    def setup(req: ChatRequest, model_id: str, named: str | None) -> Any:
+        """The blocking part of a request's setup (a sync provider may load a model; a reward
+        or tool may load or probe something): run in a worker thread."""
+        made = reasoners(model_id)
+        if asyncio.iscoroutine(made):
+            return made, None
+        overrides, clipped = overrides_of(req, made, named)  # type: ignore[arg-type]
+        made.context_for(**overrides)  # type: ignore[union-attr]  # validate before streaming
+        return made, (overrides, clipped)
+
+    async def prepare(request: Request) -> Prepared:
         check_auth(request)
         req = parse_request(await read_body(request))
         model_id, named = resolve_model(req.model, models)
         question, prior = question_of(req.messages)
         try:
-            made = reasoners(model_id)
-            reasoner = await made if asyncio.iscoroutine(made) else made
-            overrides = overrides_of(req, reasoner, named)  # type: ignore[arg-type]
-            reasoner.context_for(**overrides)  # type: ignore[union-attr]  # validate before streaming
+            reasoner, done = await asyncio.to_thread(setup, req, model_id, named)
+            if done is None:  # an async provider: await it here, then set up in a thread
+                reasoner = await reasoner
+                done = await asyncio.to_thread(overrides_of, req, reasoner, named)
+                await asyncio.to_thread(reasoner.context_for, **done[0])
+            overrides, clipped = done
             overrides["prior_steps"] = prior
         except ServerError:
             raise
@@ -376,7 +501,8 @@ def create_app(
             raise ServerError(
                 500, f"could not set up the model: {exc}", type_="server_error", code="backend_error"
             ) from None
-        return req, question, reasoner, overrides  # type: ignore[return-value]
+        headers = {CLIPPED_HEADER: ",".join(f"{k}={v['allowed']:g}" for k, v in clipped.items())}
+        return Prepared(req, question, reasoner, overrides, clipped, headers if clipped else {})
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> Any:
@@ -391,36 +517,56 @@ def create_app(
 
     @app.get("/health")
     async def health() -> Any:
-        return {"status": "ok"}
+        return {"status": "ok", "runs": stats.as_dict(), "loop_lag": loop_lag.summary()}
+
+    async def timed_run(p: Prepared) -> Result:
+        # The timeout starts here, once the run has its slot: waiting in line is not running.
+        async with asyncio.timeout(request_timeout):
+            return await p.reasoner.asolve(p.question, **p.overrides)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        req, question, reasoner, overrides = await prepare(request)
+        p = await prepare(request)
+        req, overrides = p.req, p.overrides
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        try:
+            slot = await unless_disconnected(request, admission.acquire())
+        except ClientDisconnectedError:
+            logger.info("client left while its request waited for a run slot")
+            raise
         if req.stream:
             include_usage = bool((req.stream_options or {}).get("include_usage", True))
-            return StreamingResponse(
-                stream_run(reasoner, question, overrides, req.model, cid, include_usage),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            return RunStream(
+                stream_run(p, cid, include_usage),
+                slot=slot,
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **p.headers},
             )
         try:
-            async with asyncio.timeout(request_timeout):
-                async with slots:
-                    result = await reasoner.asolve(question, **overrides)
+            result = await unless_disconnected(request, timed_run(p))
+        except ClientDisconnectedError:
+            stats.cancelled += 1
+            logger.info("client left: its run was cancelled")
+            raise
         except TimeoutError:
+            stats.timed_out += 1
             return err(504, f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
         except UserError as exc:
+            stats.failed += 1
             return err(400, str(exc), code=type(exc).__name__)
         except (RunError, O1AgentError) as exc:
+            stats.failed += 1
             logger.warning("run failed: %s", exc)
             return err(502, f"the model backend failed: {exc}", "server_error", "backend_error")
         except Exception as exc:  # an unexpected bug must still answer, not drop the connection
+            stats.failed += 1
             logger.exception("unexpected failure")
             return err(500, f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error")
+        finally:
+            slot.release()
+        stats.finished += 1
         missing = missing_call(result, overrides)
         if missing is not None:
-            return JSONResponse(missing, status_code=502)
+            return JSONResponse(json_safe(missing), status_code=502, headers=p.headers)
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None if result.tool_calls else result.answer,
@@ -428,7 +574,7 @@ def create_app(
         }
         if result.tool_calls:
             message["tool_calls"] = tool_calls_body(result.tool_calls)
-        return {
+        body = {
             "id": cid,
             "object": "chat.completion",
             "created": int(time.time()),
@@ -437,8 +583,10 @@ def create_app(
                 {"index": 0, "message": message, "finish_reason": finish_reason(result), "logprobs": None}
             ],
             "usage": usage_body(result),
-            "o1agent": o1agent_body(result),
+            "o1agent": o1agent_body(result, p.clipped),
         }
+        # json_safe: the model's text and scores may hold what JSON cannot (lone surrogates, NaN).
+        return JSONResponse(json_safe(body), headers=p.headers)
 
     def missing_call(result: Result, overrides: dict[str, Any]) -> dict[str, Any] | None:
         """The error body when a call was required and the model made no valid one."""
@@ -462,51 +610,81 @@ def create_app(
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
-        return f"data: {json.dumps(body, default=float)}\n\n"
+        return f"data: {dumps(body)}\n\n"
 
-    async def stream_run(
-        reasoner: Reasoner,
-        question: str,
-        overrides: dict[str, Any],
-        model: str,
-        cid: str,
-        include_usage: bool,
-    ) -> AsyncIterator[str]:
+    def stream_failure(exc: BaseException) -> dict[str, Any]:
+        """The error event ending a stream whose run raised ``exc`` (counted)."""
+        if isinstance(exc, TimeoutError):
+            stats.timed_out += 1
+            return error_body(f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
+        stats.failed += 1
+        if isinstance(exc, UserError):
+            return error_body(str(exc), code=type(exc).__name__)
+        if isinstance(exc, O1AgentError):
+            return error_body(f"the model backend failed: {exc}", "server_error", "backend_error")
+        # The stream must end with an error event, never just stop.
+        logger.error("unexpected failure while streaming", exc_info=exc)
+        return error_body(f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error")
+
+    async def stream_run(p: Prepared, cid: str, include_usage: bool) -> AsyncIterator[str]:
+        model = p.req.model
         yield chunk(cid, model, {"role": "assistant", "content": ""})
+        # The run is a task of its own feeding this generator: its timeout then never fires
+        # while the generator is suspended in a yield, and when the client leaves (Starlette
+        # cancels the stream, RunStream closes this generator) the run is cancelled and has
+        # stopped before the slot is given back.
+        events: asyncio.Queue[dict[str, Any] | BaseException | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async with asyncio.timeout(request_timeout):
+                    async for ev in p.reasoner.astream(p.question, **p.overrides):
+                        events.put_nowait(ev)
+            except BaseException as exc:
+                events.put_nowait(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                events.put_nowait(None)
+
+        producer = asyncio.ensure_future(produce())
         result: Result | None = None
         failure: dict[str, Any] | None = None
         try:
-            async with asyncio.timeout(request_timeout):
-                async with slots:
-                    async for ev in reasoner.astream(question, **overrides):
-                        if ev.get("kind") == "result":
-                            result = ev["result"]
-                            continue
-                        text = step_text(ev)
-                        if text:
-                            yield chunk(cid, model, {"reasoning_content": text})
-        except TimeoutError:
-            failure = error_body(f"the run took longer than {request_timeout:g}s", "server_error", "timeout")
-        except UserError as exc:
-            failure = error_body(str(exc), code=type(exc).__name__)
-        except O1AgentError as exc:
-            failure = error_body(f"the model backend failed: {exc}", "server_error", "backend_error")
-        except Exception as exc:  # the stream must end with an error event, never just stop
-            logger.exception("unexpected failure while streaming")
-            failure = error_body(
-                f"internal error: {type(exc).__name__}: {exc}", "server_error", "internal_error"
-            )
+            while (item := await events.get()) is not None:
+                if isinstance(item, BaseException):
+                    failure = stream_failure(item)
+                    break
+                if item.get("kind") == "result":
+                    result = item["result"]
+                    continue
+                text = step_text(item)
+                if text:
+                    yield chunk(cid, model, {"reasoning_content": text})
+        except (asyncio.CancelledError, GeneratorExit):
+            stats.cancelled += 1
+            logger.info("client left: its streamed run was cancelled")
+            raise
+        finally:
+            producer.cancel()
+            # Starlette (anyio) cancels this generator on every await once the client has left:
+            # shield the wait, so the slot is given back only once the run has really stopped.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(producer, return_exceptions=True)
         if failure is None and result is not None:
-            failure = missing_call(result, overrides)
+            failure = missing_call(result, p.overrides)
+            if failure is not None:
+                stats.failed += 1
         if failure is not None or result is None:
             # Status 200 is already sent: OpenAI's clients raise on a data event holding "error".
             failure = failure or error_body("the run ended without a result", "server_error", "no_result")
-            yield f"data: {json.dumps(failure)}\n\n"
+            yield f"data: {dumps(failure)}\n\n"
             yield "data: [DONE]\n\n"
             return
+        stats.finished += 1
         if result.tool_calls:
             yield chunk(cid, model, {"tool_calls": tool_calls_body(result.tool_calls, stream=True)})
-        else:
+        elif result.answer is not None:  # no answer: no content (o1agent.no_answer_reason says why)
             yield chunk(cid, model, {"content": result.answer})
         yield chunk(cid, model, {}, finish_reason(result))
         if include_usage:
@@ -517,9 +695,9 @@ def create_app(
                 "model": model,
                 "choices": [],
                 "usage": usage_body(result),
-                "o1agent": o1agent_body(result),
+                "o1agent": o1agent_body(result, p.clipped),
             }
-            yield f"data: {json.dumps(tail, default=float)}\n\n"
+            yield f"data: {dumps(tail)}\n\n"
         yield "data: [DONE]\n\n"
 
     return app
@@ -558,23 +736,28 @@ class ReasonerPool:
         }
         self._reasoners: dict[str, Reasoner] = {}
         self._models: dict[str, Any] = {}
+        # The server calls the pool from worker threads: one model is loaded once.
+        self._guard = threading.Lock()
 
     def add(self, model_id: str, model: Any) -> None:
         """Serve ``model`` (a model string or a Policy object) as ``model_id``."""
-        self._models[model_id] = model
-        self._reasoners.pop(model_id, None)
+        with self._guard:
+            self._models[model_id] = model
+            self._reasoners.pop(model_id, None)
 
     def __call__(self, model_id: str) -> Reasoner:
-        reasoner = self._reasoners.get(model_id)
-        if reasoner is None:
-            model = self._models.get(model_id, model_id)
-            reasoner = self._reasoners[model_id] = Reasoner(model=model, **self.defaults)
-        return reasoner
+        with self._guard:
+            reasoner = self._reasoners.get(model_id)
+            if reasoner is None:
+                model = self._models.get(model_id, model_id)
+                reasoner = self._reasoners[model_id] = Reasoner(model=model, **self.defaults)
+            return reasoner
 
     async def aclose(self) -> None:
         from .policies.shared import close_shared_policies
 
-        self._reasoners.clear()
+        with self._guard:
+            self._reasoners.clear()
         await close_shared_policies()
 
 
@@ -606,44 +789,78 @@ def register(app: Any) -> None:
         served_name: Annotated[
             list[str] | None, typer.Option(help="Extra model ids clients may use.")
         ] = None,
-        max_tokens: Annotated[int | None, typer.Option(help="Default token budget per request.")] = 4000,
-        max_nodes: Annotated[int | None, typer.Option(help="Default node budget per request.")] = 64,
+        max_tokens: Annotated[
+            int | None,
+            typer.Option(help="Token budget per request: the default and the most a request gets."),
+        ] = 4000,
+        max_nodes: Annotated[
+            int | None, typer.Option(help="Node budget per request: the default and the most a request gets.")
+        ] = 64,
         max_seconds: Annotated[
-            float | None, typer.Option(help="Default wall-clock budget per request.")
+            float | None,
+            typer.Option(help="Wall-clock budget per request: the default and the most a request gets."),
         ] = None,
-        timeout: Annotated[float, typer.Option(help="Hard limit per request, seconds.")] = 600.0,
+        timeout: Annotated[
+            float, typer.Option(help="Hard limit per run, seconds, counted from when it starts (not queued).")
+        ] = 600.0,
+        max_concurrent: Annotated[int, typer.Option(help="Runs at once; later requests queue.")] = 8,
+        max_queue: Annotated[
+            int, typer.Option(help="Requests that may wait for a run slot; more get 503 + Retry-After.")
+        ] = 256,
+        queue_timeout: Annotated[
+            float, typer.Option(help="Longest wait for a run slot, seconds (then 503 + Retry-After).")
+        ] = 600.0,
         max_body: Annotated[int, typer.Option(help="Largest request body, bytes.")] = DEFAULT_MAX_BODY_BYTES,
         tools: Annotated[
             str | None,
             typer.Option(help="o1agent tools the steps may call, comma-separated (calculator, python)."),
         ] = None,
+        mcp: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="An MCP server whose tools the steps may call (command or http(s) URL). Repeatable."
+            ),
+        ] = None,
     ) -> None:
         """Serve an OpenAI-compatible /v1/chat/completions endpoint backed by slow thinking."""
+        import gc
+
         import uvicorn
 
         from .options import split_items
 
         try:
             budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes, max_seconds=max_seconds)
+            from .cli import tool_specs
+
             names = [t.strip() for t in split_items(tools or "") if t.strip()]
+            specs = tool_specs(names, mcp)
             pool = ReasonerPool(
-                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=names or None
+                strategy=strategy, reward=reward, budget=budget, api_base=api_base, tools=specs or None
             )
             loaded = pool(model)  # load the model before accepting connections
             for alias in served_name or []:
                 # Extra served names map to the one loaded model, not resolved as model strings.
                 pool.add(alias, loaded.policy)
+            fastapi_app = create_app(
+                pool,
+                models=[model, *(served_name or [])],
+                api_key=api_key,
+                max_body_bytes=max_body,
+                request_timeout=timeout,
+                max_concurrent_runs=max_concurrent,
+                max_queued=max_queue,
+                queue_timeout=queue_timeout,
+                on_shutdown=pool.aclose,
+            )
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        fastapi_app = create_app(
-            pool,
-            models=[model, *(served_name or [])],
-            api_key=api_key,
-            max_body_bytes=max_body,
-            request_timeout=timeout,
-            on_shutdown=pool.aclose,
-        )
+        # Everything loaded so far (the model, LangGraph, LiteLLM: ~10^6 objects) lives as long
+        # as the process: keep it out of the collector, or each full collection stops the event
+        # loop for ~0.1 s. This process is the server's own, so its GC settings are ours to set.
+        gc.collect()
+        gc.freeze()
         uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
 
 

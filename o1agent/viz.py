@@ -13,13 +13,13 @@ module renders; it does not run searches or serve pages.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from .errors import ConfigError
+from .sanitize import dumps
 from .schema import Trace
 
 _CSS = """
@@ -160,11 +160,11 @@ def render_html(trace: Trace, run_id: str | None = None) -> str:
     """A self-contained HTML page for one run of ``trace`` (the last run by default)."""
     data = tree_payload(trace, run_id)
     # "</" would end the script element early; JSON allows escaping the slash.
-    blob = json.dumps(data, default=float).replace("</", "<\\/")
+    blob = dumps(data).replace("</", "<\\/")
     title = f"o1agent tree · {data['run_id']}"
     summary = (
         f"{len(data['nodes'])} nodes · strategy {data['strategy'] or '?'} · model {data['model'] or '?'} · "
-        f"answer {data['answer']!r}"
+        + (f"answer {data['answer']!r}" if data["answer"] is not None else "no answer")
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

@@ -6,9 +6,7 @@ loudly instead of silently depending on the internet (which these machines do no
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 
 import pytest
 
@@ -16,36 +14,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+# tests/ is on sys.path (rootdir conftest, prepend mode): the guard lives in tests/offline.py.
+import offline
 
-
-def _allowed(address: object) -> bool:
-    if not isinstance(address, tuple) or not address:
-        return True  # AF_UNIX paths and the like are local by construction
-    host = address[0]
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    if not _allowed(address):
-        raise RuntimeError(f"tests may not reach the network: connect({address!r}) blocked by conftest")
-    return _real_connect(self, address)  # type: ignore[arg-type]
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    if not _allowed(address):
-        raise RuntimeError(f"tests may not reach the network: connect_ex({address!r}) blocked by conftest")
-    return _real_connect_ex(self, address)  # type: ignore[arg-type]
-
-
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+offline.install()
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +46,17 @@ def llama_server():
 
     with LlamaServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster on a free loopback port (``tests/postgres_server.py``),
+    shared by the session. Skipped where PostgreSQL is not installed, unless CI is set."""
+    from postgres_server import pg_bindir, running_postgres
+
+    if pg_bindir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and CI is set")
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    with running_postgres() as url:
+        yield url

@@ -1,7 +1,10 @@
-"""Shared test doubles: a scripted step responder and a table-driven reward model."""
+"""Shared test doubles: a scripted step responder and a table-driven reward model; a raw-socket
+request for tests that close connections themselves."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable
 
 from o1agent.policies.base import CompletionRequest
@@ -52,3 +55,16 @@ class TableReward:
             score = next((v for k, v in self.table.items() if k in text), self.default)
             out.append(Verdict(score=score, rationale=f"table score for {text[:20]!r}"))
         return out
+
+
+def post_raw(base: str, payload: dict) -> socket.socket:
+    """POST a chat request on a raw socket to ``base`` (``http://host:port/v1``), so the test
+    decides when the connection closes; returns the socket."""
+    host, port = base.split("//")[1].split("/")[0].split(":")
+    data = json.dumps(payload).encode()
+    s = socket.create_connection((host, int(port)))
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(data) + data
+    )
+    return s

@@ -19,43 +19,31 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from child_server import ChildServer, free_port, http_ok
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "smollm2"
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["DEFAULT_ALIAS", "LlamaServer", "free_port", "running_llama_server"]
 
 
 @dataclass
-class LlamaServer:
+class LlamaServer(ChildServer):
     """A ``llama_cpp.server`` child process. Use ``start()``/``stop()`` or ``with LlamaServer() as s``."""
 
     alias: str = DEFAULT_ALIAS
     model_path: Path | None = None
     n_ctx: int = 4096
     n_threads: int = 1
-    port: int = 0
-    startup_timeout: float = 60.0
-    extra_args: list[str] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-    _log: object = None
+    extra_args: list[str] | None = None
+
+    name = "llama_server"
 
     @property
     def base_url(self) -> str:
@@ -91,80 +79,24 @@ class LlamaServer:
             "False",
             "--verbose",
             "False",
-            *self.extra_args,
+            *(self.extra_args or []),
         ]
 
-    def start(self) -> LlamaServer:
-        if self.proc is not None:
-            return self
-        if not self.port:
-            self.port = free_port()
-        # The server's log goes to a temp file, not a pipe: a pipe nobody reads fills up and
-        # blocks the server mid-request.
-        log = tempfile.NamedTemporaryFile(prefix="llama_server_", suffix=".log", delete=False)  # noqa: SIM115
-        self._log = log
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+    def ready(self) -> bool:
+        body = http_ok(f"{self.base_url}/models")
         try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+            data = json.loads(body) if body else {}
+        except json.JSONDecodeError:
+            return False
+        return any(m.get("id") == self.alias for m in data.get("data", []))
+
+    def start(self) -> LlamaServer:
+        super().start()
+        assert self.proc is not None
         logger.info(
             "llama_cpp.server ready at %s (alias %s, pid %s)", self.base_url, self.alias, self.proc.pid
         )
         return self
-
-    def _wait_ready(self) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        url = f"{self.base_url}/models"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"llama_cpp.server exited with code {self.proc.returncode} before answering:\n{self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    data = json.loads(resp.read())
-                if any(m.get("id") == self.alias for m in data.get("data", [])):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"llama_cpp.server did not answer {url} within {self.startup_timeout:.0f}s:\n{self.log_tail()}"
-        )
-
-    def log_tail(self, chars: int = 3000) -> str:
-        log = self._log
-        if log is None:
-            return ""
-        try:
-            return Path(log.name).read_text(errors="replace")[-chars:]  # type: ignore[attr-defined]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()  # type: ignore[attr-defined]
-            with contextlib.suppress(OSError):
-                os.unlink(log.name)  # type: ignore[attr-defined]
-
-    def __enter__(self) -> LlamaServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

@@ -3,18 +3,13 @@ with another budget, human approval before finalize, and the checkpoint serializ
 
 from __future__ import annotations
 
-import glob
-import json
+import importlib.util
 import logging
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -158,158 +153,34 @@ async def test_human_approves_before_finalize(tmp_path):
             await approve(r, "h")
 
 
-# ---- crash with kill -9 on the embedded model --------------------------------------------------
-
-WORKER = textwrap.dedent(
-    """
-    import asyncio, json, sys
-    from o1agent import Reasoner
-    from o1agent.integrations.checkpoint import open_checkpointer, resume
-
-    url, thread, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    Q = "Tom has 3 boxes with 5 pens in each box. How many pens does Tom have?"
-
-    def emit(ev):
-        if ev.get("kind") in ("propose", "verify"):
-            print(json.dumps({"kind": ev["kind"], "node_id": ev["node_id"]}), flush=True)
-
-    async def main():
-        async with open_checkpointer(None if url == "-" else url) as saver:
-            r = Reasoner(model="embedded", strategy="dfs", reward="none", seed=0, checkpointer=saver,
-                         strategy_config={"k": 1, "step_tokens": 24, "max_depth": 4}, budget={"max_nodes": 4})
-            if mode == "resume":
-                res = await resume(r, thread, on_event=emit)
-            else:
-                res = await r.asolve(Q, thread_id=thread, on_event=emit)
-            print(json.dumps({"kind": "tree", "nodes": sorted([n.id, n.step.raw] for n in res.tree.nodes.values())}), flush=True)
-
-    asyncio.run(main())
-    """
-)
+# ---- crash with kill -9 on the embedded model (benchmarks/reliability/kill_resume.py) -----------
 
 
-def _run_worker(
-    script: Path, url: str, thread: str, mode: str, *, kill_after_proposals: int | None = None
-) -> list[dict]:
-    proc = subprocess.Popen(
-        [sys.executable, str(script), url, thread, mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def _kill_resume():
+    spec = importlib.util.spec_from_file_location(
+        "reliability_kill_resume", Path(__file__).parent.parent / "benchmarks/reliability/kill_resume.py"
     )
-    lines: list[dict] = []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            lines.append(json.loads(line))
-            if (
-                kill_after_proposals is not None
-                and sum(e["kind"] == "propose" for e in lines) >= kill_after_proposals
-            ):
-                # Give the superstep that emitted it time to checkpoint, then die without cleanup.
-                time.sleep(0.5)
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if kill_after_proposals is None:
-        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    else:
-        assert proc.returncode == -signal.SIGKILL
-    return lines
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["reliability_kill_resume"] = mod  # dataclasses resolve annotations through it
+    spec.loader.exec_module(mod)
+    return mod
 
 
-async def _checkpointed_nodes(url: str, thread: str) -> dict[str, str]:
-    async with open_checkpointer(url) as saver:
-        r = Reasoner(model=ScriptedPolicy(["unused"]), strategy="dfs", reward=None, checkpointer=saver)
-        snap = await r.graph.aget_state({"configurable": {"thread_id": thread}})
-        return {n.id: n.step.raw for n in snap.values["tree"].nodes.values()}
-
-
-async def _kill_and_resume(url: str, tmp_path: Path) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    full = _run_worker(script, "-", "x", "solve")
-    full_tree = full[-1]["nodes"]
-    assert len(full_tree) >= 4, full_tree
-    _run_worker(script, url, "crash", "solve", kill_after_proposals=2)
-    kept = await _checkpointed_nodes(url, "crash")
-    assert len(kept) >= 3, "the first expansions were not checkpointed before the kill"
-    resumed = _run_worker(script, url, "crash", "resume")
-    recomputed = {e["node_id"] for e in resumed if e["kind"] == "propose"} & set(kept)
-    assert not recomputed, f"nodes checkpointed before the kill were recomputed: {recomputed}"
-    final = resumed[-1]["nodes"]
-    assert all([nid, text] in final for nid, text in kept.items()), "a completed node was lost"
-    assert final == full_tree, "the resumed tree differs from an uninterrupted run with the same seed"
+def _kill_and_resume(url: str, tmp_path: Path) -> None:
+    report = _kill_resume().kill_and_resume(url, tmp_path)
+    assert report.checkpointed >= 3, "the first expansions were not checkpointed before the kill"
+    assert report.recomputed_nodes == 0, "nodes checkpointed before the kill were recomputed"
+    assert report.lost_nodes == 0, "a completed node was lost"
+    assert report.same_tree, "the resumed tree differs from an uninterrupted run with the same seed"
 
 
 @pytest.mark.slow
-async def test_kill_9_and_resume_sqlite(tmp_path):
-    await _kill_and_resume(str(tmp_path / "crash.sqlite"), tmp_path)
+def test_kill_9_and_resume_sqlite(tmp_path):
+    _kill_and_resume(str(tmp_path / "crash.sqlite"), tmp_path)
 
 
-# ---- PostgreSQL --------------------------------------------------------------------------------
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL cluster on a free loopback port (initdb + pg_ctl in a temp dir)."""
-    bindir = _pg_bin()
-    if bindir is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and CI is set")
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="o1agent-pg-"))
-    data = base / "data"
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: use the package's postgres account
-        shutil.chown(base, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            opts,
-            "-l",
-            str(base / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+# ---- PostgreSQL (the postgres_url fixture: conftest.py, tests/postgres_server.py) ---------------
 
 
 @pytest.mark.slow
@@ -332,8 +203,8 @@ async def test_postgres_resume_and_approve(postgres_url):
 
 
 @pytest.mark.slow
-async def test_kill_9_and_resume_postgres(postgres_url, tmp_path):
-    await _kill_and_resume(postgres_url, tmp_path)
+def test_kill_9_and_resume_postgres(postgres_url, tmp_path):
+    _kill_and_resume(postgres_url, tmp_path)
 
 
 async def test_bad_postgres_url_is_a_clear_error():

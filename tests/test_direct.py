@@ -65,7 +65,8 @@ async def test_direct_sc_majority_votes_over_sampled_answers():
 
 async def test_direct_without_any_countable_vote_keeps_the_first_reply():
     r = await adirect("Name a colour.", policy=ScriptedPolicy(["Blue is nice", "Red, I think"]), n=2)
-    assert r.best_path[0].id == "0.0" and r.answer == ""
+    assert r.best_path[0].id == "0.0" and r.answer is None
+    assert r.no_answer_reason == "no reply stated an answer"
 
 
 def test_bad_direct_config_is_a_config_error():

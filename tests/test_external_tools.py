@@ -259,7 +259,8 @@ async def test_a_run_ends_in_the_call_then_continues_from_its_result():
     policy = ScriptedPolicy(_weather_model)
     r = Reasoner(model=policy, strategy="greedy", reward=None, tools=[function_tool(WEATHER)])
     first = await r.asolve("What should I wear in Paris?")
-    assert first.answer == "" and len(first.tool_calls) == 1
+    assert first.answer is None and len(first.tool_calls) == 1
+    assert first.no_answer_reason and "get_weather" in first.no_answer_reason
     call = first.tool_calls[0]
     assert call.pending and call.arguments == {"city": "Paris"} and call.name == "get_weather"
     assert first.best_path[-1].step.is_final and first.usage.nodes == 1

@@ -57,3 +57,43 @@ def test_iterate_cli_shows_bars_and_the_per_round_table(tmp_path, monkeypatch):
     assert "0.333" in res.output and "report.md" in res.output
     bad = CliRunner().invoke(app, ["train", "iterate", "--workdir", str(tmp_path), "--config", "{nope"])
     assert bad.exit_code == 2
+
+
+def test_training_shows_a_step_bar_with_eta(tmp_path, monkeypatch):
+    # The CLI's part: the trainer's on_step hook drives a bar of steps with elapsed time and ETA
+    # (the hook itself is checked on real training in test_learn_train). The console is a
+    # terminal here so rich renders the bar as a user sees it.
+    import io
+    import re
+    import time
+
+    from rich.console import Console
+
+    from o1agent.learn import cli as learn_cli
+    from o1agent.learn import train
+    from o1agent.learn.train import RunReport
+
+    screen = io.StringIO()
+    monkeypatch.setattr(learn_cli, "console", Console(file=screen, force_terminal=True, color_system=None, width=160))
+    monkeypatch.setattr(learn_cli, "_template", lambda base: None)
+    seen: list[tuple[int, int]] = []
+
+    def fake_prm(labels, cfg, *, on_step):
+        for i in range(cfg.max_steps + 1):
+            on_step(i, cfg.max_steps)
+            seen.append((i, cfg.max_steps))
+            time.sleep(0.05)
+        return RunReport(
+            kind="prm", output=str(cfg.output), base="base", examples=len(labels), steps=cfg.max_steps,
+            seconds=0.2, cpu_seconds=0.2, losses=[0.5] * cfg.max_steps, weight_delta=0.1,
+        )  # fmt: skip
+
+    monkeypatch.setitem(train.TRAINERS, "prm", fake_prm)
+    trace = _trace("r1").write_jsonl(tmp_path / "t.jsonl")
+    res = CliRunner().invoke(app, ["train", "prm", str(trace), "--out", str(tmp_path / "p"), "--steps", "4"])
+    assert res.exit_code == 0, res.output
+    assert seen[-1] == (4, 4)
+    out = screen.getvalue()
+    assert "PRM on 6 step labels" in out and "4/4 steps" in out
+    assert re.search(r"━+\s+[0-3]/4 steps \d+:\d\d:\d\d ETA \d+:\d\d:\d\d", out)  # mid-run, with an ETA
+    assert not any(ch in out for ch in "⠋⠙⠹⠸")  # a bar, not rich's spinner

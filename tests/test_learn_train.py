@@ -50,10 +50,14 @@ def test_sft_three_steps_changes_lora_and_reloads(tmp_path):
     from o1agent.learn.train import TrainConfig, train_sft
 
     out = tmp_path / "sft"
+    steps: list[tuple[int, int]] = []
     rep = train_sft(
-        _rows(), TrainConfig(output=out, max_steps=3, batch_size=2, max_length=160, learning_rate=1e-3)
+        _rows(),
+        TrainConfig(output=out, max_steps=3, batch_size=2, max_length=160, learning_rate=1e-3),
+        on_step=lambda done, total: steps.append((done, total)),
     )
     _check(rep, out, 3)
+    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3)]  # what the CLI's progress bar is fed
     assert rep.last_loss < rep.first_loss  # same 4 examples seen again: loss must drop
     assert (out / "adapter_config.json").exists()
     tok = load_tokenizer(out)
@@ -136,7 +140,13 @@ def test_prm_head_fits_labels(tmp_path):
                 )
             )
     out = tmp_path / "prm"
-    rep = train_prm(labels, TrainConfig(output=out, max_steps=30, batch_size=8, prm_lr=1e-2))
+    steps: list[int] = []
+    rep = train_prm(
+        labels,
+        TrainConfig(output=out, max_steps=30, batch_size=8, prm_lr=1e-2),
+        on_step=lambda done, total: steps.append(done) if total == 30 else None,
+    )
+    assert steps == list(range(31))
     assert rep.last_loss < rep.first_loss and rep.weight_delta > 0
     again = PRMHead.load(out)
     preds = again.predict([lab.prompt + lab.step for lab in labels[:2]])

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import litellm
 import pytest
+from litellm_doubles import FakeBackend, response
 
 import o1agent
 from o1agent.errors import BackendError, BackendUnreachableError, ConfigError, UnknownModelError
@@ -32,66 +33,7 @@ from o1agent.policies.litellm import (
 REPO = Path(__file__).resolve().parent.parent
 
 
-# -- doubles --------------------------------------------------------------------------------------
-
-
-def response(
-    texts: list[str | None] | str | None = "hello",
-    *,
-    model: str = "smollm2",
-    prompt_tokens: int = 10,
-    completion_tokens: int | None = None,
-    finish_reason: str = "stop",
-    logprobs: list[dict[str, Any]] | None = None,
-    tool_calls: list[dict[str, Any]] | None = None,
-    cached: int | None = None,
-) -> litellm.ModelResponse:
-    """A real ``litellm.ModelResponse`` as a provider would return it."""
-    items = texts if isinstance(texts, list) else [texts]
-    choices = []
-    for i, t in enumerate(items):
-        msg: dict[str, Any] = {"role": "assistant", "content": t}
-        if tool_calls is not None:
-            msg["tool_calls"] = tool_calls
-        ch: dict[str, Any] = {"index": i, "finish_reason": finish_reason, "message": msg}
-        if logprobs is not None:
-            ch["logprobs"] = {"content": logprobs}
-        choices.append(ch)
-    if completion_tokens is None:
-        completion_tokens = sum(len((t or "").split()) for t in items)
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
-    if cached is not None:
-        usage["prompt_tokens_details"] = {"cached_tokens": cached}
-    return litellm.ModelResponse(model=model, choices=choices, usage=usage)
-
-
-class FakeBackend:
-    """Stands in for ``litellm.acompletion``: records every call, answers from ``handler``."""
-
-    def __init__(self, handler: Any = None, *, delay: float = 0.0) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.handler = handler or (lambda params, i: response("hello"))
-        self.delay = delay
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def __call__(self, **params: Any) -> Any:
-        self.calls.append(params)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            out = self.handler(params, len(self.calls) - 1)
-            if isinstance(out, BaseException):
-                raise out
-            return out
-        finally:
-            self.in_flight -= 1
+# -- doubles (tests/litellm_doubles.py) ---------------------------------------------------------
 
 
 @pytest.fixture()
@@ -231,7 +173,7 @@ async def test_assistant_prefix_after_an_assistant_turn_and_assistant_mode(fake)
     )
     await policy().complete(request)
     assert backend.calls[0]["messages"][-1] == {"role": "user", "content": "Now write Step 1."}
-    await policy(prefix_mode="assistant").complete(req(assistant_prefix="Step 1:"))
+    await policy(mode="prefill").complete(req(assistant_prefix="Step 1:"))
     assert backend.calls[1]["messages"][-1] == {"role": "assistant", "content": "Step 1:"}
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from o1agent.rewards import ArithmeticCheck, check_claims, find_claims, make_reward
@@ -67,3 +70,32 @@ def test_repair_puts_the_calculators_value_at_the_first_wrong_claim():
     assert repair_of("Add 21 and 81 to get 160. Then 102 - 58 = 44") == "Add 21 and 81 to get 102"
     assert repair_of("First 2 + 2 = 4, then 4 * 3 = 13 and 13 + 1 = 14") == "First 2 + 2 = 4, then 4 * 3 = 12"
     assert repair_of("3 * 4 = 12") is None and repair_of("no claims") is None
+
+
+async def test_grading_a_huge_step_leaves_the_event_loop_free():
+    # ~64 kB of claims, each re-computed by the calculator: CPU work the server's loop must not
+    # wait for (other runs decode and stream meanwhile).
+    text = "123*456 = 56088, " * 3_800
+    requests = [ScoreRequest(question="q", candidate=Step(raw=text)) for _ in range(4)]
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            lags.append(now - last - 0.005)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    t0 = time.perf_counter()
+    verdicts = await ArithmeticCheck().score(requests)
+    grading = time.perf_counter() - t0
+    done.set()
+    await task
+    assert [v.score for v in verdicts] == [1.0] * 4
+    assert "3800/3800" in verdicts[0].rationale
+    # Blocked, the loop would stall for the whole grading; off the loop it stalls for GIL slices.
+    assert max(lags) < max(0.1, grading / 4), (max(lags), grading)

@@ -144,7 +144,8 @@ def test_deepconf_online_warms_up_then_stops_weak_traces():
     assert upd.state["wave_of"] == [1, 1, 2, 2]
     sel = dc.select(tree, upd.state)
     assert [(x.node_id, x.k, x.greedy) for x in sel.expansions] == [("0.3", 1, True)]
-    tree = tree.merged(build({"0.3": {"tc": [7.0, 9.0]}, "0.3.0": {"answer": "5", "tc": [7.0, 7.0]}}).nodes)
+    step = build({"0.3": {"tc": [7.0, 9.0]}, "0.3.0": {"answer": "5", "tc": [7.0, 7.0]}})
+    tree = tree.merged({k: v for k, v in step.nodes.items() if k != step.root_id})  # the root keeps 4 samples
     tree = tree.merged({"0.3": tree.get("0.3").model_copy(update={"children": ["0.3.0"]})})
     st = dc.update(tree, sel.state, ["0.3.0"]).state
     assert dc.done(tree, st)  # n = 4 drawn

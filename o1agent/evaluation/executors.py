@@ -180,7 +180,8 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         "seed": task.seed,
         "question": task.item.question,
         "gold": task.item.gold,
-        "answer": result.answer if result is not None else "",
+        "answer": result.answer if result is not None else None,
+        "no_answer_reason": result.no_answer_reason if result is not None else "no result",
         "correct": score >= 1.0,
         "score": score,
         "grade": rationale,
@@ -204,9 +205,7 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         # What an adaptive strategy spent on this item and why (samples, stopping reason).
         "allocation": result.allocation if result is not None else None,
     }
-    trace = ""
-    if result is not None and len(result.trace):
-        trace = "".join(ev.model_dump_json() + "\n" for ev in result.trace.events)
+    trace = result.trace.jsonl() if result is not None else ""
     return Outcome(row=row, trace_jsonl=trace)
 
 

@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError, UnknownStrategyError
 from ..rewards.registry import check_reward
+from ..sanitize import dumps
 from .datasets import EvalDataset, Verifier, load_dataset
 from .executors import Outcome, Task, make_executor, resolve_model, row_key
 from .stats import MethodStats, summarize
@@ -413,7 +414,8 @@ class ItemsFile:
         return rows
 
     def append(self, row: dict[str, Any]) -> None:
-        line = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        # sanitize.dumps: a model's lone surrogate or NaN must not make the row unwritable.
+        line = (dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with _signals_held():
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

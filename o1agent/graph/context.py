@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,8 @@ class RunContext:
     cleanup: StepCleanup = field(default_factory=StepCleanup)
     run_key: object | None = field(default=None, compare=False, repr=False)
     """Set by ``Reasoner`` for a run that holds its policy exclusively (``reproducible_run``)."""
+    run_tasks: weakref.WeakSet[asyncio.Task[Any]] | None = field(default=None, compare=False, repr=False)
+    """Set by ``Reasoner``: the tasks of this run (``policies.base.RUN_TASKS``), cancelled with it."""
     # Derived once per context (see __post_init__): tool prompt text, example and stop sequences, and the
     # per-event-loop semaphore that bounds this run's concurrent backend calls.
     tool_text: str = field(default="", init=False, compare=False)

@@ -24,16 +24,21 @@ from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
 from .actions import as_action
 from .context import RunContext
+from .meter import metered_call
 
 EMPTY_STEP = "the backend returned an empty step"
+#: ``finish_reason`` of the stand-in for a tool round the budget did not pay for.
+REFUSED = "budget"
 
 #: Completion fields a node keeps under the same name.
 _FROM_COMPLETION = ("finish_reason", "seed", "prompt_tokens", "completion_tokens", "reused_tokens")
 
 
 async def complete(ctx: RunContext, req: CompletionRequest) -> list[Completion]:
+    """The policy's completions for ``req``, within the run's concurrency limit and the node's
+    budget meter: fewer than ``req.n`` (or none) when the budget cannot pay for them."""
     async with ctx.limiter.get():
-        return await ctx.policy.complete(req)
+        return await metered_call(ctx.policy, req)
 
 
 async def ask(
@@ -170,7 +175,8 @@ async def candidates(
 ) -> tuple[list[Completion], list[list[ToolCall]]]:
     """The k completions of one expansion, and each one's tool calls."""
     if ctx.tools:
-        pairs = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        found = await asyncio.gather(*(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
+        pairs = [p for p in found if p is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
     if x.k == 1 or not (ctx.generation.greedy_first and x.greedy_first) or base.temperature == 0.0:
         return await complete(ctx, base), [[] for _ in range(x.k)]
@@ -193,8 +199,9 @@ def _is_greedy(ctx: RunContext, base: CompletionRequest, x: Expansion, i: int) -
 
 async def _with_tools(
     ctx: RunContext, base: CompletionRequest, parent: Node, x: Expansion, i: int
-) -> tuple[Completion, list[ToolCall]]:
-    """One candidate generated in rounds: pause at a tool call, run it, continue."""
+) -> tuple[Completion, list[ToolCall]] | None:
+    """One candidate generated in rounds: pause at a tool call, run it, continue. ``None`` when
+    the budget refused its first round."""
     from ..tools import generate_with_tools
 
     greedy = _is_greedy(ctx, base, x, i)
@@ -211,22 +218,27 @@ async def _with_tools(
                 "stop": [*base.stop, "```\n```"],
             }
         )
-        out = (await complete(ctx, req))[0]
+        outs = await complete(ctx, req)
+        if not outs:  # the budget refused this round: the step ends here
+            return Completion(text="", finish_reason=REFUSED)
+        out = outs[0]
         return out.model_copy(update={"text": cue + out.text}) if cue else out
 
     loop = await generate_with_tools(step, dict(ctx.tools), max_rounds=ctx.max_tool_rounds)
-    parts = loop.completions
+    parts = [c for c in loop.completions if c.finish_reason != REFUSED]
+    if not parts:
+        return None
     merged = Completion(
         text=loop.text,
-        finish_reason=loop.finish_reason,
+        finish_reason=parts[-1].finish_reason,
         prompt_tokens=sum(c.prompt_tokens for c in parts),
         completion_tokens=sum(c.completion_tokens for c in parts),
         reused_tokens=sum(c.reused_tokens for c in parts),
         dollars=sum(c.dollars for c in parts),
         seconds=sum(c.seconds for c in parts),
-        seed=parts[0].seed if parts else None,
+        seed=parts[0].seed,
         logprobs=[t for c in parts for t in (c.logprobs or [])] or None,
-        rendered_prompt=parts[0].rendered_prompt if parts else "",
+        rendered_prompt=parts[0].rendered_prompt,
     )
     return merged, loop.tool_calls
 
@@ -309,7 +321,7 @@ NO_CRITIQUE = "this step may be wrong; check it."
 
 
 async def critique_for(
-    ctx: RunContext, question: str, path: Sequence[Node], node: Node
+    ctx: RunContext, question: str, steps: Sequence[Step], node: Node
 ) -> tuple[str, str, Usage]:
     """``(critique, source, usage)`` a rewrite of ``node`` is shown: a grounded check's finding
     as it is; otherwise, with the strategy's ``critique="generated"``, one the model writes
@@ -329,18 +341,19 @@ async def critique_for(
             node_id=node.id,
             stop=["\n\n"],
             question=question,
-            steps=steps_for_prompt(path),
+            steps=steps_for_prompt(steps),
             candidate=node.step.raw,
         )
-        text = outs[0].text.strip()
+        text = outs[0].text.strip() if outs else ""  # no outs: the budget refused the call
         if text:
             return text, "generated", usage_of(outs)
         return node.critique or NO_CRITIQUE, node.critique_source or "verdict", usage_of(outs)
     return node.critique or NO_CRITIQUE, node.critique_source or "verdict", Usage()
 
 
-async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node, Usage]:
-    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller).
+async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node | None, Usage]:
+    """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller);
+    ``None`` when the budget refused the call.
 
     When a grounded check offered a ``repair`` (the step up to its first wrong claim, with the
     checked value in its place), the rewrite is the step continued greedily from that corrected
@@ -350,7 +363,7 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
     path = tree.path(parent.id)
     steps = tree.steps_to(parent.id)
     t0 = time.perf_counter()
-    critique, source, critique_usage = await critique_for(ctx, question, path, node)
+    critique, source, critique_usage = await critique_for(ctx, question, steps, node)
     repair = node.repair if source == "check" else None
     outs, _ = await ask(
         ctx,
@@ -369,6 +382,9 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         subgoals=[],
         tools=ctx.tool_text,
     )
+    if not outs:
+        # The budget refused the rewrite; a generated critique was still paid for.
+        return None, critique_usage
     out = outs[0]
     if repair:
         # The step is the corrected prefix and what the model wrote after it.

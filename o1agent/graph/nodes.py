@@ -29,6 +29,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langgraph.config import get_config
@@ -36,8 +37,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from ..errors import ConfigError
-from ..parsing import lenient_answer
-from ..policies.base import RUN_KEY
+from ..parsing import lenient_answer, usable_answer
+from ..policies.base import RUN_KEY, RUN_TASKS, join_run
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion, choice_of
@@ -46,41 +47,62 @@ from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, token_counts
 from .expand import ask, attach_revision, expand, rewrite, steps_for_prompt, usage_of
+from .meter import Meter, metering, unrecorded_usage
 from .state import ReasoningState
 
 logger = logging.getLogger(__name__)
 
-#: ``configurable`` key of a graph bound to one context (``bind_context``).
-CONTEXT_KEY = "o1agent_context"
+#: ``configurable`` key of a graph bound to one context (``bind_context``). Private (``__``): LangChain
+#: and LangGraph copy other configurable keys into run and checkpoint metadata, and a platform's
+#: checkpointer would then try to pickle the context (langgraph dev failed on its model's weakref).
+CONTEXT_KEY = "__o1agent_context"
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def bind_context(graph: Any, ctx: RunContext) -> Any:
+#: Turns a run's JSON settings (a platform's ``context``) into its ``RunContext``; it must give the
+#: same context for the same settings (every node of a run asks again).
+ContextResolver = Callable[[Mapping[str, Any]], RunContext]
+
+
+def bind_context(graph: Any, ctx: RunContext | ContextResolver) -> Any:
     """``graph`` with ``ctx`` as the context of runs that pass none: for a subgraph (a parent
     graph cannot pass our context down) or a deployed graph (a platform cannot send Python
-    objects). Bound to that graph object only, never process-wide."""
+    objects). ``ctx`` may be a resolver of the JSON settings a run passes as its context
+    (``o1agent.deploy``). Bound to that graph object only, never process-wide."""
     return graph.with_config({"configurable": {CONTEXT_KEY: ctx}})
+
+
+def _bound_context(given: Any) -> RunContext:
+    """The context bound to the graph (``bind_context``) for a run that passed ``given``: none, or
+    JSON settings for a bound resolver."""
+    try:
+        bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
+    except RuntimeError:  # outside a runnable context
+        bound = None
+    if given is None and isinstance(bound, RunContext):
+        return bound
+    if callable(bound) and (given is None or isinstance(given, Mapping)):
+        ctx = bound(given or {})
+        if isinstance(ctx, RunContext):
+            return ctx
+    raise ConfigError(
+        "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
+    )
 
 
 def context_of(runtime: Runtime[RunContext]) -> RunContext:
     """The run's context; also marks this node's task as working for the run (``RUN_KEY``), so
     an exclusively held policy lets its calls through."""
-    ctx = runtime.context
-    if not isinstance(ctx, RunContext):
-        try:
-            bound = get_config().get("configurable", {}).get(CONTEXT_KEY)
-        except RuntimeError:  # outside a runnable context
-            bound = None
-        if ctx is not None or not isinstance(bound, RunContext):
-            raise ConfigError(
-                "the reasoning graph needs a RunContext: graph.ainvoke(inputs, context=make_context(policy=...))"
-            )
-        ctx = bound
+    given: Any = runtime.context
+    ctx = given if isinstance(given, RunContext) else _bound_context(given)
     # Each node runs in a task of its own: this set lasts for the node and what it spawns.
     RUN_KEY.set(ctx.run_key)
+    # The run cancels and awaits its tasks when it is cancelled (o1agent.reasoner.run_scope).
+    RUN_TASKS.set(ctx.run_tasks)
+    join_run()
     return ctx
 
 
@@ -108,8 +130,10 @@ async def decompose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict
     subgoals = list(state.get("subgoals") or [])
     if ctx.decompose and not subgoals:
         t0 = time.perf_counter()
-        outs, prefix = await ask(ctx, "decompose", max_tokens=96, question=question)
-        text = (prefix + outs[0].text) if prefix.strip().startswith("-") else outs[0].text
+        with metering(ctx.budget, usage):
+            outs, prefix = await ask(ctx, "decompose", max_tokens=96, question=question)
+        reply = outs[0].text if outs else ""
+        text = (prefix + reply) if prefix.strip().startswith("-") else reply
         lines = (ln.strip().lstrip("-*• ").strip() for ln in text.splitlines())
         subgoals = [ln for ln in lines if ln][:4]
         usage = usage + usage_of(outs)
@@ -169,7 +193,8 @@ def select(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any
             tree = tree.merged(pruned)
             out["tree"] = pruned
     usage = _usage(state)
-    exhausted = ctx.budget.exhausted(usage)
+    # A node whose call the budget refused (see meter.py) ended the run as surely as usage did.
+    exhausted = state.get("exhausted_by") or ctx.budget.exhausted(usage)
     expansions: list[Expansion] = []
     if exhausted:
         ev.add("budget", data={"exhausted_by": exhausted})
@@ -238,10 +263,11 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
     # A strategy may also ask for specific nodes to be rewritten (hybrid's kept beams).
     olds = [tree.get(x.node_id) for x in xs if x.mode == "revise"]
     subgoals = state.get("subgoals") or []
-    expanded, rewritten = await asyncio.gather(
-        asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
-        asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
-    )
+    with metering(ctx.budget, _usage(state)) as meter:
+        expanded, rewritten = await asyncio.gather(
+            asyncio.gather(*(expand(ctx, tree, question, subgoals, x) for x in fresh)),
+            asyncio.gather(*(rewrite(ctx, tree, question, n) for n in olds)),
+        )
     changed: dict[str, Node] = {}
     usage = Usage()
     pending: list[str] = []
@@ -255,11 +281,18 @@ async def propose(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[s
     # Rewrites take their ids after the new children, so a parent expanded in the same round
     # keeps every child id unique.
     for old, (new, u) in zip(olds, rewritten, strict=True):
+        if new is None:  # the budget refused it
+            continue
         new = attach_revision(tree, changed, old, new)
         pending.append(new.id)
         _record_revision(ev, old, new)
         usage = usage + u
-    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+    return {**_refusal(meter), "tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+
+
+def _refusal(meter: Meter) -> dict[str, Any]:
+    """The state update of a node whose meter refused a call: the run ends at the next select."""
+    return {"exhausted_by": meter.refused} if meter.refused else {}
 
 
 # ---- verify ------------------------------------------------------------------------------------
@@ -357,11 +390,17 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
     tree = state["tree"]
     ev = Events.of(state)
     weak = needs_revision(state, ctx)
-    results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
+    spent = _usage(state)
+    if ctx.budget.max_nodes is not None:  # a rewrite is a node: the node budget bounds them too
+        weak = weak[: max(0, ctx.budget.max_nodes - spent.nodes)]
+    with metering(ctx.budget, spent) as meter:
+        results = await asyncio.gather(*(rewrite(ctx, tree, state["question"], n) for n in weak))
     changed: dict[str, Node] = {}
     usage = Usage()
     pending = list(state.get("pending") or [])
     for old, (new, u) in zip(weak, results, strict=True):
+        if new is None:  # the budget refused it
+            continue
         new = attach_revision(tree, changed, old, new)
         if new.status == "failed":
             pending.append(new.id)  # the original stays pending, its attempt counted
@@ -369,22 +408,25 @@ async def revise(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[st
             pending[pending.index(old.id)] = new.id
         _record_revision(ev, old, new)
         usage = usage + u
-    return {"tree": changed, "usage": usage, "events": ev.items, "pending": pending}
+    return {**_refusal(meter), "tree": changed, "usage": usage, "events": ev.items, "pending": pending}
 
 
 # ---- finalize ----------------------------------------------------------------------------------
 
 
 async def _ask_final_answer(
-    ctx: RunContext, question: str, tree: Tree, node: Node
+    ctx: RunContext, question: str, tree: Tree, node: Node, spent: Usage
 ) -> tuple[str | None, Usage, str | None]:
     """One short call for the answer of a path that stated none: (answer, usage, error)."""
     try:
         steps = steps_for_prompt(tree.steps_to(node.id))
-        outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
+        with metering(ctx.budget, spent) as meter:
+            outs, _ = await ask(ctx, "finalize", max_tokens=32, stop=["\n"], question=question, steps=steps)
     except Exception as exc:  # answering from the path beats losing the run; the event says so
         logger.warning("finalize call failed (%s); reading the answer from the path", exc)
-        return None, Usage(), f"{type(exc).__name__}: {exc}"
+        return None, unrecorded_usage(exc) or Usage(), f"{type(exc).__name__}: {exc}"
+    if not outs:
+        return None, Usage(), f"the budget ({meter.refused}) left no room for the answer call"
     return lenient_answer(outs[0].text), usage_of(outs), None
 
 
@@ -394,7 +436,8 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
     ev = Events.of(state)
     ans: Answer = choose_answer(tree, state.get("search"), ctx.strategy)
     exhausted_by = state.get("exhausted_by") or ctx.budget.exhausted(_usage(state))
-    usage, error, text = Usage(), None, ans.stated
+    # A stated non-answer ("Final answer:", "\\boxed{}") counts as none: ask, then read the path.
+    usage, error, text = Usage(), None, usable_answer(ans.stated)
     out: dict[str, Any] = {}
     if ctx.tool_choice == "required" and (ans.node is None or not ans.node.pending_calls):
         # The budget does not waive the rule: the outcome must be a call, or an error saying why not.
@@ -408,11 +451,15 @@ async def finalize(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[
             _record_child(ev, made[0])
     pending = ans.node.pending_calls if ans.node is not None else []
     if pending:
-        text = ""  # the outcome is the action (Result.tool_calls), not an answer
-    elif text is None and ans.path and not exhausted_by and error is None:
-        text, more, error = await _ask_final_answer(ctx, state["question"], tree, ans.path[-1])
-        usage = usage + more
-    text = text if text is not None else ans.from_path()
+        text = None  # the outcome is the action (Result.tool_calls), not an answer
+    else:
+        if text is None and ans.path and not exhausted_by and error is None:
+            text, more, error = await _ask_final_answer(
+                ctx, state["question"], tree, ans.path[-1], _usage(state) + usage
+            )
+            usage = usage + more
+            text = usable_answer(text)
+        text = text if text is not None else ans.from_path()
     data: dict[str, Any] = {
         "answer": text,
         "path": [n.id for n in ans.path],

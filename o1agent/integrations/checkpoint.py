@@ -124,7 +124,7 @@ async def _drive(
     config: dict[str, Any],
     on_event: Callable[[dict[str, Any]], None] | None,
 ) -> AsyncIterator[dict[str, Any]]:
-    from ..reasoner import run_scope
+    from ..reasoner import as_run_error, run_scope
 
     graph = _graph(reasoner)
     ctx = reasoner.context
@@ -140,12 +140,12 @@ async def _drive(
                     if on_event is not None:
                         on_event(chunk)
                     yield chunk
-    except UserError:
-        raise
-    except RunError:
-        raise
     except Exception as exc:
-        raise RunError(f"the resumed run failed: {type(exc).__name__}: {exc}") from exc
+        # As Reasoner.astream does: a failed run's RunError carries what was done (``.partial``).
+        err = as_run_error(exc, state, ctx)
+        if err is exc:
+            raise
+        raise err from exc
     # The thread's newest checkpoint (a fork's config names an old one, which must not be read).
     snap = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
     if snap.next == ("finalize",) and not state.get("result"):
@@ -223,13 +223,14 @@ async def fork(
         raise CheckpointError(f"no checkpoint {checkpoint_id!r} in thread {thread_id!r}")
     strat = reasoner.strategy
     search = snap.values.get("search") or {}
+    reset: dict[str, Any] = {}
     if not _search_fits(strat, search):
         # Another strategy: its frontier starts over from the checkpointed tree.
-        config = await graph.aupdate_state(
-            config,
-            {"search": strat.init_state(snap.values["tree"]), "pending": [], "revise_next": False},
-            as_node="verify",
-        )
+        reset = {"search": strat.init_state(snap.values["tree"]), "pending": [], "revise_next": False}
+    if snap.values.get("exhausted_by"):
+        reset["exhausted_by"] = None  # the old budget's verdict; the fork brings its own budget
+    if reset:
+        config = await graph.aupdate_state(config, reset, as_node="verify")
     last: dict[str, Any] = {}
     async for ev in _drive(reasoner, None, {**config, "recursion_limit": RECURSION_LIMIT}, on_event):
         last = ev

@@ -40,7 +40,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from ..chat import LANGCHAIN_ROLES, question_from_messages, reasoning_of, step_text, text_of
+from ..chat import LANGCHAIN_ROLES, answer_or_why, question_from_messages, reasoning_of, step_text, text_of
 from ..reasoner import RUN_OVERRIDES, Reasoner, check_options
 from ..schema import Budget, Result
 
@@ -116,6 +116,7 @@ def response_metadata(result: Result) -> dict[str, Any]:
         "budget_exhausted": result.budget_exhausted,
         "exhausted_by": result.exhausted_by,
         "finish_reason": "length" if result.budget_exhausted else "stop",
+        "no_answer_reason": result.no_answer_reason,
     }
 
 
@@ -209,7 +210,7 @@ class O1ChatModel(BaseChatModel):
     @staticmethod
     def _message(result: Result) -> AIMessage:
         return AIMessage(
-            content=result.answer,
+            content=result.answer or "",  # no answer: empty, and response_metadata says why
             additional_kwargs={"reasoning_content": reasoning_of(result)},
             response_metadata=response_metadata(result),
             usage_metadata=usage_metadata(result),
@@ -247,7 +248,7 @@ class O1ChatModel(BaseChatModel):
                 result: Result = ev["result"]
                 yield ChatGenerationChunk(
                     message=AIMessageChunk(
-                        content=result.answer,
+                        content=result.answer or "",
                         response_metadata=response_metadata(result),
                         usage_metadata=usage_metadata(result),
                     )
@@ -326,11 +327,11 @@ def deep_reason_tool(
 
     def _run(question: str) -> tuple[str, Result]:
         result = lt().run(model._asolve(question))
-        return result.answer, result
+        return answer_or_why(result), result
 
     async def _arun(question: str) -> tuple[str, Result]:
         result = await lt().arun(model._asolve(question))
-        return result.answer, result
+        return answer_or_why(result), result
 
     return StructuredTool.from_function(
         func=_run,

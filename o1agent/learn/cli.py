@@ -3,13 +3,15 @@
 Registered on the main app by ``register(app)`` (``o1agent.cli`` imports this module and calls it;
 if typer's optional learning deps are missing the group still registers, and a command fails with
 a clear message only when run). Progress and reports are printed with rich here — the library
-modules only log.
+modules only log. Training shows a bar of optimiser steps with elapsed time and ETA (the trainers'
+``on_step`` hook); ``train iterate`` one bar per search, training and evaluation stage.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,11 +76,49 @@ def _template(base: str) -> str | None:
     return load_tokenizer(base).chat_template
 
 
-_STATUS = {
-    "sft": "SFT on {n} solutions, {steps} steps ...",
-    "dpo": "DPO on {n} pairs, {steps} steps ...",
-    "prm": "PRM on {n} step labels ...",
+_TITLES = {
+    "sft": "SFT on {n} solutions",
+    "dpo": "DPO on {n} pairs",
+    "prm": "PRM on {n} step labels",
 }
+
+
+def _progress() -> Any:
+    """The one progress display of the learning commands: what, bar, done/total and its unit,
+    elapsed time, ETA (rich estimates it from the recent rate)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@contextmanager
+def _step_bar(title: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar of optimiser steps; yields the ``on_step(done, total)`` hook the trainers call. Until
+    the first step (the model is loading) it says so."""
+    with _progress() as progress:
+        task = progress.add_task(f"{title}: loading the model", total=None, unit="steps")
+
+        def on_step(done: int, total: int) -> None:
+            progress.update(task, description=title, completed=done, total=total)
+
+        yield on_step
 
 
 def _train_on_traces(
@@ -86,14 +126,14 @@ def _train_on_traces(
 ) -> None:
     """The body of ``train sft|dpo|prm``: ``build(trees, chat_template=...)`` makes the examples from
     the traces in the chat template of ``cfg["base"]``, ``kind``'s trainer fits them with
-    ``TrainConfig(output=out, **cfg)`` under a status line, and the run's report is printed. A
+    ``TrainConfig(output=out, **cfg)`` under a step bar, and the run's report is printed. A
     library error ends the command (exit status 2)."""
     from .train import TRAINERS
 
     try:
         examples = build(_trees(traces), chat_template=_template(cfg["base"]))
-        with console.status(_STATUS[kind].format(n=len(examples), steps=cfg["max_steps"])):
-            rep = TRAINERS[kind](examples, _config(out, **cfg))
+        with _step_bar(_TITLES[kind].format(n=len(examples))) as on_step:
+            rep = TRAINERS[kind](examples, _config(out, **cfg), on_step=on_step)
     except O1AgentError as exc:
         _fail(exc)
     _report(rep)
@@ -211,7 +251,7 @@ def grpo_cmd(
         cfg = json.loads(config)
         t = Task(task, cfg)
         prompts = grpo_prompts(t.items(items, seed), chat_template=_template(base))
-        with console.status(f"GRPO on {len(prompts)} prompts x {generations} samples, {steps} steps ..."):
+        with _step_bar(f"GRPO on {len(prompts)} prompts x {generations} samples") as on_step:
             rep = train_grpo(
                 prompts,
                 [scorer_reward(t.score, name=f"rg_{t.name}")],
@@ -224,6 +264,7 @@ def grpo_cmd(
                     max_completion_length=max_completion,
                     learning_rate=lr,
                 ),
+                on_step=on_step,
             )
     except (O1AgentError, json.JSONDecodeError) as exc:
         _fail(exc)
@@ -250,21 +291,12 @@ def export_cmd(
 
 
 def _iterate_with_bars(cfg: Any, workdir: Path) -> Any:
-    """Run the iteration with a rich progress bar per search/eval stage and stage lines above it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .iterate import run_iteration
+    """Run the iteration with a rich progress bar per search/train/eval stage and stage lines above it."""
+    from .iterate import TRAINING_STAGES, run_iteration
 
     bars: dict[str, Any] = {}
     stage = {"name": ""}
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with _progress() as progress:
 
         def on_message(msg: str) -> None:
             if msg.startswith("round "):
@@ -274,7 +306,8 @@ def _iterate_with_bars(cfg: Any, workdir: Path) -> Any:
         def on_tick(what: str, done: int, total: int) -> None:
             key = f"{stage['name']} {what}"
             if key not in bars:
-                bars[key] = progress.add_task(key, total=total)
+                unit = "steps" if what in TRAINING_STAGES else "items"
+                bars[key] = progress.add_task(key, total=total, unit=unit)
             progress.update(bars[key], completed=done)
 
         return run_iteration(cfg, workdir, progress=on_message, tick=on_tick)

@@ -31,17 +31,13 @@ from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer
+from ..policies.chat_template import DEFAULT_EOS, render_chat
 from ..prompts import PromptSet, load_prompts
 from ..schema import Node, Trace, TraceEvent, Tree, tree_from_events
 
 # The fallback chat template is ChatML, the same fallback LlamaCppPolicy uses; SmolLM2's own
 # template renders identically whenever the first message is a system message (g1 prompts always
-# have one).
-CHATML_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-DEFAULT_EOS = "<|im_end|>"
+# have one). Rendering has one home: ``o1agent.policies.chat_template``.
 
 
 class SFTRow(BaseModel):
@@ -162,17 +158,6 @@ def step_values(tree: Tree, threshold: float = 1.0) -> dict[str, tuple[float, fl
 
 
 # ---- rendering -----------------------------------------------------------------------------------
-
-
-def render_chat(messages: Sequence[dict[str, str]], prefix: str, chat_template: str | None = None) -> str:
-    """Render messages + assistant prefix exactly as ``LlamaCppPolicy.render`` does."""
-    import jinja2
-
-    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-    text = env.from_string(chat_template or CHATML_TEMPLATE).render(
-        messages=list(messages), add_generation_prompt=True, bos_token="", eos_token=DEFAULT_EOS
-    )
-    return text + prefix
 
 
 def _steps(path: list[Node]) -> list[dict[str, Any]]:

@@ -43,7 +43,10 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 Tick = Callable[[str, int, int], None]
-"""``tick(what, done, total)`` after each solved item of a search or evaluation stage."""
+"""``tick(what, done, total)`` after each solved item of a search or evaluation stage, and after
+each optimiser step of a training stage (``what`` in ``TRAINING_STAGES``)."""
+
+TRAINING_STAGES = ("sft", "dpo")
 
 
 class IterateConfig(BaseModel):
@@ -276,6 +279,12 @@ class Iteration:
             )
         rr.search_solved, rr.search_items = solved, len(items)
 
+    def _ticker(self, what: str) -> Callable[[int, int], None] | None:
+        tick = self.tick
+        if tick is None:
+            return None
+        return lambda done, total: tick(what, done, total)
+
     def train(self, rr: RoundResult) -> None:
         from .data import load_trees, preference_pairs, sft_rows
         from .model import load_tokenizer
@@ -304,6 +313,7 @@ class Iteration:
                 max_length=c.max_length,
                 seed=c.seed,
             ),
+            on_step=self._ticker("sft"),
         )
         rr.train_loss = (rep.first_loss or float("nan"), rep.last_loss or float("nan"))
         adapter = out / "sft"
@@ -323,6 +333,7 @@ class Iteration:
                         max_length=c.max_length,
                         seed=c.seed,
                     ),
+                    on_step=self._ticker("dpo"),
                 )
                 adapter = out / "dpo"
         (out / "adapter.txt").write_text(str(adapter))

@@ -3,7 +3,8 @@
 Each ``train_*`` function takes rows from ``o1agent.learn.data``, trains a LoRA adapter (or, for
 the PRM, a linear head on the frozen base model), saves it to ``TrainConfig.output`` and writes a
 report next to it: ``metrics.json`` (loss per step, seconds, CPU seconds, how far the trained
-weights moved) and ``loss.png`` (matplotlib, Agg backend).
+weights moved) and ``loss.png`` (matplotlib, Agg backend). ``on_step(done, total)``, when given,
+is called as training starts (``done=0``) and after every optimiser step, for progress bars.
 
 What it is not: a distributed or GPU trainer. Defaults are sized for a 135M model on two cores
 (short sequences, LoRA r=16, no gradient checkpointing — which costs time and only saves memory we
@@ -32,6 +33,9 @@ from .data import GRPOPrompt, PreferencePair, PRMLabel, RewardFunc, SFTRow
 from .model import adapter_base, base_model_dir, is_adapter, load_tokenizer, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
+
+StepProgress = Callable[[int, int], None]
+"""``on_step(done, total)``: optimiser steps done so far out of ``total``."""
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -153,6 +157,20 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
+def _step_callback(on_step: StepProgress) -> Any:
+    """A transformers ``TrainerCallback`` reporting steps to ``on_step`` (TRL's trainers take it)."""
+    from transformers import TrainerCallback
+
+    class _Steps(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            on_step(0, int(state.max_steps))
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            on_step(int(state.global_step), int(state.max_steps))
+
+    return _Steps()
+
+
 def _trainable_snapshot(model: Any) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -255,17 +273,20 @@ def _train_lora(
     rows: list[dict[str, Any]],
     make_trainer: Callable[[Any, Any, Any], Any],
     extra: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+    on_step: StepProgress | None = None,
 ) -> RunReport:
     """The run SFT, DPO and GRPO share: load the model, train a LoRA adapter on ``rows``, save it.
 
     ``make_trainer(model, tokenizer, dataset)`` builds the TRL trainer; ``extra(log_history)``
-    adds metrics to the report.
+    adds metrics to the report; ``on_step`` hears of every optimiser step.
     """
     _setup_torch(cfg)
     t0, c0 = time.perf_counter(), _cpu_seconds()
     model, tok, base_ref = _load_trainable(cfg)
     ds = _dataset(rows)
     trainer = make_trainer(model, tok, ds)
+    if on_step is not None:
+        trainer.add_callback(_step_callback(on_step))
     before = _trainable_snapshot(trainer.model)
     trainer.train()
     delta = _delta(before, trainer.model)
@@ -274,7 +295,7 @@ def _train_lora(
     return _finish(kind, cfg, base_ref, len(ds), _losses(hist), t0, c0, delta, extra(hist) if extra else None)
 
 
-def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig) -> RunReport:
+def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig, *, on_step: StepProgress | None = None) -> RunReport:
     """Supervised fine-tuning on verified solutions (loss on the completion only)."""
     from trl import SFTConfig, SFTTrainer
 
@@ -286,10 +307,13 @@ def train_sft(rows: Sequence[SFTRow], cfg: TrainConfig) -> RunReport:
             model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora_config(cfg)
         )
 
-    return _train_lora("sft", cfg, [{"prompt": r.prompt, "completion": r.completion} for r in rows], trainer)
+    rows_ = [{"prompt": r.prompt, "completion": r.completion} for r in rows]
+    return _train_lora("sft", cfg, rows_, trainer, on_step=on_step)
 
 
-def train_dpo(pairs: Sequence[PreferencePair], cfg: TrainConfig) -> RunReport:
+def train_dpo(
+    pairs: Sequence[PreferencePair], cfg: TrainConfig, *, on_step: StepProgress | None = None
+) -> RunReport:
     """Step-level DPO: the reference model is the base (the adapter switched off)."""
     from trl import DPOConfig, DPOTrainer
 
@@ -305,10 +329,16 @@ def train_dpo(pairs: Sequence[PreferencePair], cfg: TrainConfig) -> RunReport:
         }
 
     rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
-    return _train_lora("dpo", cfg, rows, trainer, accuracies)
+    return _train_lora("dpo", cfg, rows, trainer, accuracies, on_step=on_step)
 
 
-def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cfg: TrainConfig) -> RunReport:
+def train_grpo(
+    prompts: Sequence[GRPOPrompt],
+    reward_funcs: list[RewardFunc],
+    cfg: TrainConfig,
+    *,
+    on_step: StepProgress | None = None,
+) -> RunReport:
     """GRPO: ``num_generations`` sampled solutions per prompt, graded by ``reward_funcs``.
 
     One optimiser step sees ``batch_size`` completions, so ``batch_size`` must be a multiple of
@@ -342,7 +372,7 @@ def train_grpo(prompts: Sequence[GRPOPrompt], reward_funcs: list[RewardFunc], cf
     def rewards(hist: list[dict[str, Any]]) -> dict[str, Any]:
         return {"rewards": [float(h["reward"]) for h in hist if "reward" in h]}
 
-    return _train_lora("grpo", cfg, [p.model_dump() for p in prompts], trainer, rewards)
+    return _train_lora("grpo", cfg, [p.model_dump() for p in prompts], trainer, rewards, on_step=on_step)
 
 
 # ---- PRM -----------------------------------------------------------------------------------------
@@ -426,7 +456,9 @@ class PRMHead:
         return cls(cfg["base"], head=head)
 
 
-def train_prm(labels: Sequence[PRMLabel], cfg: TrainConfig) -> RunReport:
+def train_prm(
+    labels: Sequence[PRMLabel], cfg: TrainConfig, *, on_step: StepProgress | None = None
+) -> RunReport:
     """Fit the PRM head to soft labels. Features of the frozen LM are computed once."""
     import torch
 
@@ -442,13 +474,17 @@ def train_prm(labels: Sequence[PRMLabel], cfg: TrainConfig) -> RunReport:
     opt = torch.optim.AdamW(prm.head.parameters(), lr=cfg.prm_lr)
     losses = []
     gen = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.max_steps):
+    if on_step is not None:
+        on_step(0, cfg.max_steps)
+    for i in range(cfg.max_steps):
         idx = torch.randperm(len(y), generator=gen)[: cfg.batch_size]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(prm.head(feats[idx]).squeeze(-1), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(i + 1, cfg.max_steps)
     delta = math.sqrt(sum(float((v - before[k]).pow(2).sum()) for k, v in prm.head.state_dict().items()))
     prm.save(cfg.output)
     with torch.no_grad():
@@ -462,6 +498,7 @@ TRAINERS: dict[str, Callable[..., RunReport]] = {"sft": train_sft, "dpo": train_
 __all__ = [
     "PRMHead",
     "RunReport",
+    "StepProgress",
     "TrainConfig",
     "base_model_dir",
     "train_dpo",

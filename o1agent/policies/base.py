@@ -12,18 +12,41 @@ rendered prompt a strict prefix of its children's prompts (so KV caches reuse it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ..sanitize import clean_text
 
 #: The key of the reproducible run the current task works for (``None``: none). The graph sets it
 #: at the start of every node from the run's context, so a policy can tell a reproducible run's
 #: own calls — including a grader's, made from inside the node — from other runs' calls, however
 #: the caller drives the run (e.g. an async generator pulled from several tasks).
 RUN_KEY: contextvars.ContextVar[object | None] = contextvars.ContextVar("o1agent_run_key", default=None)
+
+#: The tasks working for the current run (``None`` outside a run), set with ``RUN_KEY``. A policy
+#: whose calls run in a thread adds the task awaiting it (``join_run``): cancelling the run then
+#: waits until that work has stopped — ``asyncio.gather`` returns at its first cancelled child,
+#: not when all of them have ended.
+RUN_TASKS: contextvars.ContextVar[weakref.WeakSet[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    "o1agent_run_tasks", default=None
+)
+
+
+def join_run() -> None:
+    """Count the current task among the current run's (see ``RUN_TASKS``)."""
+    tasks = RUN_TASKS.get()
+    if tasks is not None:
+        with contextlib.suppress(RuntimeError):  # called from a thread: no task to add
+            task = asyncio.current_task()
+            if task is not None:
+                tasks.add(task)
 
 
 class Message(BaseModel):
@@ -72,6 +95,13 @@ class Completion(BaseModel):
     logprobs: list[TokenLogprob] | None = None
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     rendered_prompt: str = ""
+
+    @field_validator("text")
+    @classmethod
+    def _encodable(cls, text: str) -> str:
+        # Every policy's text enters the tree here: a lone surrogate (a byte-level decoder, a
+        # server's "\\ud800") would break every later prompt, checkpoint and JSON writer.
+        return clean_text(text)
 
     @property
     def mean_logprob(self) -> float | None:

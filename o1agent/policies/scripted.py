@@ -61,6 +61,9 @@ class ScriptedPolicy:
     def supports_logprobs(self) -> bool:
         return self._logprob is not None or self._top is not None
 
+    #: A call's ``n`` choices bill its prompt once (the first carries it), as llama.cpp does.
+    bills_prompt_per_choice = False
+
     def _next(self, request: CompletionRequest) -> list[str | Completion]:
         if callable(self._responses):
             out = self._responses(request)

@@ -16,6 +16,7 @@ get ``no_claim_score`` (neutral by default) — it has no opinion on prose.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import NamedTuple
 
@@ -23,15 +24,52 @@ from ..tools.calculator import CalculatorError, calculate
 from .base import ScoreRequest, Verdict
 from .compose import Composable
 
-# An expression: numbers joined by operators (at least one operator), optional parentheses.
-_NUM = r"\d[\d,]*(?:\.\d+)?"
-_OP = r"\s*[-+*/×÷x^]\s*"
-_CLAIM = re.compile(
-    rf"(?P<expr>\(?\s*-?{_NUM}\s*\)?(?:{_OP}\(?\s*-?{_NUM}\s*\)?)+)\s*=\s*(?P<value>-?{_NUM})(?![\d.]*\s*[-+*/×÷^]\s*\d)"
-)
+#: Claims are read from the first this many characters of a text (a step is at most a few
+#: thousand tokens; a path of them, with ``include_previous``, a few times that).
+MAX_CLAIM_CHARS = 65_536
+
+# An expression: numbers joined by operators, optional parentheses. Every repetition is
+# possessive (``*+``): a claim's parts are separated by characters the part before cannot take,
+# so backtracking never finds another reading, and without it "1+1+…" took seconds per kB.
+_NUM = r"\d[\d,]*+(?:\.\d++)?+"
+_OP = r"\s*+[-+*/×÷x^]\s*+"
+# A term starts at "(", a sign or a digit: a leading "\s*" would let every space of a long run
+# start a scan of the rest of the run (the old regex's expression was stripped of it anyway).
+_TERM = rf"(?:\(\s*+)?-?+{_NUM}\s*+\)?+"
+# A run of terms joined by operators (one term is a run too): what an ``=`` may follow.
+_RUN = re.compile(rf"{_TERM}(?:{_OP}{_TERM})*+")
+_ONE_TERM = re.compile(_TERM)
+# What must follow an expression for it to be a claim: ``= value``...
+_EQUALS_VALUE = re.compile(rf"\s*+=\s*+(?P<value>-?{_NUM})")
+# ... the value not the start of a longer expression ("= 5 + 1" claims nothing about 5).
+_CONTINUES = re.compile(r"[\d.]*+\s*+[-+*/×÷^]\s*+\d")
+_TIMES = re.compile(r"(?<=\d)\s*+x\s*+(?=\d)")
 
 
-_PN = r"(-?\d[\d,]*(?:\.\d+)?)"
+def _claimed_value(text: str, at: int) -> tuple[str, int] | None:
+    r"""The value claimed by ``= value`` at ``at`` and where it ends, or ``None``.
+
+    A value followed by an operator and a number is the start of a longer expression. Its digits
+    before the last thousands comma still count ("= 1,5 + 2" claims 1): the reading of the
+    regex this replaces, whose lookahead ``(?![\d.]*\s*[op]\s*\d)`` backtracked into the value —
+    one character at a time, quadratic on a long run of digits.
+    """
+    m = _EQUALS_VALUE.match(text, at)
+    if m is None:
+        return None
+    value = m.group("value")
+    if _CONTINUES.match(text, m.end()) is None:
+        return value, m.end()
+    integer = value.split(".", 1)[0]
+    comma = integer.rfind(",")
+    if comma < 1 or not integer[:comma].lstrip("-"):
+        return None
+    return value[:comma], m.start("value") + comma
+
+
+# Possessive like the equation's parts; a number starts after no digit, dot or comma, so the
+# starts inside one long run of digits and commas do not each rescan it.
+_PN = r"(-?+\d[\d,]*+(?:\.\d++)?+)"
 _GETS = r"\s*(?:,\s*)?(?:to get|to give|gives?|get|is|equals?|makes|results? in|=|:)\s*"
 # Prose claims small models write instead of equations; each builds the expression it states.
 _PROSE: list[tuple[re.Pattern[str], str]] = [
@@ -45,10 +83,10 @@ _PROSE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\bthe sum of\s+{_PN}\s*,?\s+and\s+{_PN}(?:\s+and\s+{_PN})?{_GETS}{_PN}", re.I), "+"),
     (re.compile(rf"\bthe product of\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "*"),
     (re.compile(rf"\bthe difference (?:between|of)\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "-"),
-    (re.compile(rf"(?<![\d.]){_PN}\s+plus\s+{_PN}{_GETS}{_PN}", re.I), "+"),
-    (re.compile(rf"(?<![\d.]){_PN}\s+minus\s+{_PN}{_GETS}{_PN}", re.I), "-"),
-    (re.compile(rf"(?<![\d.]){_PN}\s+(?:times|multiplied by)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
-    (re.compile(rf"(?<![\d.]){_PN}\s+divided by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+plus\s+{_PN}{_GETS}{_PN}", re.I), "+"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+minus\s+{_PN}{_GETS}{_PN}", re.I), "-"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+(?:times|multiplied by)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+divided by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
 ]
 
 
@@ -74,24 +112,42 @@ def _prose(text: str) -> list[Claim]:
     return out
 
 
-def claims(text: str) -> list[Claim]:
-    """Every claim in ``text`` in the order written: ``expression = value`` ones (chains like
-    ``a = b + c = d`` give each link whose left side is an expression) and prose ones."""
-    text = text or ""
+def _equations(text: str) -> list[Claim]:
+    """The ``expression = value`` claims of ``text``; chains like ``a = b + c = d`` give each
+    link whose left side is an expression.
+
+    Linear time: each run of terms is scanned once. A claim cannot start inside a run that is not
+    one: every start inside it reaches the same end, so the same ``=`` (or its absence).
+    """
     out: list[Claim] = []
-    for m in _CLAIM.finditer(text):
-        expr = m.group("expr").strip()
+    pos = 0
+    while True:
+        run = _RUN.search(text, pos)
+        if run is None:
+            return out
+        claimed = _claimed_value(text, run.end())
+        # An expression has at least one operator: a run that is one term is not one.
+        if claimed is None or _ONE_TERM.fullmatch(text, run.start(), run.end()):
+            pos = run.end()
+            continue
         # "x" as multiplication only between numbers ("3 x 4"); a stray letter is not arithmetic.
-        expr = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", expr)
+        expr = _TIMES.sub("*", run.group().strip())
         if expr.count("(") != expr.count(")"):
             expr = expr.strip("()")
-        out.append(Claim(expr, m.group("value").replace(",", ""), m.start("value"), m.end("value")))
-    return out + _prose(text)
+        value, pos = claimed
+        out.append(Claim(expr, value.replace(",", ""), pos - len(value), pos))
+
+
+def claims(text: str) -> list[Claim]:
+    """Every claim in the first ``MAX_CLAIM_CHARS`` characters of ``text``: the ``expression =
+    value`` ones in the order written, then the prose ones."""
+    text = (text or "")[:MAX_CLAIM_CHARS]
+    return _equations(text) + _prose(text)
 
 
 def prose_claims(text: str) -> list[tuple[str, str]]:
     """``(expression, claimed value)`` pairs stated in words (see the module docstring)."""
-    return [(c.expr, c.value) for c in _prose(text or "")]
+    return [(c.expr, c.value) for c in _prose((text or "")[:MAX_CLAIM_CHARS])]
 
 
 def find_claims(text: str) -> list[tuple[str, str]]:
@@ -192,4 +248,6 @@ class ArithmeticCheck(Composable):
         return Verdict(score=score, rationale=why, critique=claims_critique(notes), repair=repair_of(own))
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
-        return [self._score_one(r) for r in requests]
+        # Re-computing thousands of claims is CPU work: in a worker thread, so a server's event
+        # loop keeps serving other runs meanwhile.
+        return await asyncio.to_thread(lambda: [self._score_one(r) for r in requests])

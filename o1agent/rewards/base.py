@@ -12,6 +12,7 @@ Two ways a grader can come back without a number, and they mean different things
 * ``score=None, error="<grader> failed: <Type>: <message>"`` — the grader could not judge: its
   backend, model or sandbox failed. It logs a warning and marks the verdict instead of making up a
   score, so a search can tell "the judge said no" from "the judge was down" (``Verdict.failed``).
+  A non-finite score (NaN from NaN logprobs) is such a failure too: ``Verdict`` turns it into one.
 
 A real verdict is always a score: malformed model output (an unparsable judge reply), tests that
 ran and failed, or a step with no program are scored low, with the reason in ``rationale``.
@@ -24,11 +25,15 @@ What this is not: the graders themselves (one module each) or their composition 
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, model_validator
 
 from ..schema import Step, Usage
+
+logger = logging.getLogger(__name__)
 
 RewardKind = Literal["process", "outcome"]
 
@@ -81,6 +86,13 @@ class Verdict(BaseModel):
             raise ValueError(
                 f"a Verdict with an error has no score (got score={self.score}, error={self.error!r})"
             )
+        if self.score is not None and not math.isfinite(self.score):
+            # NaN (e.g. from NaN logprobs) is a grader that could not judge, not a score: it would
+            # sort arbitrarily in a search and is not JSON. Marked here, for every grader.
+            logger.warning("a grader gave a non-finite score (%s): marked as its failure", self.score)
+            self.error = f"the grader gave a non-finite score ({self.score})"
+            self.rationale = f"{self.rationale}; {self.error}" if self.rationale else self.error
+            self.score = None
         return self
 
     @classmethod

@@ -30,12 +30,17 @@ from .compose import Composable
 
 logger = logging.getLogger(__name__)
 
-_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\r?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+# Possessive space runs (``*+``): two adjacent ``[ \t]*`` backtrack quadratically on a long run
+# of spaces. "python3" is tried first so no label needs backtracking into.
+_BLOCK = re.compile(r"```[ \t]*+(?:python3|python|py)?[ \t]*+\r?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+#: Code blocks are read from the last this many characters of a step.
+MAX_PROGRAM_CHARS = 131_072
 
 
 def extract_program(text: str) -> str:
-    """The last fenced code block of ``text`` (``python``-labelled or bare), else ``text`` itself."""
-    blocks = [b for b in _BLOCK.findall(text or "") if b.strip()]
+    """The last fenced code block of ``text`` (``python``-labelled or bare), else ``text`` itself.
+    Blocks are looked for in the last ``MAX_PROGRAM_CHARS`` characters."""
+    blocks = [b for b in _BLOCK.findall((text or "")[-MAX_PROGRAM_CHARS:]) if b.strip()]
     return (blocks[-1] if blocks else (text or "")).strip("\n")
 
 
@@ -113,7 +118,10 @@ class CodeTests(Composable):
 
     def program(self, completion: str) -> str:
         """The full program run for ``completion`` (prompt + completion + tests + check call)."""
-        redefines = re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(self.entry_point)}\s*\(", completion, re.M)
+        # Leading blanks without newlines: "^\s*" retried at each of many blank lines is quadratic.
+        redefines = re.search(
+            rf"^[^\S\n]*+(?:async\s++)?def\s++{re.escape(self.entry_point)}\s*+\(", completion, re.M
+        )
         head = self.prompt + ("\n" if redefines else "") + completion
         if self.partial and (test := _partial_check(self.test)) is not None:
             tail = (

@@ -15,12 +15,13 @@ is peaked). The graph stores it on a node when its strategy asks for top logprob
 statistics over a whole trace (sliding-window group confidence) are ``o1agent.search.deepconf``'s.
 
 A request without logprobs (a backend that cannot give them) gets a neutral 0.5 and a rationale
-saying why. What this is not: a correctness check — a model can be confidently wrong; blend it
+saying why; NaN logprobs are the backend failing, and the verdict says so (``error``, no score). What this is not: a correctness check — a model can be confidently wrong; blend it
 with a judge or a verifier (``0.7 * LLMJudge(p) + 0.3 * Confidence()``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -29,6 +30,8 @@ from ..errors import ConfigError
 from ..policies.base import TokenLogprob
 from .base import RewardKind, ScoreRequest, Verdict
 from .compose import Composable
+
+logger = logging.getLogger(__name__)
 
 ConfidenceMode = Literal["geometric", "topk"]
 
@@ -93,20 +96,30 @@ class Confidence(Composable):
         self.neutral = neutral
         self.name = name
 
+    def _broken(self, what: str) -> Verdict:
+        # NaN logprobs are the backend failing: no confidence can be read from them.
+        error = f"{self.name} failed: the backend returned non-finite logprobs ({what})"
+        logger.warning("%s", error)
+        return Verdict(score=None, rationale=error, error=error)
+
     def _one(self, req: ScoreRequest) -> Verdict:
         if self.mode == "topk":
             tokens = getattr(req, "token_logprobs", None)
             if tokens:
                 c = topk_confidence(tokens, self.k)
+                if c is not None and math.isnan(c):
+                    return self._broken(f"top-{self.k} confidence {c}")
                 if c is not None:
                     return Verdict(
                         score=c, rationale=f"top-{self.k} confidence {c:.2f} over {len(tokens)} tokens"
                     )
         lp = req.mean_logprob
-        if lp is None or not isinstance(lp, int | float) or math.isnan(lp):
+        if lp is None or not isinstance(lp, int | float):
             return Verdict(
                 score=self.neutral, rationale="no token logprobs for this step: neutral confidence"
             )
+        if math.isnan(lp):
+            return self._broken(f"mean logprob {lp}")
         c = geometric_confidence(float(lp), temperature=self.temperature)
         note = " (no top logprobs: geometric fallback)" if self.mode == "topk" else ""
         return Verdict(

@@ -105,6 +105,11 @@ class LLMJudge(Composable):
             top: dict[str, Any] = dict(out.logprobs[0].top)
             top.setdefault(out.logprobs[0].token, out.logprobs[0].logprob)
             p = yes_probability(top)
+            if p is not None and not math.isfinite(p):
+                # NaN logprobs are the backend failing, not a verdict of the judge.
+                logger.warning("%s: the backend returned non-finite logprobs %s", self.name, top)
+                error = f"{self.name} failed: the backend returned non-finite logprobs (P(yes)={p})"
+                return Verdict(score=None, rationale=error, error=error, usage=usage)
             if p is not None:
                 verdict = "looks correct" if p >= 0.5 else "may be wrong"
                 return Verdict(

@@ -117,7 +117,7 @@ class Adaptive(AdaptiveSC):
 
     def stop_reason(self, tree: Tree, state: dict[str, Any]) -> str | None:
         if self.difficulty(tree, state) == "easy":
-            return f"the {int(state.get('drawn', 0))} warm-up samples agree, each confident enough"
+            return f"the {self.drawn(tree)} warm-up samples agree, each confident enough"
         return super().stop_reason(tree, state)
 
     def allocation(self, tree: Tree, state: dict[str, Any]) -> dict[str, Any] | None:

@@ -108,7 +108,7 @@ class AdaptiveSC(ChainSampler[AdaptiveSCConfig]):
         return self.posterior(tree, state) >= self.config.threshold
 
     def more(self, tree: Tree, state: dict[str, Any]) -> int:
-        drawn = int(state.get("drawn", 0))
+        drawn = self.drawn(tree)
         if drawn >= self.config.max_samples or self.is_settled(tree, state):
             return 0
         return min(self.config.wave, self.config.max_samples - drawn)
@@ -119,7 +119,7 @@ class AdaptiveSC(ChainSampler[AdaptiveSCConfig]):
         p = self.posterior(tree, state)
         if p >= self.config.threshold:
             return f"settled: P(leader stays ahead) = {p:.3f} >= {self.config.threshold}"
-        return f"cap: {int(state.get('drawn', 0))} samples drawn, P(leader stays ahead) = {p:.3f}"
+        return f"cap: {self.drawn(tree)} samples drawn, P(leader stays ahead) = {p:.3f}"
 
     def allocation(self, tree: Tree, state: dict[str, Any]) -> dict[str, Any] | None:
         report = super().allocation(tree, state)

@@ -26,7 +26,6 @@ subclasses' ``more`` is).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -37,13 +36,11 @@ from .base import Strategy, StrategyConfig
 from .picks import choice_of, default_best, multiplicity, score_of
 from .types import Choice, Expansion, Selection, Update
 
-_SPACE = re.compile(r"\s+")
-
 
 def normalize_answer(answer: str) -> str:
     """Key under which answers are counted as the same vote: case, spacing, trailing dots and
     numeric form ("12", "12.0", "1,200" vs "1200") are ignored."""
-    text = _SPACE.sub(" ", answer.strip().lower()).rstrip(".").strip().strip("$").strip()
+    text = " ".join(answer.lower().split()).rstrip(".").strip().strip("$").strip()
     num = text.replace(",", "")
     try:
         value = float(num)
@@ -137,6 +134,17 @@ class ChainSampler(Strategy[ConfigT]):
             return None
         return "all samples drawn"
 
+    def drawn(self, tree: Tree) -> int:
+        """Samples drawn so far: the root's children that came back (the budget meter may cut a
+        wave short), duplicates and empty ones included, rewrites not."""
+        return sum(1 for c in tree.children(tree.root_id) if c.revised_from is None)
+
+    def wants_more(self, tree: Tree, state: dict[str, Any]) -> bool:
+        """Whether every chain has ended and the search would still draw another wave."""
+        if not state.get("started") or self.running(tree, state):
+            return False
+        return self.can_expand(tree.root) and self.more(tree, state) > 0
+
     def stop_chain(self, tree: Tree, state: dict[str, Any], tip: str) -> bool:
         """Whether to end the chain now at ``tip`` (it is then pruned and does not vote)."""
         return False
@@ -153,14 +161,13 @@ class ChainSampler(Strategy[ConfigT]):
     def init_state(self, tree: Tree) -> dict[str, Any]:
         # ``chains``: each sample's current tip, in sample order, and ``wave_of`` the wave (1, 2,
         # ...) each was drawn in; ``ended``: tips whose next step came back empty; ``stopped``:
-        # tips the strategy ended early; ``drawn`` / ``waves``: samples and root expansions asked for.
+        # tips the strategy ended early; ``waves``: root expansions asked for.
         return {
             "started": False,
             "chains": [],
             "wave_of": [],
             "ended": [],
             "stopped": [],
-            "drawn": 0,
             "waves": 0,
         }
 
@@ -177,7 +184,6 @@ class ChainSampler(Strategy[ConfigT]):
         new = {
             **state,
             "started": True,
-            "drawn": int(state.get("drawn", 0)) + k,
             "waves": int(state.get("waves", 0)) + 1,
         }
         return Selection(
@@ -307,5 +313,7 @@ class ChainSampler(Strategy[ConfigT]):
             "stopped_early": len(state.get("stopped", [])),
             "duplicates": dups,
             "votes": {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])},
-            "stop": self.stop_reason(tree, state),
+            # A search that would still draw more did not stop by itself: the budget cut it
+            # (``graph.answer`` then says so).
+            "stop": None if self.wants_more(tree, state) else self.stop_reason(tree, state),
         }

@@ -211,7 +211,7 @@ class DeepConf(ChainSampler[DeepConfConfig]):
 
     def more(self, tree: Tree, state: dict[str, Any]) -> int:
         cfg = self.config
-        drawn = int(state.get("drawn", 0))
+        drawn = self.drawn(tree)
         if not cfg.online or drawn >= cfg.n:
             return 0
         if cfg.consensus is not None and self.share(tree, state) >= cfg.consensus:
@@ -222,9 +222,9 @@ class DeepConf(ChainSampler[DeepConfConfig]):
         if not state.get("started") or self.running(tree, state):
             return None
         cfg = self.config
-        if cfg.online and int(state.get("drawn", 0)) < cfg.n:
+        if cfg.online and self.drawn(tree) < cfg.n:
             return f"consensus: the leading answer holds {self.share(tree, state):.2f} of the weighted vote"
-        return f"all {int(state.get('drawn', 0))} samples drawn"
+        return f"all {self.drawn(tree)} samples drawn"
 
     def allocation(self, tree: Tree, state: dict[str, Any]) -> dict[str, Any] | None:
         report = super().allocation(tree, state)

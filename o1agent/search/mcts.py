@@ -119,11 +119,11 @@ class MCTS(Strategy[MCTSConfig]):
 
     def priors(self, children: list[Node]) -> list[float]:
         """Softmax over mean token logprobs (divided by ``prior_temperature``); uniform when any
-        sibling lacks one (e.g. a backend without logprobs)."""
+        sibling lacks one (e.g. a backend without logprobs) or has a NaN one (a broken backend)."""
         if not children:
             return []
         lps = [c.mean_logprob for c in children]
-        if any(lp is None for lp in lps):
+        if any(lp is None or math.isnan(lp) for lp in lps):
             return [1.0 / len(children)] * len(children)
         z = [float(lp) / self.config.prior_temperature for lp in lps]  # type: ignore[arg-type]
         top = max(z)

@@ -207,7 +207,7 @@ def _normalise(expr: str) -> str:
     expr = expr.replace("×", "*").replace("÷", "/").replace("−", "-").replace("^", "**")
     if not re.search(r"[A-Za-z]", expr):  # "1,234" is a number; in "max(3,100)" the comma separates
         expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr)
-    expr = re.sub(r"=\s*\??\s*$", "", expr).strip()
+    expr = re.sub(r"=\s*+(?:\?\s*+)?$", "", expr).strip()  # possessive: no quadratic backtracking
     # "15 * 43 = 625": small models write the result they expect inside the call. Evaluate the
     # expression and ignore the claim; the observation then shows the true value.
     if expr.count("=") == 1 and "==" not in expr:

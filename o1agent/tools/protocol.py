@@ -41,11 +41,14 @@ are a tool error (an ``Error: ...`` observation), and the model may try again in
 ``call_block`` writes a call with its result, as a prior step continuing after the caller ran it.
 
 Nothing here raises on model output: ``parse_tool_calls`` reads anything, and tool failures become
-``ToolCall.error`` plus an ``Error: ...`` observation.
+``ToolCall.error`` plus an ``Error: ...`` observation. Parsing is linear in the text and reads at
+most ``MAX_PARSE_CHARS`` characters: calls are found by scanning forward once, never by
+re-searching the rest of the text per block.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 import uuid
@@ -58,6 +61,11 @@ from ..schema import ToolCall
 from .registry import OUTPUT_LABEL, Tool, make_tools
 
 MAX_OBSERVATION = 2000
+#: Calls are read from the first this many characters of a step (a step with tool rounds is a
+#: few thousand tokens plus observations of at most ``MAX_OBSERVATION`` characters each).
+MAX_PARSE_CHARS = 65_536
+#: An inline ``calc(...)`` closes within this many characters, or it is not read as a call.
+MAX_INLINE_CALL = 500
 _DEFAULT_LABELS = {
     "calc": "calc",
     "calculator": "calc",
@@ -67,13 +75,15 @@ _DEFAULT_LABELS = {
 }
 
 # Opening fence: ``` + label at line start (or anywhere: small models do not always break lines).
-# Labels as long as OpenAI's function names (64 characters).
-_FENCE_OPEN = re.compile(r"```[ \t]*([A-Za-z0-9_][\w-]{0,63})[ \t]*\r?\n")
-_FENCE_CLOSE = re.compile(r"```")
-_OUTPUT_AFTER = re.compile(r"[ \t]*\r?\n?[ \t]*\r?\n?```[ \t]*" + OUTPUT_LABEL + r"\b")
+# Labels as long as OpenAI's function names (64 characters). Runs of spaces are possessive
+# (``*+``): two adjacent ``[ \t]*`` that can share characters backtrack quadratically.
+_FENCE_OPEN = re.compile(r"```[ \t]*+([A-Za-z0-9_][\w-]{0,63})[ \t]*+\r?\n")
+_OUTPUT_AFTER = re.compile(r"[ \t]*+\r?\n?[ \t]*+\r?\n?```[ \t]*+" + OUTPUT_LABEL + r"\b")
 _GSM = re.compile(r"<<([^<>\n]{1,500}?)(?:>>|$)")
 _INLINE = re.compile(r"\b(?:calc|calculate|calculator)\(", re.IGNORECASE)
-_ALREADY = re.compile(r"[ \t]*=[ \t]*\S")
+_ALREADY = re.compile(r"[ \t]*+=[ \t]*+\S")
+_PAREN = re.compile(r"[()]")
+_DIGIT = re.compile(r"\d")
 
 CallForm = Literal["fenced", "inline", "gsm8k"]
 
@@ -102,8 +112,12 @@ def _fenced(text: str, labels: dict[str, str]) -> tuple[list[ParsedCall], list[t
     calls: list[ParsedCall] = []
     spans: list[tuple[int, int]] = []
     pos = 0
+    # The next labelled fence at or after ``pos``, searched again only once ``pos`` has passed
+    # it: searching from ``pos`` after every unlabelled block re-read the rest of the text.
+    m = _FENCE_OPEN.search(text)
     while True:
-        m = _FENCE_OPEN.search(text, pos)
+        if m is not None and m.start() < pos:
+            m = _FENCE_OPEN.search(text, pos)
         if m is None:
             # A bare ``` opens a block too (no label: not a call, but skip its contents).
             bare = text.find("```", pos)
@@ -111,30 +125,30 @@ def _fenced(text: str, labels: dict[str, str]) -> tuple[list[ParsedCall], list[t
                 close = text.find("```", bare + 3)
                 spans.append((bare, len(text) if close < 0 else close + 3))
             break
-        bare = text.find("```", pos)
-        if 0 <= bare < m.start():
+        bare = text.find("```", pos, m.start() + 2)  # a ``` starting before the labelled one
+        if bare >= 0:
             # An unlabelled block before the next labelled one: skip over it.
             close = text.find("```", bare + 3)
             end = len(text) if close < 0 else close + 3
             spans.append((bare, end))
             pos = end
             continue
-        close = _FENCE_CLOSE.search(text, m.end())
-        body_end = close.start() if close else len(text)
-        end = close.end() if close else len(text)
+        close = text.find("```", m.end())
+        body_end = close if close >= 0 else len(text)
+        end = close + 3 if close >= 0 else len(text)
         spans.append((m.start(), end))
         label = m.group(1).lower()
         name = labels.get(label)
         if name is not None:
             body = text[m.end() : body_end]
-            has_output = bool(close) and _OUTPUT_AFTER.match(text, end) is not None
+            has_output = close >= 0 and _OUTPUT_AFTER.match(text, end) is not None
             calls.append(
                 ParsedCall(
                     name=name,
                     body=body.strip("\n"),
                     start=m.start(),
                     end=end,
-                    closed=close is not None,
+                    closed=close >= 0,
                     has_output=has_output,
                 )
             )
@@ -142,17 +156,38 @@ def _fenced(text: str, labels: dict[str, str]) -> tuple[list[ParsedCall], list[t
     return calls, spans
 
 
-def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
-    return any(a <= i < b for a, b in spans)
+class _Spans:
+    """Sorted, disjoint spans (the fenced blocks), for "is this position inside one?" in log time."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+
+    def __contains__(self, i: int) -> bool:
+        k = bisect.bisect_right(self.starts, i) - 1
+        return k >= 0 and i < self.ends[k]
+
+
+def _closing_parens(text: str) -> dict[int, int]:
+    """For each ``(`` of ``text``, the index of the ``)`` that closes it (one pass, a stack)."""
+    closes: dict[int, int] = {}
+    opened: list[int] = []
+    for p in _PAREN.finditer(text):
+        if p.group() == "(":
+            opened.append(p.start())
+        elif opened:
+            closes[opened.pop()] = p.start()
+    return closes
 
 
 def _inline(text: str, spans: list[tuple[int, int]]) -> list[ParsedCall]:
     out: list[ParsedCall] = []
+    fenced = _Spans(spans)
     for m in _GSM.finditer(text):
-        if _inside(m.start(), spans):
+        if m.start() in fenced:
             continue
         expr = m.group(1).split("=", 1)[0].strip()
-        if expr and re.search(r"\d", expr):
+        if expr and _DIGIT.search(expr):
             out.append(
                 ParsedCall(
                     name="calc",
@@ -163,26 +198,26 @@ def _inline(text: str, spans: list[tuple[int, int]]) -> list[ParsedCall]:
                     closed=m.group(0).endswith(">>"),
                 )
             )
+    closes: dict[int, int] | None = None
     for m in _INLINE.finditer(text):
-        if _inside(m.start(), spans):
+        if m.start() in fenced:
             continue
-        depth, i = 1, m.end()
-        limit = min(len(text), m.end() + 500)
-        while i < limit and depth:
-            depth += {"(": 1, ")": -1}.get(text[i], 0)
-            i += 1
-        if depth:
-            continue  # unbalanced: not a call we can read
-        body = text[m.end() : i - 1].strip()
+        if closes is None:
+            closes = _closing_parens(text)
+        close = closes.get(m.end() - 1)
+        if close is None or close - m.end() >= MAX_INLINE_CALL:
+            continue  # unbalanced (within reach): not a call we can read
+        end = close + 1
+        body = text[m.end() : close].strip()
         if body:
             out.append(
                 ParsedCall(
                     name="calc",
                     body=body,
                     start=m.start(),
-                    end=i,
+                    end=end,
                     form="inline",
-                    has_output=bool(_ALREADY.match(text, i)),
+                    has_output=bool(_ALREADY.match(text, end)),
                 )
             )
     return out
@@ -190,14 +225,19 @@ def _inline(text: str, spans: list[tuple[int, int]]) -> list[ParsedCall]:
 
 def parse_tool_calls(text: str, tools: Mapping[str, Tool] | None = None) -> list[ParsedCall]:
     """Every tool call in ``text``, in order. ``tools`` limits the labels to those tools (default:
-    the built-ins ``calc`` and ``python``). Never raises: unreadable text yields no calls."""
+    the built-ins ``calc`` and ``python``). Never raises: unreadable text yields no calls. Reads
+    the first ``MAX_PARSE_CHARS`` characters; a call reaching past them is not read."""
     try:
         if not isinstance(text, str) or ("```" not in text and "<<" not in text and "(" not in text):
             return []
+        cut = len(text) > MAX_PARSE_CHARS
+        text = text[:MAX_PARSE_CHARS]
         labels = _labels(tools)
         calls, spans = _fenced(text, labels)
         if "calc" in labels.values():
             calls += _inline(text, spans)
+        if cut:
+            calls = [c for c in calls if c.end < len(text)]
         calls.sort(key=lambda c: c.start)
         for c in calls:
             tool = tools.get(c.name) if tools is not None else None
@@ -377,10 +417,11 @@ def tool_example(tools: Mapping[str, Tool] | Iterable[Any] | None) -> str:
 
 def has_pending_call(text: str, tools: Mapping[str, Tool] | None = None, *, start: int = 0) -> bool:
     """True when ``text`` ends with a tool call that has not run yet (generation paused on it)."""
+    last = len(text.rstrip())  # only whitespace after a call that ends at or after this
     for c in reversed(parse_tool_calls(text, tools)):
         if c.start < start:
             return False
-        if not c.has_output and (c.form == "fenced" or not c.closed) and not text[c.end :].strip():
+        if not c.has_output and (c.form == "fenced" or not c.closed) and c.end >= last:
             return True
     return False
 

@@ -237,6 +237,10 @@ def _from_langchain(obj: Any) -> Tool:
     args: dict[str, Any] = dict(getattr(obj, "args", {}) or {})
     props = {k: {kk: vv for kk, vv in v.items() if kk in ("type", "description")} for k, v in args.items()}
     text_arg = next(iter(args), "input")
+    # A schema example of a one-argument tool (an MCP server may declare one) is the call the
+    # prompt shows the model; without one it is shown a JSON object of the arguments.
+    examples = args.get(text_arg, {}).get("examples") if len(args) == 1 else None
+    example = str(examples[0]) if isinstance(examples, list) and examples else ""
 
     async def _run(arguments: dict[str, Any]) -> str:
         payload: Any = arguments
@@ -247,8 +251,7 @@ def _from_langchain(obj: Any) -> Tool:
             if only not in arguments and len(arguments) == 1:
                 payload = {only: next(iter(arguments.values()))}
             payload = {k: _coerce(v, args[only].get("type")) for k, v in payload.items()}
-        out = await obj.ainvoke(payload)
-        return out if isinstance(out, str) else json.dumps(out, default=str)
+        return _text_of(await obj.ainvoke(payload))
 
     return Tool(
         name=str(obj.name),
@@ -256,7 +259,18 @@ def _from_langchain(obj: Any) -> Tool:
         runner=_run,
         parameters={"type": "object", "properties": props, "required": list(args)},
         text_arg=text_arg,
+        example=example,
     )
+
+
+def _text_of(out: Any) -> str:
+    """A tool's output as the observation text: LangChain content blocks (what MCP tools return,
+    ``[{"type": "text", "text": "645"}]``) become their text; other values JSON."""
+    if isinstance(out, str):
+        return out
+    if isinstance(out, list) and out and all(isinstance(b, dict) and b.get("type") == "text" for b in out):
+        return "\n".join(str(b.get("text", "")) for b in out)
+    return json.dumps(out, default=str)
 
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", dict: "object"}
