@@ -14,7 +14,7 @@ QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?
 # e.g. make suite SUITE_ARGS="--limit 10 --tasks chain_sum,products_1d" (see benchmarks/suite/run.py)
 SUITE_ARGS ?=
 
-.PHONY: demo test test-fast lint bench suite reliability-fuzz reliability-faults reliability-kill install install-all sysdeps clean
+.PHONY: demo test test-fast lint bench suite reliability reliability-short reliability-fuzz reliability-faults reliability-kill install install-all sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ lint: $(VENV)/.all
 
 bench: $(VENV)/.all
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Every reliability figure in one command (fuzz, faults, kill -9/resume on SQLite and Postgres, sandbox
+# escapes, server load), resumable: a finished part is kept, FRESH=1 reruns. One `name: value` line per
+# figure; outputs in benchmarks/results/reliability/. reliability-short is the small version CI runs.
+reliability: $(VENV)/.all sysdeps
+	$(PY) benchmarks/reliability/run.py $(if $(FRESH),--fresh)
+reliability-short: $(VENV)/.all sysdeps
+	$(PY) benchmarks/reliability/run.py --short $(if $(FRESH),--fresh)
 
 # Malformed model output across every strategy, with and without tools: prints fuzz_runs,
 # crashes, hangs, empty_answers, unserialisable (10,000 runs take ~10-15 min on 2 cores).

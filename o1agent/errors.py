@@ -94,6 +94,22 @@ class ExportError(LearnError):
     """The checkpoint cannot be written as a GGUF (architecture or shape mismatch)."""
 
 
+class DatasetExportError(LearnError):
+    """Traces cannot be written as another trainer's dataset (``o1agent train export --format``)."""
+
+
+class UnknownExportFormatError(DatasetExportError):
+    """The export format named is not one o1agent writes."""
+
+
+class NoTracesError(DatasetExportError):
+    """The trace files given hold no search run to export (empty, or only single-node runs)."""
+
+
+class MissingGoldError(DatasetExportError):
+    """RL rows were asked for but no gold answer is known for the traces' questions."""
+
+
 class ServerError(O1AgentError):
     """An HTTP-level failure with the status and OpenAI error type/code to report (and headers
     to send with it, e.g. ``Retry-After`` on a 503)."""

@@ -61,6 +61,7 @@ class FaultReport:
     accounting_mismatches: int = 0
     errors_without_partial: int = 0
     errors: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)  # which run, and both counts, for each
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -98,6 +99,8 @@ async def _one(
         "overshoot": max(0, (spent or 0) - max_tokens),
         # A run without a result or partial has nothing to compare (counted below instead).
         "mismatch": spent is not None and spent != proxy.delivered[label],
+        "counts": f"{label}: usage {spent} tokens, delivered {proxy.delivered[label]}, "
+        f"{'finished' if error is None else type(error).__name__}",
         "without_partial": error is not None and error.partial is None and proposed,
     }
 
@@ -134,6 +137,8 @@ async def fault_runs_async(
             report.finished += row["finished"]
             report.max_overshoot_tokens = max(report.max_overshoot_tokens, row["overshoot"])
             report.accounting_mismatches += row["mismatch"]
+            if row["mismatch"]:
+                report.mismatches.append(row["counts"])
             report.errors_without_partial += row["without_partial"]
             if row["error"]:
                 report.errors.append(row["error"])
@@ -192,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for err in report.errors:
         print(f"run error: {err[:200]}")
+    for line in report.mismatches:
+        print(f"accounting mismatch: {line}")
     print(f"step_tokens: {GenerationConfig().step_tokens} (the overshoot bound)")
     print(f"seconds: {report.seconds:.0f}")
     for line in report.lines():

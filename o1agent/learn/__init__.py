@@ -7,6 +7,8 @@
 * ``train`` — SFT / DPO / GRPO with TRL + LoRA and a small PRM value head, on CPU (served at search
   time by ``o1agent.rewards.prm.LearnedPRM``, ``reward="prm:PATH"``);
 * ``export`` — merge LoRA and write a GGUF that ``LlamaCppPolicy`` runs;
+* ``formats`` — traces as verl / OpenRLHF / TRL datasets (``train export --format``), graded on
+  a cluster by ``cluster_reward``;
 * ``iterate`` — search → filter → train → evaluate, round after round (expert iteration).
 
 Nothing here is imported by ``import o1agent``; torch, transformers, TRL and peft are imported

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import O1AgentError
+from ..errors import ExportError, O1AgentError
 
 console = Console(stderr=True)
 train_app = typer.Typer(no_args_is_help=True, help="Train a local policy from its own search traces.")
@@ -273,21 +273,96 @@ def grpo_cmd(
 
 @train_app.command("export")
 def export_cmd(
-    checkpoint: Annotated[
-        str, typer.Argument(help="adapter or model folder ('base' for the untrained model)")
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="gguf: the adapter or model folder ('base' for the untrained model); verl/openrlhf/trl: "
+            "trace JSONL files, folders of them, or `o1agent eval` output folders (their items.jsonl gives gold)"
+        ),
     ],
-    to: Annotated[Path, typer.Option("--to", help="output .gguf path")] = Path("policy.gguf"),
-    type_: Annotated[str, typer.Option("--type", help="f16, q8_0 or f32")] = "f16",
+    format_: Annotated[
+        str,
+        typer.Option("--format", "-f", help="gguf (a model for llama.cpp), verl, openrlhf or trl (datasets)"),
+    ] = "gguf",
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", "--out", "-o", help="output .gguf path (gguf) or folder (datasets)"),
+    ] = None,
+    type_: Annotated[str, typer.Option("--type", help="gguf: f16, q8_0 or f32")] = "f16",
+    gold: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--gold", help="JSONL with question + gold/answer (an eval run's items.jsonl); repeatable"
+        ),
+    ] = None,
+    what: Annotated[
+        str | None,
+        typer.Option("--what", help="comma list of sft, preference, prm, rl (default: all the format takes)"),
+    ] = None,
+    chat_template: Annotated[
+        str,
+        typer.Option(
+            "--chat-template", help="template of text fields: embedded, a .gguf, a tokenizer folder or Jinja"
+        ),
+    ] = "embedded",
+    threshold: float = typer.Option(1.0, help="outcome score that counts as verified correct"),
+    margin: float = typer.Option(0.5, help="minimum value gap of a preference pair"),
+    data_source: str = typer.Option("o1agent", help="verl: the data_source column"),
 ) -> None:
-    """Merge LoRA and write a GGUF that the embedded llama.cpp backend runs (model=PATH.gguf)."""
+    """Export for elsewhere: a GGUF the embedded llama.cpp backend runs (--format gguf, the default),
+    or the traces as verl / OpenRLHF / TRL datasets (SFT, preferences, PRM labels, RL prompts)."""
+    if format_ != "gguf":
+        _export_dataset(sources, format_, to, gold, what, chat_template, threshold, margin, data_source)
+        return
     from .export import export_gguf
 
     try:
-        with console.status(f"exporting {checkpoint} → {to} ({type_}) ..."):
-            rep = export_gguf(checkpoint, to, out_type=type_)  # type: ignore[arg-type]
+        if len(sources) != 1:
+            raise ExportError(f"--format gguf exports one checkpoint, got {len(sources)} sources")
+        out = to or Path("policy.gguf")
+        with console.status(f"exporting {sources[0]} → {out} ({type_}) ..."):
+            rep = export_gguf(sources[0], out, out_type=type_)  # type: ignore[arg-type]
     except O1AgentError as exc:
         _fail(exc)
     console.print(f"wrote {rep.output}: {rep.tensors} tensors, {rep.bytes / 1e6:.1f} MB, {rep.seconds:.1f} s")
+
+
+def _export_dataset(
+    sources: list[str],
+    format_: str,
+    to: Path | None,
+    gold: list[Path] | None,
+    what: str | None,
+    chat_template: str,
+    threshold: float,
+    margin: float,
+    data_source: str,
+) -> None:
+    from .formats import export_dataset
+
+    try:
+        rep = export_dataset(
+            sources,
+            to or Path(f"export-{format_}"),
+            format=format_,
+            kinds=[k.strip() for k in what.split(",") if k.strip()] if what else None,
+            gold=gold or [],
+            chat_template=chat_template,
+            threshold=threshold,
+            margin=margin,
+            data_source=data_source,
+        )
+    except O1AgentError as exc:
+        _fail(exc)
+    table = Table(title=f"{rep.format} export: {rep.runs} runs, {rep.questions} questions")
+    for col in ("kind", "file", "rows", "read by"):
+        table.add_column(col)
+    for f in rep.files:
+        table.add_row(f.kind, f.path, str(f.rows), f.reader)
+    for kind, why in rep.skipped.items():
+        table.add_row(kind, "-", "0", f"skipped: {why}")
+    console.print(table)
+    console.print(f"manifest: {Path(rep.output) / 'manifest.json'}")
 
 
 def _iterate_with_bars(cfg: Any, workdir: Path) -> Any:

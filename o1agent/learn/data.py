@@ -11,7 +11,7 @@ those trees into the four kinds of data the trainers in ``o1agent.learn.train`` 
   ``margin``: prompt = the prefix, chosen/rejected = the two step texts.
 * **PRM labels** — Math-Shepherd style: a step's soft label is the fraction of the finished
   rollouts below it (its terminal descendants, itself included) that reach a correct answer; the
-  hard label is 1 when any does.
+  hard label is 1 when any does. Per step (``prm_labels``) or per whole rollout (``prm_paths``).
 * **GRPO prompts + reward functions** — the first-step prompt per problem, and TRL-shaped reward
   callables that grade with o1agent's own graders (``answers_equivalent``) or any scorer such as a
   reasoning-gym dataset's ``score_answer``.
@@ -81,6 +81,19 @@ class PRMLabel(BaseModel):
     rollouts: int
 
 
+class PRMPath(BaseModel):
+    """One graded rollout as a whole: its steps in order with each step's Math-Shepherd label —
+    the shape of stepwise-supervision datasets (Math-Shepherd, TRL's PRM data)."""
+
+    problem: str
+    run_id: str
+    node_ids: list[str]
+    steps: list[str] = Field(description="each step's text as the policy wrote it (title line first)")
+    soft: list[float] = Field(description="per step: correct rollouts / rollouts below it")
+    hard: list[int] = Field(description="per step: 1 if any rollout below it is correct")
+    correct: bool = Field(description="whether this rollout's own answer was graded correct")
+
+
 class GRPOPrompt(BaseModel):
     """One RL prompt: the first-step prompt of a problem plus what graders need."""
 
@@ -140,6 +153,33 @@ def _rollouts(tree: Tree) -> list[Node]:
 
 def is_correct(node: Node, threshold: float = 1.0) -> bool:
     return node.outcome_score is not None and node.outcome_score >= threshold
+
+
+def grade_with_gold(trees: Sequence[tuple[str, Tree]], gold: dict[str, str]) -> list[tuple[str, Tree]]:
+    """The trees with every final step of a question in ``gold`` re-graded against its gold answer
+    (``outcome_score`` 1.0 or 0.0, ``answers_equivalent``), so that "verified" means correct even
+    when the search's own reward was a judge. Questions without gold keep their scores."""
+    from ..rewards.answer import answers_equivalent
+
+    out = []
+    for run_id, tree in trees:
+        ref = gold.get(tree.root.step.text)
+        if ref is None:
+            out.append((run_id, tree))
+            continue
+        update = {
+            n.id: n.model_copy(
+                update={
+                    "outcome_score": float(
+                        answers_equivalent(ref, n.step.answer or completion_answer(n.step.raw))
+                    )
+                }
+            )
+            for n in tree.nodes.values()
+            if n.step.is_final and n.id != tree.root_id
+        }
+        out.append((run_id, tree.merged(update)))
+    return out
 
 
 def step_values(tree: Tree, threshold: float = 1.0) -> dict[str, tuple[float, float, int]]:
@@ -370,6 +410,36 @@ def prm_labels(
                 )
             )
     out.sort(key=lambda r: (r.problem, r.run_id, _id_key(r.node_id)))
+    return out
+
+
+def prm_paths(trees: Sequence[tuple[str, Tree]], *, threshold: float = 1.0) -> list[PRMPath]:
+    """Every graded rollout's path with per-step labels (the same ``step_values`` as ``prm_labels``).
+
+    The same step texts reached by two runs of one question are one path, not two."""
+    out: list[PRMPath] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for run_id, tree in trees:
+        question = tree.root.step.text
+        values = step_values(tree, threshold)
+        for leaf in sorted(_rollouts(tree), key=lambda n: _id_key(n.id)):
+            path = tree.path(leaf.id)
+            steps = tuple(n.step.raw.strip() for n in path)
+            if (question, steps) in seen:
+                continue
+            seen.add((question, steps))
+            out.append(
+                PRMPath(
+                    problem=question,
+                    run_id=run_id,
+                    node_ids=[n.id for n in path],
+                    steps=list(steps),
+                    soft=[values[n.id][0] for n in path],
+                    hard=[int(values[n.id][1]) for n in path],
+                    correct=is_correct(leaf, threshold),
+                )
+            )
+    out.sort(key=lambda r: (r.problem, r.run_id, _id_key(r.node_ids[-1])))
     return out
 
 
