@@ -124,7 +124,11 @@ def solve(
         typer.Option(help="LiteLLM backends: how steps continue: auto, completions, prefill or fold."),
     ] = None,
     strategy: Annotated[
-        str, typer.Option(help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid).")
+        str,
+        typer.Option(
+            help="Search strategy (greedy, dfs, best_of_n, beam, mcts, revision, hybrid, deepconf, adaptive_sc, "
+            "adaptive, particle, verified_vote)."
+        ),
     ] = "dfs",
     reward: Annotated[
         str,
@@ -140,7 +144,9 @@ def solve(
     seed: Annotated[int, typer.Option(help="Seed: same seed + same model → same tree.")] = 0,
     width: Annotated[int | None, typer.Option(help="Beam width (beam, hybrid).")] = None,
     expand: Annotated[int | None, typer.Option(help="Candidates per expansion (k).")] = None,
-    n: Annotated[int | None, typer.Option(help="Number of samples (best_of_n).")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Number of samples (best_of_n, deepconf, verified_vote).")
+    ] = None,
     simulations: Annotated[int | None, typer.Option(help="MCTS simulations.")] = None,
     rounds: Annotated[int | None, typer.Option(help="Revision rounds (revision, hybrid).")] = None,
     max_depth: Annotated[int | None, typer.Option(help="Maximum steps on a path.")] = None,
@@ -280,6 +286,10 @@ def solve(
         f"{u.completion_tokens} completion) · {u.nodes} nodes · {u.calls} calls · ${u.dollars:.4f} · "
         f"{result.seconds:.1f}s · {result.strategy}{exhausted}[/]"
     )
+    if result.allocation:
+        a = result.allocation
+        spent = ", ".join(f"{k} {a[k]}" for k in ("samples", "rounds", "difficulty") if a.get(k) is not None)
+        console.print(f"[dim]allocation: {spent} · stopped: {a.get('stop')}[/]")
 
 
 def tool_specs(names: list[Any], mcp: list[str] | None) -> list[Any]:
@@ -310,6 +320,8 @@ def print_tree(result: Any) -> None:
             t.append(f" ⇒ {n.step.answer}", style="bold")
         if n.status in ("pruned", "revised", "failed"):
             t.append(f" ({n.status})", style="dim")
+        elif n.status == "duplicate":
+            t.append(f" (duplicate of {n.duplicate_of})", style="dim")
         if nid in chosen:
             t.append(" ★", style="green")
         return t

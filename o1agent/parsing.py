@@ -25,8 +25,11 @@ MAX_ANSWER_CHARS = 32_768
 #: A judge's verdict comes first: only this many leading characters are read.
 MAX_VERDICT_CHARS = 8_192
 
+# "final answer" is a label only with a separator, "is", or the answer right after it: in
+# "Final answer: 42 ... This is the final answer to the question" the answer is 42, not "to".
 _FINAL = re.compile(
-    r"(?:final\s+answer|the\s+answer\s+is|answer\s*+:|therefore,?\s+the\s+(?:total|answer|result)\s+is)"
+    r"(?:final\s+answer(?=\s*+(?:[:=]|is\b|[-$\\\d*]))|the\s+answer\s+is|answer\s*+:"
+    r"|therefore,?\s+the\s+(?:total|answer|result)\s+is)"
     r"\s*+[:=]?+\s*+(?P<ans>[^\n]*)",
     re.IGNORECASE,
 )

@@ -26,7 +26,7 @@ from .policies.base import Message
 
 logger = logging.getLogger(__name__)
 
-NODE_TEMPLATES = ("decompose", "propose", "verify", "revise", "finalize")
+NODE_TEMPLATES = ("decompose", "propose", "verify", "revise", "critique", "finalize")
 _MARKER = re.compile(r"^<<(system|user|assistant)>>[ \t]*$", re.MULTILINE)
 
 

@@ -31,7 +31,9 @@ from pydantic import (
 from .errors import ConfigError
 from .sanitize import dumps, json_safe
 
-NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed"]
+NodeStatus = Literal["open", "expanded", "terminal", "pruned", "revised", "failed", "duplicate"]
+"""``duplicate``: a candidate whose text repeats a sibling's (``Node.duplicate_of``): its tokens
+were spent and are counted, but it is neither scored nor expanded (``o1agent.graph.expand``)."""
 
 
 class ToolCall(BaseModel):
@@ -82,16 +84,34 @@ class Node(BaseModel):
     step_score: float | None = None
     outcome_score: float | None = None
     critique: str | None = None
+    critique_source: Literal["check", "verdict", "generated"] | None = Field(
+        default=None,
+        description="where ``critique`` came from: a grounded check's finding ('check'), the grader's "
+        "rationale ('verdict', e.g. a judge's P(yes)) or a critique the model wrote ('generated')",
+    )
+    repair: str | None = Field(
+        default=None,
+        description="a grounded check's fix: the step up to its first failed claim, the checked value in "
+        "its place; a rewrite of the step continues from it",
+    )
     verify_error: str | None = Field(
         default=None, description="why the grader could not score this node (its score stays None)"
     )
     revised_from: str | None = None
+    duplicate_of: str | None = Field(
+        default=None, description="the sibling whose step this one repeats (status 'duplicate')"
+    )
     revisions: int = 0
     verify: bool = True
     prompt: str = ""
     raw_output: str = ""
     finish_reason: str | None = None
     mean_logprob: float | None = None
+    token_confidence: list[float] | None = Field(
+        default=None,
+        description="per-token confidence (DeepConf: mean negative top-k logprob), kept only when the "
+        "strategy asks for it (``top_logprobs``)",
+    )
     seed: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -162,7 +182,10 @@ class Tree(BaseModel):
         return [n for n in self.nodes.values() if not n.children]
 
     def terminals(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.step.is_final and n.status != "revised"]
+        # A duplicate repeats a sibling's answer: that sibling stands for both.
+        return [
+            n for n in self.nodes.values() if n.step.is_final and n.status not in ("revised", "duplicate")
+        ]
 
     def next_child_id(self, node_id: str) -> str:
         # Children are numbered from 0 in creation order; revised siblings get numbers too.
@@ -449,6 +472,11 @@ class Result(BaseModel):
     model: str = ""
     run_id: str = ""
     seconds: float = 0.0
+    allocation: dict[str, Any] | None = Field(
+        default=None,
+        description="what an adaptive strategy spent and why (samples drawn, stopping reason, "
+        "confidence), from its ``allocation``; None for strategies that do not report one",
+    )
     trace: Trace = Field(default_factory=Trace)
 
     @model_serializer(mode="wrap")

@@ -32,8 +32,9 @@ from o1agent.policies import ScriptedPolicy
 
 SCRIPT = {
     "0": ["Bad start\nwrong idea", "Good start\nmultiply 3 by 4"],
-    "0.0": ["Dead end\nnonsense"],
-    "0.1": ["Finish\n3*4 = 12\nFinal answer: 12"],
+    "0.0": ["Dead end\nnonsense", "Dead end again\nnonsense"],
+    # Two different answers (identical ones would be one answer and a duplicate of it).
+    "0.1": ["Finish\n3*4 = 12\nFinal answer: 12", "Finish another way\n4*3 = 12\nFinal answer: 12"],
 }
 TABLE = {"Bad": 0.6, "Good": 0.55, "Dead": 0.1, "Finish": 0.9}
 DFS = {"k": 2, "threshold": 0.5, "greedy_first": False}

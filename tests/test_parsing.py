@@ -35,6 +35,13 @@ def test_extract_answer_needs_an_explicit_statement():
     assert extract_answer("Final answer: 12") == "12"
 
 
+def test_final_answer_is_a_label_only_with_a_separator():
+    # SmolLM2 ran on past its answer line (beam on 6 * 7): "to" is no answer.
+    assert extract_answer("6 * 7 = 42\nFinal answer: 42\n\nThis is the final answer to") == "42"
+    assert extract_answer("the final answer to this") is None
+    assert extract_answer("final answer 12") == "12" and extract_answer("Final answer = 5") == "5"
+
+
 def test_parse_step_title_and_final():
     s = parse_step(" Multiply\n3*4 = 12\nFinal answer: 12", finish_reason="stop")
     assert s.title == "Multiply" and s.is_final and s.answer == "12"

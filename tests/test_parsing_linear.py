@@ -53,6 +53,8 @@ def _seconds(fn: Callable[[str], Any], text: str) -> float:
         pytest.param(find_claims, "1+" * 8_000 + "= 2", id="claims-1+1-equals"),
         pytest.param(find_claims, "1+1 = " + "1" * 16_000 + " + 1", id="claims-long-value"),
         pytest.param(find_claims, " " * 16_000, id="claims-spaces"),
+        pytest.param(find_claims, "1 plus " * 5_000 + "1 is", id="claims-prose-plus"),
+        pytest.param(find_claims, "add 1 and " * 4_000, id="claims-prose-add"),
         pytest.param(parse_tool_calls, "```calc\n1\n```\n" * 4_681 + "<<1>>" * 13_107, id="tools-fences-gsm"),
         pytest.param(parse_tool_calls, "calc(" * 26_000, id="tools-calc("),
         pytest.param(parse_tool_calls, "```\n```\n" * 16_000 + "```calc\n1\n```", id="tools-bare-fences"),

@@ -20,6 +20,16 @@ from o1agent.schema import Step
         ("7 x 8 = 54", [("7*8", "54")]),
         ("There are 3 pens and 12 sheep.", []),
         ("(2 + 3) * 4 = 20", [("(2 + 3) * 4", "20")]),
+        # Prose claims, as SmolLM2 writes them.
+        ("Add 21 and 81 to get 160.", [("21 + 81", "160")]),
+        ("Subtract 160 from 200 to get 80.", [("200 - 160", "80")]),
+        ("Multiply 16 by 80 to get 1080.", [("16 * 80", "1080")]),
+        ("Divide 12 by 4 to get 3", [("12 / 4", "3")]),
+        ("the sum of 3 and 4 and 5 is 12", [("3 + 4 + 5", "12")]),
+        ("The difference between 9 and 4 is 5", [("9 - 4", "5")]),
+        ("6 times 7 is 42, and 1,200 plus 30 equals 1,230", [("1200 + 30", "1230"), ("6 * 7", "42")]),
+        ("Add 19 to 72", []),  # no result stated: nothing to check
+        ("Add 28 and 61\n28 + 61 = 109", [("28 + 61", "109")]),
     ],
 )
 def test_find_claims(text, claims):
@@ -52,6 +62,14 @@ async def test_registered_and_composable():
     rm = make_reward("arith+confidence", policy=None)  # type: ignore[arg-type]
     out = await rm.score([ScoreRequest(question="q", candidate=Step(raw="2+2 = 5"), mean_logprob=-0.1)])
     assert out[0].score is not None and out[0].score < 0.5
+
+
+def test_repair_puts_the_calculators_value_at_the_first_wrong_claim():
+    from o1agent.rewards.arith import repair_of
+
+    assert repair_of("Add 21 and 81 to get 160. Then 102 - 58 = 44") == "Add 21 and 81 to get 102"
+    assert repair_of("First 2 + 2 = 4, then 4 * 3 = 13 and 13 + 1 = 14") == "First 2 + 2 = 4, then 4 * 3 = 12"
+    assert repair_of("3 * 4 = 12") is None and repair_of("no claims") is None
 
 
 async def test_grading_a_huge_step_leaves_the_event_loop_free():

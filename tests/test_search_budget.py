@@ -31,6 +31,11 @@ CONFIGS: dict[str, tuple[dict, int]] = {
     "revision": ({"rounds": 2}, 3),
     "hybrid": ({"width": 2, "k": 2, "rounds": 1, "revise_below": 0.75}, 8),
     "hybrid_kept": ({"width": 2, "k": 2, "rounds": 1, "revise_below": 0.75, "revise": "kept"}, 4),
+    "deepconf": ({"n": 3}, 3),
+    "adaptive_sc": ({"first": 3}, 3),
+    "adaptive": ({"first": 2}, 2),
+    "particle": ({"particles": 3}, 3),
+    "verified_vote": ({"n": 3}, 3),
 }
 
 

@@ -458,6 +458,11 @@ CLI_FIELDS = {
     "hybrid": {"rounds": 1, "width": 2, "k": 2},
     "dfs": {"k": 3, "threshold": 0.4},
     "greedy": {"revise_below": 0.5},
+    "deepconf": {"n": 6, "eta": 10.0, "online": True, "warmup": 3},
+    "adaptive_sc": {"first": 2, "max_samples": 10, "rule": "dirichlet"},
+    "adaptive": {"first": 3, "confident": 4.5, "threshold": 0.9},
+    "particle": {"particles": 6, "resample": "multinomial", "signal": "confidence"},
+    "verified_vote": {"n": 5, "fail_weight": 0.2},
 }
 
 
@@ -486,6 +491,11 @@ def test_cli_field_names_reach_the_config(name):
         ("revision", {"rounds": 2, "max_revisions": 3}),
         ("hybrid", {"k": 0}),
         ("beam", {"no_such_field": 1}),
+        ("adaptive_sc", {"first": 9, "max_samples": 4}),
+        ("adaptive_sc", {"threshold": 0.4}),
+        ("particle", {"resample": "stratified"}),
+        ("verified_vote", {"pass_below": 0}),
+        ("greedy", {"critique": "judge"}),
     ],
 )
 def test_bad_configs_fail_clearly(name, bad):
@@ -501,7 +511,23 @@ PURITY_TREE = {
 }
 
 
-@pytest.mark.parametrize("name", ["beam", "mcts", "best_of_n", "revision", "hybrid", "dfs", "greedy"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "beam",
+        "mcts",
+        "best_of_n",
+        "revision",
+        "hybrid",
+        "dfs",
+        "greedy",
+        "deepconf",
+        "adaptive_sc",
+        "adaptive",
+        "particle",
+        "verified_vote",
+    ],
+)
 def test_strategies_never_mutate_tree_or_state_and_keep_state_json(name):
     strat = make_strategy(name)
     tree = build(PURITY_TREE)

@@ -191,3 +191,12 @@ def test_suite_on_the_embedded_model(tmp_path, capsys):
     assert len(rows) == 8 and all(r["tokens"] > 0 and r["error"] is None for r in rows)
     assert "| direct | 384 |" in (tmp_path / "res" / "README.md").read_text()
     assert "sums.best_no_tool_minus_direct_pts" in capsys.readouterr().out
+
+
+def test_workers_run_tasks_in_separate_processes(tmp_path, scripted, capsys):
+    args = ["--spec", str(scripted), "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "res")]
+    assert main([*args, "--limit", "2", "--methods", "direct,greedy", "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "[sums] 12 rows (12 new)" in err and "[words] 12 rows (12 new)" in err
+    for task in ("sums", "words"):
+        assert len((tmp_path / "res" / "dev" / f"{task}.rows.jsonl").read_text().splitlines()) == 12

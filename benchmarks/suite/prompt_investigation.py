@@ -45,6 +45,11 @@ TASKS = {
         "reasoning_gym:chain_sum",
         {"min_terms": 3, "max_terms": 4, "min_digits": 2, "max_digits": 2},
     ),
+    # Several steps, within the model's reach (the 2-digit sums above are at 0 % for direct).
+    "chain_sum_1d": (
+        "reasoning_gym:chain_sum",
+        {"min_terms": 3, "max_terms": 4, "min_digits": 1, "max_digits": 1},
+    ),
 }
 
 TOOLS_BLOCK = """{% if tools %}

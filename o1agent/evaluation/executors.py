@@ -202,6 +202,8 @@ async def solve_task(task: Task, policy: Any = None) -> Outcome:
         "prompts": task.prompts,
         "model": result.model if result is not None else str(getattr(policy, "name", task.model)),
         "error": error,
+        # What an adaptive strategy spent on this item and why (samples, stopping reason).
+        "allocation": result.allocation if result is not None else None,
     }
     trace = result.trace.jsonl() if result is not None else ""
     return Outcome(row=row, trace_jsonl=trace)

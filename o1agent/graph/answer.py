@@ -7,7 +7,9 @@ one short "final answer" call from ``finalize``; when even that is not possible 
 read leniently from the path. What is not an answer (empty, a bare label, an empty box, only
 punctuation: ``parsing.usable_answer``) never becomes one: the ``Result`` then has
 ``answer=None`` and says why in ``no_answer_reason``. A path ending in an external tool call
-returns that call (``Result.tool_calls``) instead of an answer.
+returns that call (``Result.tool_calls``) instead of an answer. A strategy that reports what it
+spent (``allocation``) has that report carried to ``Result.allocation``; a run the budget
+stopped says so there (``stop``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Answer:
     choice: Choice | None
     path: list[Node] = field(default_factory=list)
     stated: str | None = None
+    allocation: dict[str, Any] | None = None
 
     @property
     def node(self) -> Node | None:
@@ -74,10 +77,13 @@ def as_choice(tree: Tree, picked: Choice | str | None) -> Choice | None:
 
 
 def choose_answer(tree: Tree, search: dict[str, Any] | None, strategy: SearchStrategy) -> Answer:
+    report = getattr(strategy, "allocation", None)
+    made = report(tree, search or {}) if callable(report) else None
+    allocation = made if isinstance(made, dict) else None
     choice = as_choice(tree, strategy.best(tree, search or {})) if len(tree) > 1 else None
     if choice is None or choice.node_id not in tree.nodes:
-        return Answer(None)
-    return Answer(choice, tree.path(choice.node_id), choice.answer)
+        return Answer(None, allocation=allocation)
+    return Answer(choice, tree.path(choice.node_id), choice.answer, allocation)
 
 
 def full_result(state: Any) -> Result | None:
@@ -109,6 +115,10 @@ def build_result(
     full: Tree = state.get("tree") or Tree()
     final = usable_answer(text)
     reason = None if final is not None else no_answer_reason(full, answer, text, exhausted_by)
+    allocation = answer.allocation
+    if allocation is not None and exhausted_by is not None and allocation.get("stop") is None:
+        # The strategy had not stopped by itself (no reason of its own): the budget cut it.
+        allocation = {**allocation, "stop": f"budget ({exhausted_by})"}
     return Result(
         question=state.get("question", ""),
         answer=final,
@@ -124,5 +134,6 @@ def build_result(
         model=model,
         run_id=state.get("run_id", ""),
         seconds=(time.time() - usage.started_at) if usage.started_at else 0.0,
+        allocation=allocation,
         trace=trace,
     )

@@ -1,7 +1,10 @@
 """Pure-ish helpers behind ``propose`` and ``revise``: requests, candidates, and new nodes.
 
 ``make_child`` is the one way a completion becomes a tree node (used by proposals and rewrites
-alike), so an empty rewrite fails exactly as an empty proposal does. ``candidates`` decodes the
+alike), so an empty rewrite fails exactly as an empty proposal does. ``mark_duplicates`` is the
+one place a candidate repeating a sibling's step is caught, for every strategy: it stays in the
+tree (its tokens were spent and are counted) with status ``duplicate`` and ``duplicate_of``, and
+is neither scored nor expanded. ``candidates`` decodes the
 k candidates of one expansion — greedy-first, sampled, or in tool rounds — and ``rewrite`` one
 revision. They call the policy only through ``complete`` / ``complete_many``, which hold the
 run's concurrency limit; on a policy that batches natively, ``gather_round`` makes the calls of
@@ -19,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from .._aio import gather_settled
 from ..parsing import parse_step
 from ..policies.base import Completion, CompletionRequest, batch_complete, batches_natively, derive_seed
+from ..rewards.confidence import token_confidences
 from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
 from . import rounds
@@ -157,6 +161,7 @@ def make_child(
     step = ctx.cleanup.apply(step, parent, path)
     step = as_action(step, required=ctx.tool_choice == "required")
     empty = not step.raw.strip()
+    k = int(getattr(ctx.strategy, "top_logprobs", 0) or 0)
     return Node(
         id=node_id,
         parent_id=parent.id,
@@ -170,6 +175,7 @@ def make_child(
         prompt=prompt,
         raw_output=out.text,
         mean_logprob=out.mean_logprob,
+        token_confidence=token_confidences(out.logprobs, k) if k else None,
         seconds=out.seconds or seconds,
         **{f: getattr(out, f) for f in _FROM_COMPLETION},
         **extra,
@@ -198,6 +204,7 @@ def propose_request(
         seed=derive_seed(ctx.seed, parent.id, len(parent.children)),
         stop=[*step_stops(len(steps)), *ctx.tool_stops],
         logprobs=True,
+        top_logprobs=int(getattr(ctx.strategy, "top_logprobs", 0) or 0),
         metadata={"purpose": "propose", "node_id": parent.id},
     )
 
@@ -211,7 +218,7 @@ async def candidates(
         found = await gather_round(ctx, *(_with_tools(ctx, base, parent, x, i) for i in range(x.k)))
         pairs = [p for p in found if p is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
-    if x.k == 1 or not ctx.generation.greedy_first or base.temperature == 0.0:
+    if x.k == 1 or not (ctx.generation.greedy_first and x.greedy_first) or base.temperature == 0.0:
         return await complete(ctx, base), [[] for _ in range(x.k)]
     # First candidate greedy, the rest sampled: the greedy path is always in the tree.
     greedy, sampled = await complete_many(
@@ -227,7 +234,8 @@ async def candidates(
 
 
 def _is_greedy(ctx: RunContext, base: CompletionRequest, x: Expansion, i: int) -> bool:
-    return x.greedy or base.temperature == 0.0 or (i == 0 and x.k > 1 and ctx.generation.greedy_first)
+    first = i == 0 and x.k > 1 and ctx.generation.greedy_first and x.greedy_first
+    return x.greedy or base.temperature == 0.0 or first
 
 
 async def _with_tools(
@@ -311,6 +319,7 @@ async def expand(
         children = [
             c.model_copy(update={"verify": c.step.is_final and c.status != "failed"}) for c in children
         ]
+    children = mark_duplicates(tree.children(parent.id), children)
     update: dict[str, Any] = {"children": [*parent.children, *(c.id for c in children)]}
     if not parent.step.is_final:
         update["status"] = "expanded"
@@ -320,42 +329,121 @@ async def expand(
     return children, parent.model_copy(update=update), usage
 
 
+def step_key(step: Step) -> str:
+    """What makes two candidate steps the same: their text, case and spacing aside."""
+    return " ".join((step.raw or f"{step.title} {step.text}").split()).casefold()
+
+
+def mark_duplicates(siblings: Sequence[Node], children: list[Node]) -> list[Node]:
+    """``children`` with each one that repeats an earlier sibling's step (or an earlier child's)
+    marked ``duplicate`` of it: not verified, never expanded. Failed, revised and duplicate
+    siblings are no originals (a rewrite that repeats a rejected version is new again)."""
+    seen = {step_key(s.step): s.id for s in siblings if s.status not in ("failed", "revised", "duplicate")}
+    out: list[Node] = []
+    for c in children:
+        key = step_key(c.step)
+        if c.status != "failed" and key in seen:
+            c = c.model_copy(
+                update={
+                    "status": "duplicate",
+                    "duplicate_of": seen[key],
+                    "verify": False,
+                    "critique": f"repeats sibling {seen[key]}",
+                }
+            )
+        elif c.status != "failed":
+            seen[key] = c.id
+        out.append(c)
+    return out
+
+
+#: What a rewrite is told when its step has no critique at all.
+NO_CRITIQUE = "this step may be wrong; check it."
+
+
+async def critique_for(
+    ctx: RunContext, question: str, steps: Sequence[Step], node: Node
+) -> tuple[str, str, Usage]:
+    """``(critique, source, usage)`` a rewrite of ``node`` is shown: a grounded check's finding
+    as it is; otherwise, with the strategy's ``critique="generated"``, one the model writes
+    (one short call, counted); otherwise the grader's rationale (a judge's P(yes)). With
+    ``critique="none"`` only that the step may be wrong (the control)."""
+    mode = getattr(ctx.strategy.config, "critique", "verdict")
+    if mode == "none":
+        return NO_CRITIQUE, "verdict", Usage()
+    if node.critique_source == "check" and node.critique:
+        return node.critique, "check", Usage()
+    if mode == "generated":
+        outs, _ = await ask(
+            ctx,
+            "critique",
+            max_tokens=64,
+            seed_parts=(node.id, "critique", node.revisions),
+            node_id=node.id,
+            stop=["\n\n"],
+            question=question,
+            steps=steps_for_prompt(steps),
+            candidate=node.step.raw,
+        )
+        text = outs[0].text.strip() if outs else ""  # no outs: the budget refused the call
+        if text:
+            return text, "generated", usage_of(outs)
+        return node.critique or NO_CRITIQUE, node.critique_source or "verdict", usage_of(outs)
+    return node.critique or NO_CRITIQUE, node.critique_source or "verdict", Usage()
+
+
 async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tuple[Node | None, Usage]:
     """A rewrite of ``node`` from its critique, as a sibling (id assigned by the caller);
-    ``None`` when the budget refused the call."""
+    ``None`` when the budget refused the call.
+
+    When a grounded check offered a ``repair`` (the step up to its first wrong claim, with the
+    checked value in its place), the rewrite is the step continued greedily from that corrected
+    prefix (Verify-and-Edit): the template then renders the proposal prompt ending in the
+    repair, so a model too weak to act on a critique still writes from a true statement."""
     parent = tree.get(node.parent_id or tree.root_id)
     path = tree.path(parent.id)
     steps = tree.steps_to(parent.id)
     t0 = time.perf_counter()
+    critique, source, critique_usage = await critique_for(ctx, question, steps, node)
+    repair = node.repair if source == "check" else None
     outs, _ = await ask(
         ctx,
         "revise",
         max_tokens=ctx.generation.step_tokens,
-        temperature=ctx.generation.temperature,
+        temperature=0.0 if repair else ctx.generation.temperature,
         seed_parts=(node.id, "revise", node.revisions),
         node_id=node.id,
         stop=step_stops(len(steps)),
         question=question,
         steps=steps_for_prompt(steps),
         candidate=node.step.raw,
-        critique=node.critique or "this step may be wrong; check it.",
+        critique=critique,
+        critique_source=source,
+        repair=repair,
+        subgoals=[],
+        tools=ctx.tool_text,
     )
     if not outs:
-        return None, Usage()
+        # The budget refused the rewrite; a generated critique was still paid for.
+        return None, critique_usage
+    out = outs[0]
+    if repair:
+        # The step is the corrected prefix and what the model wrote after it.
+        out = out.model_copy(update={"text": repair + out.text})
     new = make_child(
         ctx,
         parent,
         path,
-        outs[0],
+        out,
         node_id="",
         depth=node.depth,
         verify=node.verify,
-        prompt=outs[0].rendered_prompt,
+        prompt=out.rendered_prompt,
         seconds=time.perf_counter() - t0,
         revised_from=node.id,
         revisions=node.revisions + 1,
     )
-    return new, usage_of(outs) + Usage(nodes=1)
+    return new, critique_usage + usage_of(outs) + Usage(nodes=1)
 
 
 def attach_revision(tree: Tree, changed: dict[str, Node], old: Node, new: Node) -> Node:

@@ -23,6 +23,7 @@ prompts, generation, tools, seed) and returns a partial state update for the red
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -166,7 +167,7 @@ def clip_to_budget(expansions: list[Expansion], room: int | None) -> list[Expans
         if cost > room:
             if x.mode == "revise":
                 break
-            x = Expansion(x.node_id, k=room, verify=x.verify, greedy=x.greedy, mode=x.mode)
+            x = dataclasses.replace(x, k=room)
             cost = room
         out.append(x)
         room -= cost
@@ -179,8 +180,10 @@ def select(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any
     tree, search = state["tree"], state["search"]
     ev = Events.of(state)
     out: dict[str, Any] = {"pending": []}
+    # Duplicates (``mark_duplicates``) are never a strategy's to keep: they repeat a sibling.
     if state.get("pending"):
-        upd = strat.update(tree, search, state["pending"])
+        fresh = [i for i in state["pending"] if tree.get(i).status != "duplicate"]
+        upd = strat.update(tree, search, fresh)
         search = upd.state
         pruned = {nid: tree.get(nid).model_copy(update={"status": "pruned"}) for nid in upd.pruned}
         for node in pruned.values():
@@ -314,7 +317,18 @@ def _apply_verdict(n: Node, v: Verdict) -> Node:
     if v.error is not None:
         return n.model_copy(update={"verify_error": v.error})
     field = "outcome_score" if v.kind == "outcome" else "step_score"
-    return n.model_copy(update={"critique": v.rationale or None, field: v.score, "score": v.score})
+    # A grounded check's finding is what a rewrite needs; the rationale (a judge's P(yes)) is
+    # what there is otherwise.
+    critique, source = (v.critique, "check") if v.critique else (v.rationale or None, "verdict")
+    return n.model_copy(
+        update={
+            "critique": critique,
+            "critique_source": source if critique else None,
+            "repair": v.repair,
+            field: v.score,
+            "score": v.score,
+        }
+    )
 
 
 async def verify(state: ReasoningState, runtime: Runtime[RunContext]) -> dict[str, Any]:

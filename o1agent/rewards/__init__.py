@@ -12,8 +12,9 @@ from .base import RewardModel, ScoreRequest, Verdict
 from .blind import Blind
 from .code import CodeTests, extract_program
 from .compose import Composable, PotentialShaping, Weighted, aggregate, reward
-from .confidence import Confidence, geometric_confidence, topk_confidence
+from .confidence import Confidence, geometric_confidence, token_confidences, topk_confidence
 from .consistency import SelfConsistency, final_answer
+from .execution import ExecutionCheck
 from .judge import LLMJudge, yes_probability
 from .prm import LearnedPRM, TrainedPRM, format_prm_input
 from .registry import available_rewards, check_reward, make_reward, parse_reward_spec, register_reward
@@ -26,6 +27,7 @@ __all__ = [
     "CodeTests",
     "Composable",
     "Confidence",
+    "ExecutionCheck",
     "LLMJudge",
     "LearnedPRM",
     "PotentialShaping",
@@ -51,6 +53,7 @@ __all__ = [
     "register_reward",
     "reward",
     "task_items",
+    "token_confidences",
     "topk_confidence",
     "yes_probability",
 ]

@@ -1,7 +1,9 @@
 """``ArithmeticCheck``: a grounded process reward — re-compute every arithmetic claim in a step.
 
 A step that writes ``3 * 4 = 13`` is wrong whatever a judge model thinks. This grader finds claims
-of the form ``<expression> = <number>`` (``×``, ``÷``, ``^`` and thousands separators accepted),
+of the form ``<expression> = <number>`` (``×``, ``÷``, ``^`` and thousands separators accepted)
+and their prose forms ("Add 21 and 81 to get 160", "subtract 5 from 9 to get 4", "6 times 7 is
+42", "the sum of 3 and 4 is 7"),
 evaluates the expression with the safe calculator (``o1agent.tools.calculator``, no ``eval``) and
 scores the step by the fraction of claims that hold. It is an *executable check*: it needs no gold
 answer and no model, costs microseconds, and is exactly the kind of signal a weak model cannot
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import NamedTuple
 
 from ..tools.calculator import CalculatorError, calculate
 from .base import ScoreRequest, Verdict
@@ -64,15 +67,59 @@ def _claimed_value(text: str, at: int) -> tuple[str, int] | None:
     return value[:comma], m.start("value") + comma
 
 
-def find_claims(text: str) -> list[tuple[str, str]]:
-    """``(expression, claimed value)`` pairs in ``text``; chains like ``a = b + c = d`` give each
-    link whose left side is an expression. Reads the first ``MAX_CLAIM_CHARS`` characters.
+# Possessive like the equation's parts; a number starts after no digit, dot or comma, so the
+# starts inside one long run of digits and commas do not each rescan it.
+_PN = r"(-?+\d[\d,]*+(?:\.\d++)?+)"
+_GETS = r"\s*(?:,\s*)?(?:to get|to give|gives?|get|is|equals?|makes|results? in|=|:)\s*"
+# Prose claims small models write instead of equations; each builds the expression it states.
+_PROSE: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(rf"\badd(?:ing)?\s+{_PN}\s+(?:and|to|plus)\s+{_PN}(?:\s+and\s+{_PN})?{_GETS}{_PN}", re.I),
+        "+",
+    ),
+    (re.compile(rf"\bsubtract(?:ing)?\s+{_PN}\s+from\s+{_PN}{_GETS}{_PN}", re.I), "from"),
+    (re.compile(rf"\bmultiply(?:ing)?\s+{_PN}\s+(?:by|and|with)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"\bdivid(?:e|ing)\s+{_PN}\s+by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
+    (re.compile(rf"\bthe sum of\s+{_PN}\s*,?\s+and\s+{_PN}(?:\s+and\s+{_PN})?{_GETS}{_PN}", re.I), "+"),
+    (re.compile(rf"\bthe product of\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"\bthe difference (?:between|of)\s+{_PN}\s+and\s+{_PN}{_GETS}{_PN}", re.I), "-"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+plus\s+{_PN}{_GETS}{_PN}", re.I), "+"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+minus\s+{_PN}{_GETS}{_PN}", re.I), "-"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+(?:times|multiplied by)\s+{_PN}{_GETS}{_PN}", re.I), "*"),
+    (re.compile(rf"(?<![\d.,]){_PN}\s+divided by\s+{_PN}{_GETS}{_PN}", re.I), "/"),
+]
+
+
+class Claim(NamedTuple):
+    """One arithmetic claim: the expression, the value claimed, and where that value is written."""
+
+    expr: str
+    value: str
+    start: int
+    end: int
+
+
+def _prose(text: str) -> list[Claim]:
+    out: list[Claim] = []
+    for pattern, op in _PROSE:
+        for m in pattern.finditer(text):
+            idx = [i for i in range(1, len(m.groups()) + 1) if m.group(i) is not None]
+            nums = [m.group(i).replace(",", "") for i in idx]
+            *operands, value = nums
+            # "subtract a from b" is b - a
+            expr = f"{operands[1]} - {operands[0]}" if op == "from" else f" {op} ".join(operands)
+            out.append(Claim(expr, value, m.start(idx[-1]), m.end(idx[-1])))
+    return out
+
+
+def _equations(text: str) -> list[Claim]:
+    """The ``expression = value`` claims of ``text``; chains like ``a = b + c = d`` give each
+    link whose left side is an expression.
 
     Linear time: each run of terms is scanned once. A claim cannot start inside a run that is not
     one: every start inside it reaches the same end, so the same ``=`` (or its absence).
     """
-    text = (text or "")[:MAX_CLAIM_CHARS]
-    out: list[tuple[str, str]] = []
+    out: list[Claim] = []
     pos = 0
     while True:
         run = _RUN.search(text, pos)
@@ -88,7 +135,25 @@ def find_claims(text: str) -> list[tuple[str, str]]:
         if expr.count("(") != expr.count(")"):
             expr = expr.strip("()")
         value, pos = claimed
-        out.append((expr, value.replace(",", "")))
+        out.append(Claim(expr, value.replace(",", ""), pos - len(value), pos))
+
+
+def claims(text: str) -> list[Claim]:
+    """Every claim in the first ``MAX_CLAIM_CHARS`` characters of ``text``: the ``expression =
+    value`` ones in the order written, then the prose ones."""
+    text = (text or "")[:MAX_CLAIM_CHARS]
+    return _equations(text) + _prose(text)
+
+
+def prose_claims(text: str) -> list[tuple[str, str]]:
+    """``(expression, claimed value)`` pairs stated in words (see the module docstring)."""
+    return [(c.expr, c.value) for c in _prose((text or "")[:MAX_CLAIM_CHARS])]
+
+
+def find_claims(text: str) -> list[tuple[str, str]]:
+    """``(expression, claimed value)`` pairs in ``text`` (``claims`` without positions): the
+    ``expression = value`` ones first, then the prose ones."""
+    return [(c.expr, c.value) for c in claims(text)]
 
 
 def _close(a: str, b: str) -> bool:
@@ -99,21 +164,48 @@ def _close(a: str, b: str) -> bool:
     return abs(x - y) <= 1e-6 * max(1.0, abs(x), abs(y)) or (round(x, 2) == round(y, 2) and "." in b)
 
 
+def _actual(claim: Claim) -> str | None:
+    """The calculator's value of the claim's expression; ``None`` when it cannot be computed
+    (e.g. "1/0"): no opinion on that claim."""
+    try:
+        return calculate(claim.expr)
+    except CalculatorError:
+        return None
+
+
 def check_claims(text: str) -> tuple[int, int, list[str]]:
     """``(correct, total, notes)`` over the arithmetic claims of ``text``."""
     correct = total = 0
     notes: list[str] = []
-    for expr, value in find_claims(text):
-        try:
-            actual = calculate(expr)
-        except CalculatorError:
-            continue  # not something we can check (e.g. "1/0"): no opinion on it
+    for c in claims(text):
+        actual = _actual(c)
+        if actual is None:
+            continue
         total += 1
-        if _close(actual, value):
+        if _close(actual, c.value):
             correct += 1
         else:
-            notes.append(f"{expr} = {actual}, not {value}")
+            notes.append(f"{c.expr} = {actual}, not {c.value}")
     return correct, total, notes
+
+
+def repair_of(text: str) -> str | None:
+    """``text`` up to its first wrong claim, with the calculator's value written in its place
+    (Verify-and-Edit, Zhao et al. 2023: a rewrite continues from the corrected prefix instead of
+    being asked to find the fix itself); ``None`` when every claim holds."""
+    for c in sorted(claims(text), key=lambda c: c.start):
+        actual = _actual(c)
+        if actual is not None and not _close(actual, c.value):
+            return text[: c.start] + actual
+    return None
+
+
+def claims_critique(notes: list[str]) -> str | None:
+    """The critique a rewrite is shown for failed claims (``check_claims`` notes): each claim with
+    the value the calculator computed; ``None`` when every claim held."""
+    if not notes:
+        return None
+    return "A calculator re-checked the arithmetic: " + "; ".join(notes[:3]) + "."
 
 
 class ArithmeticCheck(Composable):
@@ -152,7 +244,8 @@ class ArithmeticCheck(Composable):
         why = f"{correct}/{total} arithmetic claims hold"
         if notes:
             why += "; wrong: " + "; ".join(notes[:3])
-        return Verdict(score=score, rationale=why)
+        own = req.candidate.raw or f"{req.candidate.title}\n{req.candidate.text}"
+        return Verdict(score=score, rationale=why, critique=claims_critique(notes), repair=repair_of(own))
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
         # Re-computing thousands of claims is CPU work: in a worker thread, so a server's event

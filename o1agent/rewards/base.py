@@ -16,7 +16,8 @@ Two ways a grader can come back without a number, and they mean different things
 
 A real verdict is always a score: malformed model output (an unparsable judge reply), tests that
 ran and failed, or a step with no program are scored low, with the reason in ``rationale``.
-Graders never raise for either case. They are async and batch-first: ``score(requests)`` takes a
+Graders never raise for either case. A grounded grader that found something wrong also says
+what, in ``critique`` (the revise step is shown it instead of the score's rationale). They are async and batch-first: ``score(requests)`` takes a
 list so backends can batch.
 
 What this is not: the graders themselves (one module each) or their composition (``compose``).
@@ -61,6 +62,17 @@ class Verdict(BaseModel):
         default_factory=list, description="per-step scores along the path, if computed"
     )
     rationale: str = ""
+    critique: str | None = Field(
+        default=None,
+        description="what a grounded check found wrong, in words a rewrite can act on (the claim that "
+        "failed with its correct value, the tool error, the failing example); None when the grader "
+        "checked nothing it could name (a judge's P(yes) is a rationale, not a critique)",
+    )
+    repair: str | None = Field(
+        default=None,
+        description="the candidate step up to its first failed check with the checked value in its place "
+        "(a rewrite continues from it, Verify-and-Edit style); None when the grader has no fix to offer",
+    )
     usage: Usage = Field(default_factory=Usage)
     error: str | None = Field(
         default=None,

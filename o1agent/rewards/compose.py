@@ -6,6 +6,8 @@
   and the blend on final ones. A grader that *failed* (``Verdict.error``: its backend, model or
   sandbox) is not "no opinion": the blend is then no verdict either (``score=None``, ``error``
   naming the part), since renormalising over the rest would pass a partial score off as the whole.
+  The blend's ``critique`` joins its parts' critiques (only grounded graders write one); its
+  ``repair`` is the first part's that has one.
 * Operator sugar: every grader in this package mixes in ``Composable``, so a user writes
   ``0.7 * LLMJudge(p) + 0.3 * Confidence()``. A grader from elsewhere is wrapped with
   ``reward(rm)`` first: ``0.5 * reward(my_rm) + 0.5 * Confidence()``.
@@ -109,6 +111,8 @@ class Weighted(Composable):
             num = den = 0.0
             usage = Usage()
             why: list[str] = []
+            critiques: list[str] = []
+            repairs: list[str] = []
             errors: list[str] = []
             for (rm, w), verdicts in zip(self.terms, parts, strict=True):
                 v = verdicts[i]
@@ -121,6 +125,10 @@ class Weighted(Composable):
                     continue
                 num += w * v.score
                 den += w
+                if v.critique:
+                    critiques.append(v.critique)
+                if v.repair:
+                    repairs.append(v.repair)
                 why.append(
                     f"{rm.name}={v.score:.2f} (w={w:g}): {v.rationale}"
                     if v.rationale
@@ -131,7 +139,16 @@ class Weighted(Composable):
                 out.append(Verdict(score=None, kind=self.kind, rationale=error, usage=usage, error=error))
                 continue
             score = num / den if den > 0 else None
-            out.append(Verdict(score=score, kind=self.kind, rationale="; ".join(why), usage=usage))
+            out.append(
+                Verdict(
+                    score=score,
+                    kind=self.kind,
+                    rationale="; ".join(why),
+                    critique=" ".join(dict.fromkeys(critiques)) or None,
+                    repair=repairs[0] if repairs else None,
+                    usage=usage,
+                )
+            )
         return out
 
 

@@ -9,6 +9,11 @@ Two readings of the same logprobs:
   needs per-token top logprobs; when a request carries none (``ScoreRequest`` has no field for
   them yet) it falls back to the geometric reading and says so.
 
+``token_confidences`` is the per-token reading DeepConf (Fu et al. 2025) builds on: the mean
+negative log-probability of the k most likely tokens at each position (high when the distribution
+is peaked). The graph stores it on a node when its strategy asks for top logprobs; the DeepConf
+statistics over a whole trace (sliding-window group confidence) are ``o1agent.search.deepconf``'s.
+
 A request without logprobs (a backend that cannot give them) gets a neutral 0.5 and a rationale
 saying why; NaN logprobs are the backend failing, and the verdict says so (``error``, no score). What this is not: a correctness check — a model can be confidently wrong; blend it
 with a judge or a verifier (``0.7 * LLMJudge(p) + 0.3 * Confidence()``).
@@ -51,6 +56,20 @@ def topk_confidence(tokens: Sequence[TokenLogprob | dict[str, Any]], k: int = 5)
         m = max(pool)
         vals.append(math.exp(tok.logprob - m) / sum(math.exp(v - m) for v in pool))
     return sum(vals) / len(vals) if vals else None
+
+
+def token_confidences(tokens: Sequence[TokenLogprob] | None, k: int = 20) -> list[float] | None:
+    """DeepConf's token confidence ``C_i = -(1/k) Σ_{j≤k} log P_i(j)`` over the k most likely
+    tokens at each position (those a backend returned; fewer when it returned fewer), rounded to
+    3 decimals. Tokens without top logprobs are left out, and a step with none gives ``None``: the
+    sampled token's logprob alone is not this measure (it even runs the other way: near 0 when
+    confident), so mixing the two would make traces incomparable."""
+    out: list[float] = []
+    for t in tokens or ():
+        if t.top:
+            top = sorted(t.top.values(), reverse=True)[:k]
+            out.append(round(-sum(top) / len(top), 3))
+    return out or None
 
 
 class Confidence(Composable):

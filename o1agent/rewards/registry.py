@@ -97,6 +97,14 @@ def _arith_confidence(policy: Policy) -> RewardModel:
     return Weighted([(ArithmeticCheck(), 0.7), (Confidence(), 0.3)], name="arith+confidence")
 
 
+@register_reward("exec")
+def _exec(policy: Policy) -> RewardModel:
+    # Grounded: arithmetic claims, tool errors and the question's docstring examples, executed.
+    from .execution import ExecutionCheck
+
+    return ExecutionCheck()
+
+
 @register_reward("judge+consistency")
 def _judge_consistency(policy: Policy) -> RewardModel:
     # Open steps: the judge alone (consistency has no opinion); final answers: half agreement.

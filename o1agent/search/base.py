@@ -14,6 +14,12 @@ greedy-first, ``max_depth``). The graph reads both from the strategy; strategies
 ``generation.max_depth`` (and nothing else of it) themselves. The built-in strategies subclass
 ``Strategy``, which holds both and answers whether a node may be expanded at that depth.
 
+Two optional attributes a strategy may have (the graph reads them with ``getattr``, so a
+strategy written without them keeps working): ``top_logprobs`` (ask the policy for that many top
+logprobs per token and keep each step's token confidences on its node, for confidence-based
+strategies; 0 = no) and ``allocation(tree, state)`` (what the strategy spent and why, returned
+as ``Result.allocation``; ``None`` = nothing to report).
+
 Backtracking is simply ``select`` returning a node that is not a child of the last one expanded;
 the graph records it as a ``backtrack`` event.
 
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -65,6 +71,13 @@ class StrategyConfig(BaseModel):
         description="revise a step whose score is below this; None disables revision",
     )
     max_revisions: int = Field(default=1, ge=0, le=8, description="revisions allowed per step")
+    critique: Literal["verdict", "generated", "none"] = Field(
+        default="verdict",
+        description="what a rewrite is told: the grader's verdict ('verdict': a grounded check's finding "
+        "when there is one, else its rationale); where no grounded check found anything, a critique "
+        "the model writes first ('generated': one more short call); or nothing but that the step may be "
+        "wrong ('none': the control that measures what a critique adds)",
+    )
 
 
 @runtime_checkable
@@ -108,6 +121,7 @@ class Strategy(Generic[ConfigT]):
     name: str
     config_class: ClassVar[type[StrategyConfig]] = StrategyConfig
     revises: bool = False
+    top_logprobs: int = 0
 
     def __init__(self, config: ConfigT | None = None, generation: GenerationConfig | None = None) -> None:
         self.config: ConfigT = config or cast(ConfigT, self.config_class())
@@ -120,6 +134,10 @@ class Strategy(Generic[ConfigT]):
     def live(self, tree: Tree, node_id: str) -> bool:
         """Whether ``node_id`` is (still) in the tree and may be expanded."""
         return node_id in tree.nodes and self.can_expand(tree.get(node_id))
+
+    def allocation(self, tree: Tree, state: dict[str, Any]) -> dict[str, Any] | None:
+        """What this run spent and why (``Result.allocation``); ``None``: nothing to report."""
+        return None
 
 
 StrategyFactory = Callable[[Any, GenerationConfig], SearchStrategy]

@@ -1,3 +1,16 @@
 """Imports every built-in strategy module so each registers itself. Add new strategies here."""
 
-from . import beam, best_of_n, dfs, greedy, hybrid, mcts, revision  # noqa: F401
+from . import (  # noqa: F401
+    adaptive,
+    adaptive_sc,
+    beam,
+    best_of_n,
+    deepconf,
+    dfs,
+    greedy,
+    hybrid,
+    mcts,
+    particle,
+    revision,
+    verified_vote,
+)

@@ -106,7 +106,11 @@ class MCTS(Strategy[MCTSConfig]):
     @staticmethod
     def mcts_children(tree: Tree, state: dict[str, Any], node_id: str) -> list[Node]:
         rollout = set(state.get("rollout", []))
-        return [c for c in tree.children(node_id) if c.id not in rollout and c.status != "revised"]
+        return [
+            c
+            for c in tree.children(node_id)
+            if c.id not in rollout and c.status not in ("revised", "duplicate")
+        ]
 
     @staticmethod
     def q(state: dict[str, Any], node_id: str) -> float:

@@ -16,8 +16,22 @@ def score_of(node: Node, default: float = NEUTRAL_SCORE) -> float:
 
 def expandable(node: Node, max_depth: int) -> bool:
     """Whether a strategy may ask for children of ``node``: not an answer, not at ``max_depth``,
-    not given up on ("pruned") and not a dead end ("failed": its expansion came back empty)."""
-    return not node.step.is_final and node.depth < max_depth and node.status not in ("failed", "pruned")
+    not given up on ("pruned"), not a dead end ("failed": its expansion came back empty) and not
+    a repeat of a sibling ("duplicate": the sibling is expanded instead)."""
+    return (
+        not node.step.is_final
+        and node.depth < max_depth
+        and node.status not in ("failed", "pruned", "duplicate")
+    )
+
+
+def multiplicity(tree: Tree, node_id: str) -> int:
+    """How many candidates ``node_id`` stands for: itself and the siblings marked duplicates of
+    it. A vote or a particle filter counts a repeated sample this many times."""
+    node = tree.get(node_id)
+    if node.parent_id is None or node.parent_id not in tree.nodes:
+        return 1
+    return 1 + sum(1 for c in tree.children(node.parent_id) if c.duplicate_of == node_id)
 
 
 def is_blank(node: Node) -> bool:
@@ -61,7 +75,7 @@ def best_leaf(tree: Tree) -> Node | None:
         n
         for n in tree.nodes.values()
         if n.id != tree.root_id
-        and n.status != "revised"
+        and n.status not in ("revised", "duplicate")
         and not is_blank(n)
         and all(is_blank(c) for c in tree.children(n.id))
     ]

@@ -17,7 +17,9 @@ class Expansion:
     ``verify``: score every new child (True), none (False), or only final ones ("final" — for
     rollouts). ``greedy``: decode all k at temperature 0. Otherwise, with the generation's
     ``greedy_first``, the first candidate is greedy and the rest are sampled, so the greedy path
-    is always in the tree and search can only add to it.
+    is always in the tree and search can only add to it. ``greedy_first=False`` samples all k
+    whatever the generation says: for a node expanded again (a second wave of samples from the
+    root, a resampled particle), whose greedy candidate is already in the tree.
 
     A revise expansion adds one sibling with ``revised_from=node_id`` (the original is marked
     "revised") and hands that new id to ``update``; ``k`` and ``greedy`` are ignored.
@@ -28,6 +30,7 @@ class Expansion:
     verify: bool | Literal["final"] = True
     greedy: bool = False
     mode: Literal["propose", "revise"] = "propose"
+    greedy_first: bool = True
 
 
 @dataclass
