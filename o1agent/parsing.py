@@ -28,8 +28,14 @@ MAX_VERDICT_CHARS = 8_192
 # "final answer" is a label only with a separator, "is", or the answer right after it: in
 # "Final answer: 42 ... This is the final answer to the question" the answer is 42, not "to".
 _FINAL = re.compile(
-    r"(?:final\s+answer(?=\s*+(?:[:=]|is\b|[-$\\\d*]))|the\s+answer\s+is|answer\s*+:"
-    r"|therefore,?\s+the\s+(?:total|answer|result)\s+is)"
+    r"(?:final\s+answer(?=\s*+(?:[:=]|is\b|[-$\\\d*]))|answer\s*+:)"
+    r"\s*+[:=]?+\s*+(?P<ans>[^\n]*)",
+    re.IGNORECASE,
+)
+# Prose phrases state an answer only where no label does: in "Final answer: 5 ... where the answer
+# is not based on ..." (SmolLM2 rambles on after its answer) the answer is 5.
+_PROSE_FINAL = re.compile(
+    r"(?:the\s+answer\s+is|therefore,?\s+the\s+(?:total|answer|result)\s+is)"
     r"\s*+[:=]?+\s*+(?P<ans>[^\n]*)",
     re.IGNORECASE,
 )
@@ -105,11 +111,11 @@ def extract_answer(text: str) -> str | None:
         ans = _clean_answer(boxed)
         if usable_answer(ans) is not None:
             return ans
-    matches = list(_FINAL.finditer(text))
-    for m in reversed(matches):
-        ans = _clean_answer(m.group("ans"))
-        if usable_answer(ans) is not None:
-            return ans
+    for pattern in (_FINAL, _PROSE_FINAL):
+        for m in reversed(list(pattern.finditer(text))):
+            ans = _clean_answer(m.group("ans"))
+            if usable_answer(ans) is not None:
+                return ans
     return None
 
 

@@ -160,7 +160,8 @@ def test_the_budget_meter_clips_every_request_of_a_batch(batching):
 
 
 def test_a_beam_round_reaches_a_batching_policy_as_one_call(batching):
-    script = {"0": ["Step A\nstart"], "0.0": ["Final answer: 1"], "0.1": ["Final answer: 2"]}
+    # Two different root steps: identical siblings would be one candidate and its duplicate.
+    script = {"0": ["Step A\nstart", "Step B\nother"], "0.0": ["Final answer: 1"], "0.1": ["Final answer: 2"]}
     pol = batching(step_responder(script))
     Reasoner(
         model=pol,

@@ -17,7 +17,7 @@ CASES = {
     "langchain_app.py": ["thinking: [Step", "streamed answer:", "chain answer:", "strategy=greedy", "usage:"],
     "agent_tool.py": ["deep_reason ->", "I asked deep_reason"],
     "subgraph.py": ["[reason] propose", "answer "],
-    "serve_and_call.py": ["models: ['embedded', 'beam:embedded'", "answer:", "thinking: [Step", "streamed answer:"],
+    "serve_and_call.py": ["models: ['embedded', ", "'beam:embedded'", "answer:", "thinking: [Step", "streamed answer:"],
     "prompt_demo.py": ["question: A baker", "step 0.0:", "answer:", "trace:"],
 }
 

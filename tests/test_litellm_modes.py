@@ -318,11 +318,21 @@ async def test_retry_after_sets_the_wait_and_a_long_one_fails_at_once(transport,
 # -- the real thing -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def sequential_embedded():
+    """The embedded model decoding one sequence at a time, as llama_cpp.server does: batched
+    decoding may break a near-tie differently (see test_batching_embedded.py)."""
+    from o1agent.policies.llamacpp import LlamaCppPolicy
+
+    return LlamaCppPolicy("embedded", batch=False)
+
+
 @pytest.mark.slow
-async def test_served_steps_match_the_embedded_model_token_for_token(llama_server, fresh_embedded) -> None:
+async def test_served_steps_match_the_embedded_model_token_for_token(llama_server, sequential_embedded) -> None:
     """Greedy steps through llama_cpp.server's /v1/completions are the in-process ones, with the
     same usage and finish reasons (a stop sequence told from end of turn, with and without
     logprobs)."""
+    fresh_embedded = sequential_embedded
     reqs = [
         step_request(assistant_prefix="Step 1:", stop=["Step 2:"], max_tokens=48),
         CompletionRequest(messages=[USER], assistant_prefix="The answer is", max_tokens=24, stop=["Step 9:"]),

@@ -72,3 +72,14 @@ def test_parsers_never_raise(text, finish):
     parse_step(text, finish_reason=finish)
     lenient_answer(text)
     parse_verdict(text)
+
+
+def test_a_labelled_answer_beats_prose_rambling_after_it() -> None:
+    # SmolLM2 under the step prompt, on "What is 2 + 3?" (seen in CI through o1agent serve).
+    text = (
+        "2 + 3 = 5\nFinal answer: 5\n\nThis is a classic example of a logical fallacy, where the "
+        "answer is not based on the calculation of 2 + 3, but rather on the calculation of 2 + 3."
+    )
+    assert extract_answer(text) == "5"
+    # Prose still states an answer where no label does.
+    assert extract_answer("We add them, so the answer is 12.") == "12"

@@ -10,6 +10,7 @@ machine, ~10x below what the old code took); the agreement tests compare with th
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,12 +127,21 @@ def _states_an_empty_box(text: str) -> bool:
     return any(not old._clean_answer(b) for b in old._BOXED.findall(text))
 
 
+def _prose_and_label(text: str) -> bool:
+    return bool(re.search(r"the\s+answer\s+is|therefore", text, re.I)) and bool(
+        re.search(r"final\s+answer|answer\s*:", text, re.I)
+    )
+
+
 def _same_answer(before: str | None, now: str | None, text: str) -> None:
     """Equal readings, except where the old parser read a non-answer (an empty box, a bare label)
     — those are what issue 13 fixes; the new reading is then a real answer, none, or the same
     (the run's answer is checked once more, ``graph.answer``)."""
     if _states_an_empty_box(text) or (before is not None and usable_answer(before) is None):
         assert now == before or now is None or usable_answer(now) is not None
+    elif _prose_and_label(text):
+        # Changed on purpose: a labelled answer now beats prose ("the answer is ...") anywhere.
+        assert now == before or (now is not None and usable_answer(now) is not None)
     else:
         assert now == before
 

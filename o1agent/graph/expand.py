@@ -422,6 +422,8 @@ async def rewrite(ctx: RunContext, tree: Tree, question: str, node: Node) -> tup
         repair=repair,
         subgoals=[],
         tools=ctx.tool_text,
+        # A repair continues in the proposal prompt, which shows the tools' example step.
+        tool_example=ctx.tool_example,
     )
     if not outs:
         # The budget refused the rewrite; a generated critique was still paid for.
