@@ -17,6 +17,7 @@ from o1agent.policies.llamacpp import LlamaCppPolicy
 from o1agent.policies.llamacpp_batch import Job, Scheduler
 from o1agent.policies.scripted import ScriptedPolicy
 from o1agent.rewards.base import ScoreRequest, Verdict
+from o1agent.schema import Node, Step, Tree
 
 
 def step_responder(
@@ -152,3 +153,30 @@ def post_raw(base: str, payload: dict) -> socket.socket:
         b"Content-Length: %d\r\n\r\n" % len(data) + data
     )
     return s
+
+
+def build_tree(spec: dict[str, dict[str, Any]]) -> Tree:
+    """A hand-built tree for strategy tests, from ``{node_id: {...}}``: ``answer``, ``score``,
+    ``raw``, ``status``, ``lp`` (mean logprob), ``tc`` (token confidences), ``from`` (revised
+    from) and ``dup`` (duplicate of). Parents and depths come from the path-shaped ids; children
+    keep the spec's order."""
+    tree = Tree.new("q?")
+    nodes = dict(tree.nodes)
+    for i, (nid, s) in enumerate(spec.items()):
+        parent = nid.rsplit(".", 1)[0]
+        answer = s.get("answer")
+        nodes[nid] = Node(
+            id=nid,
+            parent_id=parent,
+            depth=nid.count("."),
+            step=Step(title=nid, raw=s.get("raw", f"step {nid}"), answer=answer, is_final=answer is not None),
+            score=s.get("score"),
+            mean_logprob=s.get("lp"),
+            token_confidence=s.get("tc"),
+            status=s.get("status", "terminal" if answer is not None else "open"),
+            revised_from=s.get("from"),
+            duplicate_of=s.get("dup"),
+            created_at=float(i),
+        )
+        nodes[parent] = nodes[parent].model_copy(update={"children": [*nodes[parent].children, nid]})
+    return Tree(nodes=nodes)

@@ -11,39 +11,16 @@ import json
 import math
 
 import pytest
+from helpers import build_tree as build
 
 from o1agent.config import GenerationConfig
 from o1agent.errors import ConfigError
-from o1agent.schema import Node, Step, Tree
+from o1agent.schema import Node, Tree
 from o1agent.search import Choice, make_strategy
 from o1agent.search.beam import path_score
 from o1agent.search.best_of_n import normalize_answer, vote
 from o1agent.search.mcts import MCTS, MCTSConfig
 from o1agent.search.revision import best_version, versions
-
-
-def build(spec: dict[str, dict]) -> Tree:
-    """A tree from ``{node_id: {"score": .., "answer": .., "lp": .., "status": .., "from": ..}}``;
-    parents and depths come from the path-shaped ids, children keep the spec's order."""
-    tree = Tree.new("q?")
-    nodes = dict(tree.nodes)
-    for i, (nid, s) in enumerate(spec.items()):
-        parent = nid.rsplit(".", 1)[0]
-        answer = s.get("answer")
-        nodes[nid] = Node(
-            id=nid,
-            parent_id=parent,
-            depth=nid.count("."),
-            step=Step(title=nid, raw=s.get("raw", f"step {nid}"), answer=answer, is_final=answer is not None),
-            score=s.get("score"),
-            mean_logprob=s.get("lp"),
-            status=s.get("status", "terminal" if answer is not None else "open"),
-            revised_from=s.get("from"),
-            created_at=float(i),
-        )
-        nodes[parent] = nodes[parent].model_copy(update={"children": [*nodes[parent].children, nid]})
-    return Tree(nodes=nodes)
-
 
 # ---- beam -----------------------------------------------------------------------------------
 

@@ -7,39 +7,17 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import build_tree as build
 
 from o1agent.errors import ConfigError
 from o1agent.policies.base import TokenLogprob
 from o1agent.rewards.confidence import token_confidences
-from o1agent.schema import Node, Step, Tree
+from o1agent.schema import Tree
 from o1agent.search import Choice, make_strategy
 from o1agent.search.adaptive_sc import beta_settled, dirichlet_settled
 from o1agent.search.deepconf import group_confidences, trace_confidence
 from o1agent.search.particle import normalised_weights, resample
 from o1agent.search.picks import expandable, multiplicity
-
-
-def build(spec: dict[str, dict]) -> Tree:
-    """A tree from ``{id: {"answer", "score", "tc" (token confidences), "raw", "status", "dup"}}``;
-    parents come from the path-shaped ids, children keep the spec's order."""
-    tree = Tree.new("q?")
-    nodes = dict(tree.nodes)
-    for i, (nid, s) in enumerate(spec.items()):
-        parent = nid.rsplit(".", 1)[0]
-        answer = s.get("answer")
-        nodes[nid] = Node(
-            id=nid,
-            parent_id=parent,
-            depth=nid.count("."),
-            step=Step(title=nid, raw=s.get("raw", f"step {nid}"), answer=answer, is_final=answer is not None),
-            score=s.get("score"),
-            token_confidence=s.get("tc"),
-            status=s.get("status", "terminal" if answer is not None else "open"),
-            duplicate_of=s.get("dup"),
-            created_at=float(i),
-        )
-        nodes[parent] = nodes[parent].model_copy(update={"children": [*nodes[parent].children, nid]})
-    return Tree(nodes=nodes)
 
 
 def started(chains: list[str], *, drawn: int | None = None, waves: int = 1, wave_of: list[int] | None = None):
