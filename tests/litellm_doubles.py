@@ -115,3 +115,16 @@ def text_response(
     raw = {**body, "choices": [{**c, **(raw_extra or {})} for c in choices]}
     resp._hidden_params.original_response = json.dumps(raw)
     return resp
+
+
+def record_sleeps(monkeypatch: Any) -> list[float]:
+    """Make ``asyncio.sleep`` return at once and record each delay asked for (retry waits)."""
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float, *a: Any, **k: Any) -> None:
+        sleeps.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", record)
+    return sleeps

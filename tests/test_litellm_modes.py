@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import litellm
 import pytest
-from litellm_doubles import FakeBackend, response, text_response
+from litellm_doubles import FakeBackend, record_sleeps, response, text_response
 
 from o1agent.errors import BackendError, ConfigError
 from o1agent.policies.base import CompletionRequest, Message
@@ -297,14 +297,7 @@ def test_retry_after_forms() -> None:
 
 
 async def test_retry_after_sets_the_wait_and_a_long_one_fails_at_once(transport, monkeypatch) -> None:
-    sleeps: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def record(delay: float, *a: Any, **k: Any) -> None:
-        sleeps.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(asyncio, "sleep", record)
+    sleeps = record_sleeps(monkeypatch)
     chat, _ = transport(chat=lambda params, i: _limited({"Retry-After": "3"}) if i == 0 else response("ok"))
     (c,) = await local(mode="fold").complete(step_request())
     assert c.text == "ok" and len(chat.calls) == 2

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import litellm
 import pytest
-from litellm_doubles import FakeBackend, response
+from litellm_doubles import FakeBackend, record_sleeps, response
 
 import o1agent
 from o1agent.errors import BackendError, BackendUnreachableError, ConfigError, UnknownModelError
@@ -415,14 +415,7 @@ async def test_server_errors_are_retried_then_raise_backend_error(fake, make_exc
 
 async def test_backoff_waits_grow(fake, monkeypatch: pytest.MonkeyPatch) -> None:
     fake(lambda params, i: rate_limited())
-    sleeps: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def record(delay: float, *a: Any, **k: Any) -> None:
-        sleeps.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(asyncio, "sleep", record)
+    sleeps = record_sleeps(monkeypatch)
     with pytest.raises(BackendError):
         await policy(max_retries=3, retry_wait=1.0).complete(req())
     waits = [s for s in sleeps if s > 0]
