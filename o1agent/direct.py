@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 from .parsing import lenient_answer
-from .policies.base import RUN_KEY, CompletionRequest, Policy, derive_seed, seeded_scope
+from .policies.base import RUN_KEY, CompletionRequest, Policy, derive_seed, seeded_scope, usage_of
 from .prompts import PromptSet, load_prompts
 from .schema import Node, Result, Step, Trace, TraceEvent, Tree, Usage
 
@@ -120,13 +120,7 @@ async def adirect(
                 seconds=out.seconds,
             )
         )
-        usage = usage + Usage(
-            prompt_tokens=out.prompt_tokens,
-            completion_tokens=out.completion_tokens,
-            reused_tokens=out.reused_tokens,
-            dollars=out.dollars,
-            calls=1 if out.prompt_tokens or i == 0 else 0,
-        )
+    usage = usage + usage_of(outs)
     nodes = {root.id: root.model_copy(update={"children": [c.id for c in children], "status": "expanded"})}
     nodes.update({c.id: c for c in children})
     tree = Tree(nodes=nodes)

@@ -56,10 +56,10 @@ async def force_call(
 
     Returns the new nodes (the action node and its updated parent; none on failure), the usage,
     and why no valid call came back (``None`` on success)."""
-    from ..tools import execute_tool_calls
-
     # expand builds every node through make_child, which applies ``as_action`` from here.
-    from .expand import complete, make_child, propose_request, usage_of
+    from ..policies.base import usage_of
+    from ..tools import execute_tool_calls
+    from .expand import complete, make_child, propose_request
 
     parent = node or tree.root
     path = tree.path(parent.id)

@@ -21,7 +21,14 @@ from typing import Any, Literal, TypeVar
 
 from .._aio import gather_settled
 from ..parsing import parse_step
-from ..policies.base import Completion, CompletionRequest, batch_complete, batches_natively, derive_seed
+from ..policies.base import (
+    Completion,
+    CompletionRequest,
+    batch_complete,
+    batches_natively,
+    derive_seed,
+    usage_of,
+)
 from ..rewards.confidence import token_confidences
 from ..schema import Node, Step, ToolCall, Tree, Usage
 from ..search.base import Expansion
@@ -110,20 +117,6 @@ async def ask(
         metadata=metadata,
     )
     return await complete(ctx, req), prefix
-
-
-def usage_of(outs: Sequence[Completion]) -> Usage:
-    """Usage of completions; a call that returned n choices counts once."""
-    u = Usage()
-    for i, o in enumerate(outs):
-        u = u + Usage(
-            prompt_tokens=o.prompt_tokens,
-            completion_tokens=o.completion_tokens,
-            reused_tokens=o.reused_tokens,
-            dollars=o.dollars,
-            calls=1 if o.prompt_tokens or i == 0 else 0,
-        )
-    return u
 
 
 def steps_for_prompt(steps: Sequence[Step]) -> list[dict[str, Any]]:

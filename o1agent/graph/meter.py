@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..policies.base import Completion, CompletionRequest, Policy, delivered_before
+from ..policies.base import Completion, CompletionRequest, Policy, delivered_before, usage_of
 from ..schema import Budget, Usage
 
 logger = logging.getLogger(__name__)
@@ -150,8 +150,6 @@ class Meter:
         self, policy: Policy, req: CompletionRequest, reserved: int, outs: Sequence[Completion]
     ) -> None:
         """Replace the reservation of a finished call by what it really cost."""
-        from .expand import usage_of
-
         self.reserved -= reserved
         self.used = self.used + usage_of(outs)
         if outs:
@@ -198,8 +196,6 @@ async def metered_many(
     except BaseException as exc:
         meter.release(reserved)
         # What the failed call did deliver (other choices, other requests) was paid for.
-        from .expand import usage_of
-
         meter.used = meter.used + usage_of(delivered_before(exc))
         raise
     got = iter(outs)

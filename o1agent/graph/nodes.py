@@ -37,7 +37,7 @@ from langgraph.types import Overwrite
 
 from ..errors import ConfigError
 from ..parsing import lenient_answer, usable_answer
-from ..policies.base import RUN_KEY, RUN_TASKS, join_run
+from ..policies.base import RUN_KEY, RUN_TASKS, join_run, usage_of
 from ..rewards.base import ScoreRequest, Verdict
 from ..schema import Node, Trace, Tree, Usage
 from ..search.base import Expansion, choice_of
@@ -45,7 +45,7 @@ from .actions import force_call
 from .answer import Answer, build_result, choose_answer
 from .context import RunContext
 from .events import Events, token_counts
-from .expand import ask, attach_revision, expand, gather_round, rewrite, steps_for_prompt, usage_of
+from .expand import ask, attach_revision, expand, gather_round, rewrite, steps_for_prompt
 from .meter import Meter, metering, unrecorded_usage
 from .state import ReasoningState
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field, field_validator
 
 from ..sanitize import clean_text
+from ..schema import Usage
 
 #: The key of the reproducible run the current task works for (``None``: none). The graph sets it
 #: at the start of every node from the run's context, so a policy can tell a reproducible run's
@@ -179,6 +180,20 @@ class Policy(Protocol):
     async def aclose(self) -> None:
         """Release resources (servers, clients). Idempotent."""
         ...
+
+
+def usage_of(outs: Sequence[Completion]) -> Usage:
+    """Usage of completions; a call that returned n choices counts once."""
+    u = Usage()
+    for i, o in enumerate(outs):
+        u = u + Usage(
+            prompt_tokens=o.prompt_tokens,
+            completion_tokens=o.completion_tokens,
+            reused_tokens=o.reused_tokens,
+            dollars=o.dollars,
+            calls=1 if o.prompt_tokens or i == 0 else 0,
+        )
+    return u
 
 
 async def complete_concurrently(
