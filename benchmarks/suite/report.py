@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from o1agent.evaluation.report import machine_description
+from o1agent.evaluation.report import headless_pyplot, machine_description
 from o1agent.evaluation.stats import MethodStats, summarize
 
 from .spec import TOOL_METHODS, Suite
@@ -150,12 +150,8 @@ def plot(pts: list[Point], path: Path, *, title: str) -> bool:
     front as a thick step line with its points ringed. False without matplotlib or points."""
     if not pts:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = headless_pyplot()
+    if plt is None:
         logger.warning("matplotlib is missing: no plot %s", path)
         return False
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)

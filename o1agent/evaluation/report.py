@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .stats import MethodStats
 
@@ -121,17 +121,26 @@ def summary_markdown(
     return "\n".join(parts) + "\n"
 
 
-def plot_scaling(stats: list[MethodStats], path: Path, *, title: str = "") -> bool:
-    """Accuracy vs mean tokens per item, one line per strategy, Wilson error bars. False when
-    matplotlib is missing or there is nothing to plot."""
-    if not stats:
-        return False
+def headless_pyplot() -> Any | None:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), or None when matplotlib is
+    not installed (it comes with the ``eval`` extra): every plot in the package starts here."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot_scaling(stats: list[MethodStats], path: Path, *, title: str = "") -> bool:
+    """Accuracy vs mean tokens per item, one line per strategy, Wilson error bars. False when
+    matplotlib is missing or there is nothing to plot."""
+    if not stats:
+        return False
+    plt = headless_pyplot()
+    if plt is None:
         logger.warning("matplotlib is not installed: skipping %s (pip install 'o1agent[eval]')", path)
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)

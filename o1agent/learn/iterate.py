@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, LearnError
+from ..evaluation.report import headless_pyplot
 from ..evaluation.stats import wilson_interval
 from ..gym import GymTask, task_name
 
@@ -423,12 +424,8 @@ def _plot_accuracy(state: IterateState, path: Path) -> bool:
     done = [rr for rr in sorted(state.rounds, key=lambda x: x.round) if rr.accuracy is not None]
     if not done:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = headless_pyplot()
+    if plt is None:
         return False
     xs = [rr.round for rr in done]
     ys = [rr.accuracy or 0.0 for rr in done]

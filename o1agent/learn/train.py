@@ -29,6 +29,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LearnError
+from ..evaluation.report import headless_pyplot
 from .data import GRPOPrompt, PreferencePair, PRMLabel, RewardFunc, SFTRow
 from .model import adapter_base, base_model_dir, is_adapter, load_tokenizer, resolve_checkpoint
 
@@ -221,12 +222,8 @@ def _finish(
 
 def plot_losses(losses: Sequence[float], path: Path, *, title: str = "loss") -> Path | None:
     """Loss curve as PNG (matplotlib's Agg backend: no display needed). None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = headless_pyplot()
+    if plt is None:
         logger.info("matplotlib is not installed; no loss plot")
         return None
     fig, ax = plt.subplots(figsize=(5, 3))
