@@ -1,9 +1,10 @@
 """kill -9 in the middle of a durable run, then resume: are finished nodes lost or recomputed?
 
 A worker process solves a question on the embedded model with checkpoints (SQLite file or
-PostgreSQL), printing each proposed node; it is killed with SIGKILL after ``kill_after``
-proposals. A second worker resumes the thread. Compared with an uninterrupted run of the same
-seed:
+PostgreSQL), printing each proposed node; it kills itself with SIGKILL shortly after the first checkpoint
+holding ``kill_at`` nodes is written, while the next node is still being decoded (a fixed point:
+a kill timed from outside could land after the run had finished). A second worker resumes the
+thread. Compared with an uninterrupted run of the same seed:
 
 * lost nodes — nodes checkpointed before the kill that are missing (or changed) after the resume;
 * recomputed nodes — nodes checkpointed before the kill that the resume proposed again;
@@ -29,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,26 +40,51 @@ REPO = Path(__file__).resolve().parents[2]
 
 WORKER = textwrap.dedent(
     """
-    import asyncio, json, sys
+    import asyncio, json, os, signal, sys, threading
     from o1agent import Reasoner
     from o1agent.integrations.checkpoint import open_checkpointer, resume
+    from o1agent.policies.llamacpp import LlamaCppPolicy
 
-    url, thread, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    url, thread, mode, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     Q = "Tom has 3 boxes with 5 pens in each box. How many pens does Tom have?"
 
+    proposed = 0
+
     def emit(ev):
+        global proposed
         if ev.get("kind") in ("propose", "verify"):
+            proposed += ev["kind"] == "propose"
             print(json.dumps({"kind": ev["kind"], "node_id": ev["node_id"]}), flush=True)
+
+    def crash_after(saver):
+        # kill -9 from inside, at a fixed point rather than after a delay the parent guesses: just
+        # after the checkpoint that holds the root and ``kill_at - 1`` proposed nodes is written,
+        # while the next step is still decoding (48 tokens take well over 50 ms on any CPU).
+        put = saver.aput
+        async def aput(config, checkpoint, metadata, new_versions):
+            out = await put(config, checkpoint, metadata, new_versions)
+            if proposed >= kill_at - 1:
+                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
+                saver.aput = put
+            return out
+        saver.aput = aput
 
     async def main():
         async with open_checkpointer(None if url == "-" else url) as saver:
-            r = Reasoner(model="embedded", strategy="dfs", reward="none", seed=0, checkpointer=saver,
+            if mode == "crash":
+                crash_after(saver)
+            # No prefix snapshots: llama.cpp's logits depend on how a prompt was split between
+            # cached and new tokens, so a resumed run (cold cache) could part from the
+            # uninterrupted one at a near-tie; without the cache both evaluate every prompt whole.
+            model = LlamaCppPolicy("embedded", state_cache_bytes=0)
+            r = Reasoner(model=model, strategy="dfs", reward="none", seed=0, checkpointer=saver,
                          strategy_config={"k": 1, "step_tokens": 48, "max_depth": 4}, budget={"max_nodes": 4})
             if mode == "resume":
                 res = await resume(r, thread, on_event=emit)
             else:
                 res = await r.asolve(Q, thread_id=thread, on_event=emit)
-            print(json.dumps({"kind": "tree", "nodes": sorted([n.id, n.step.raw] for n in res.tree.nodes.values())}), flush=True)
+            nodes = sorted([n.id, n.step.raw] for n in res.tree.nodes.values())
+            print(json.dumps({"kind": "tree", "nodes": nodes, "answer": res.answer}), flush=True)
 
     asyncio.run(main())
     """
@@ -74,41 +99,27 @@ class KillResume:
     same_tree: bool
 
 
-def run_worker(
-    script: Path, url: str, thread: str, mode: str, *, kill_after_proposals: int | None = None
-) -> list[dict]:
-    """Run the worker; with ``kill_after_proposals`` SIGKILL it once that many nodes were proposed."""
+def run_worker(script: Path, url: str, thread: str, mode: str, *, kill_at: int = 0) -> list[dict]:
+    """Run the worker and return its JSON lines. ``mode="crash"``: it SIGKILLs itself shortly
+    after the first checkpoint holding ``kill_at`` nodes, mid-run; anything else must exit 0."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), url, thread, mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [sys.executable, str(script), url, thread, mode, str(kill_at)],
+        capture_output=True,
         text=True,
         env=env,
+        timeout=600,
     )
-    lines: list[dict] = []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            lines.append(json.loads(line))
-            if (
-                kill_after_proposals is not None
-                and sum(e["kind"] == "propose" for e in lines) >= kill_after_proposals
-            ):
-                # Give the superstep that emitted it time to checkpoint, then die without cleanup
-                # (48-token steps: the two left take longer than this, even on a quiet machine).
-                time.sleep(0.5)
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    if kill_after_proposals is None and proc.returncode != 0:
-        raise RuntimeError(f"worker failed ({proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
-    if kill_after_proposals is not None and proc.returncode != -signal.SIGKILL:
-        raise RuntimeError(f"worker ended before the kill ({proc.returncode})")
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if mode == "crash":
+        if proc.returncode != -signal.SIGKILL:
+            raise RuntimeError(
+                f"worker was not killed mid-run (exit {proc.returncode}): {proc.stderr[-2000:]}"
+            )
+        if any(e["kind"] == "tree" for e in lines):
+            raise RuntimeError("worker finished its run before the kill: nothing was interrupted")
+    elif proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({proc.returncode}): {proc.stderr[-4000:]}")
     return lines
 
 
@@ -125,14 +136,16 @@ async def checkpointed_nodes(url: str, thread: str) -> dict[str, str]:
         return {n.id: n.step.raw for n in tree.nodes.values()} if tree is not None else {}
 
 
-def kill_and_resume(url: str, workdir: Path, *, kill_after: int = 2, thread: str = "crash") -> KillResume:
-    """Kill a checkpointed run on ``url`` after ``kill_after`` proposals, resume it, compare."""
+def kill_and_resume(url: str, workdir: Path, *, kill_at: int = 3, thread: str = "crash") -> KillResume:
+    """Kill a checkpointed run on ``url`` once ``kill_at`` nodes are checkpointed, resume it, compare."""
     script = workdir / "kill_resume_worker.py"
     script.write_text(WORKER)
     full_tree = run_worker(script, "-", "x", "solve")[-1]["nodes"]
-    run_worker(script, url, thread, "solve", kill_after_proposals=kill_after)
+    run_worker(script, url, thread, "crash", kill_at=kill_at)
     kept = asyncio.run(checkpointed_nodes(url, thread))
     resumed = run_worker(script, url, thread, "resume")
+    if not resumed or resumed[-1]["kind"] != "tree":
+        raise RuntimeError(f"the resumed run printed no result: {resumed}")
     final = resumed[-1]["nodes"]
     recomputed = {e["node_id"] for e in resumed if e["kind"] == "propose"} & set(kept)
     lost = [nid for nid, text in kept.items() if [nid, text] not in final]
