@@ -18,8 +18,10 @@ time, the path before batching); every ratio is measured within one run, the two
   (prompt evaluation included in both). Beside each, ``raw_llama_decode_ceiling_k*``: raw
   ``llama_decode`` of k sequences one token each per step against one sequence, same context
   settings, no Python per token — what batching could give at most here.
-* ``best_of_n4_wall_ratio`` / ``beam_w3k2_wall_ratio``: wall time of one seeded ``solve`` with
-  batching ÷ without (no reward model, so generation is what is timed).
+* ``best_of_n4_wall_ratio`` / ``beam_w3k2_wall_ratio``: wall time of seeded ``solve`` calls with
+  batching ÷ without (no reward model, so generation is what is timed), summed over three
+  questions; ``*_s_per_token_ratio`` is the same per completion token, since the two paths'
+  numerics differ and their chains need not have the same length.
 * ``server_throughput_ratio_8_clients``: 8 clients at once, each sending an unseeded greedy
   request to ``o1agent serve``'s app on loopback; completed requests per minute, batched ÷ not.
 
@@ -43,6 +45,8 @@ from o1agent.policies.base import CompletionRequest, Message
 from o1agent.policies.llamacpp import LlamaCppPolicy, embedded_model_path
 
 ROUNDS = 3
+# The one-solve wall ratios solve each of these both ways.
+SOLVE_QUESTIONS = [*QUESTIONS, "A box holds 6 eggs. How many eggs are in 5 boxes?"]
 
 
 def run_search(rec: Recording) -> tuple[float, int, list[tuple[str, list[int], float]]]:
@@ -177,7 +181,8 @@ def raw_decode_tok_s(policy: LlamaCppPolicy, k: int, steps: int = 32) -> float:
         lc.llama_free(ctx)
 
 
-def _solve_wall(policy: LlamaCppPolicy, strategy: str, cfg: dict) -> float:
+def _solve_wall(policy: LlamaCppPolicy, strategy: str, cfg: dict, question: str) -> tuple[float, int]:
+    """Wall seconds and completion tokens of one seeded ``solve``."""
     r = Reasoner(
         model=policy,
         strategy=strategy,
@@ -187,8 +192,8 @@ def _solve_wall(policy: LlamaCppPolicy, strategy: str, cfg: dict) -> float:
         seed=0,
     )
     t0 = time.perf_counter()
-    r.solve(QUESTIONS[0])
-    return time.perf_counter() - t0
+    res = r.solve(question)
+    return time.perf_counter() - t0, res.usage.completion_tokens
 
 
 def _server_wall(policy: LlamaCppPolicy, clients: int = 8, each: int = 1) -> float:
@@ -257,15 +262,25 @@ def batching(threads: int | None) -> None:
         ("best_of_n4_wall_ratio", "best_of_n", {"n": 4, "max_depth": 3}),
         ("beam_w3k2_wall_ratio", "beam", {"width": 3, "k": 2, "max_depth": 3}),
     ):
-        seq_s = _solve_wall(sequential, strategy, cfg)
-        bat_s = _solve_wall(batched, strategy, cfg)
-        print(f"{strategy}: batched {bat_s:.1f}s, sequential {seq_s:.1f}s", file=sys.stderr)
+        # Three questions, each solved both ways back to back: one solve is a few seconds, and the
+        # two paths' numerics differ, so a single pair can compare chains of different lengths.
+        seq_s = bat_s = 0.0
+        seq_tok = bat_tok = 0
+        for q in SOLVE_QUESTIONS:
+            s_w, s_t = _solve_wall(sequential, strategy, cfg, q)
+            b_w, b_t = _solve_wall(batched, strategy, cfg, q)
+            seq_s, seq_tok, bat_s, bat_tok = seq_s + s_w, seq_tok + s_t, bat_s + b_w, bat_tok + b_t
+        print(
+            f"{strategy}, {len(SOLVE_QUESTIONS)} solves: batched {bat_s:.1f}s for {bat_tok} tokens, "
+            f"sequential {seq_s:.1f}s for {seq_tok} tokens",
+            file=sys.stderr,
+        )
         figures[name] = bat_s / seq_s
+        # The same per completion token: a ratio of work done, whatever lengths the chains took.
+        figures[name.replace("_wall_ratio", "_s_per_token_ratio")] = (bat_s / bat_tok) / (seq_s / seq_tok)
     seq_w = _server_wall(sequential)
     bat_w = _server_wall(batched)
-    print(
-        f"server, 8 clients: batched {bat_w:.1f}s, sequential {seq_w:.1f}s", file=sys.stderr
-    )
+    print(f"server, 8 clients: batched {bat_w:.1f}s, sequential {seq_w:.1f}s", file=sys.stderr)
     figures["server_throughput_ratio_8_clients"] = seq_w / bat_w
     print(f"load_average_1min_after: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     batched.close()
