@@ -13,11 +13,13 @@ prefix snapshots save more than its framework costs.
 embedded policies are loaded, ``batch=True`` (the default) and ``batch=False`` (one sequence at a
 time, the path before batching); every ratio is measured within one run, the two alternating:
 
-* ``batched_over_sequential_tok_s_k{2,4,8}``: k different prompts, greedy, 48 new tokens each;
+* ``batched_over_sequential_tok_s_k{1,2,4,8}``: k different prompts, greedy, 48 new tokens each;
   one ``complete_many`` of the k requests against k ``complete`` calls in turn, from a reset cache
   (prompt evaluation included in both). Beside each, ``raw_llama_decode_ceiling_k*``: raw
   ``llama_decode`` of k sequences one token each per step against one sequence, same context
-  settings, no Python per token — what batching could give at most here.
+  settings, no Python per token — what batching could give at most here. At k=1 nothing is
+  batched: that ratio is what the batched engine's leaner per-token loop gives on its own
+  (``Llama``'s generate loop does more Python per token).
 * ``best_of_n4_wall_ratio`` / ``beam_w3k2_wall_ratio``: wall time of seeded ``solve`` calls with
   batching ÷ without (no reward model, so generation is what is timed), summed over three
   questions; ``*_s_per_token_ratio`` is the same per completion token, since the two paths'
@@ -242,7 +244,7 @@ def batching(threads: int | None) -> None:
     print(f"threads: {batched._threads}", file=sys.stderr)
     figures: dict[str, float] = {}
     raw_decode_tok_s(batched, 1, steps=8)  # warm-up
-    for k in (2, 4, 8):
+    for k in (1, 2, 4, 8):  # k=1: what the leaner per-token loop alone gives
         ratios, ceilings = [], []
         for _ in range(2):  # alternate, twice: the machine's load drifts
             seq = asyncio.run(_decode_tok_s(sequential, k, batched=False))
