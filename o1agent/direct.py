@@ -6,7 +6,12 @@ with no step protocol, no assistant prefix and no stop sequences, and reads the 
 from the reply (``parsing.lenient_answer``). ``n=1`` decodes greedily; ``n=k > 1`` samples k
 replies at ``temperature`` in one request and answers with their majority vote
 (self-consistency over direct answers, voted by ``search.best_of_n.vote`` exactly as best-of-N
-votes), so ``direct-sc@k`` and best-of-N count votes one way.
+votes), so ``direct-sc@k`` and best-of-N count votes one way. With ``adaptive=True``, ``n`` is a
+cap: ``first`` replies are drawn, then ``wave`` more at a time until the vote is settled under
+``adaptive_sc``'s stopping rule (``search.adaptive_sc.settled``: the two leading answers' Beta
+posterior, or the Dirichlet one over all answers) or ``n`` were drawn — adaptive self-consistency
+over direct answers, the eval's ``direct_asc``. ``Result.allocation`` then says what was drawn
+and why it stopped.
 
 It returns the same ``Result`` a search does — a root with one terminal child per reply, the
 voted one as the path, usage as the policy reports it, and a trace — so evaluations, traces and
@@ -19,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -42,6 +47,15 @@ class DirectConfig(BaseModel):
     )
     temperature: float = Field(default=0.7, gt=0.0, le=2.0, description="sampling temperature when n > 1")
     max_tokens: int = Field(default=512, ge=8, le=4096, description="max new tokens per reply")
+    adaptive: bool = Field(
+        default=False, description="sample in waves until the vote is settled, n being the cap"
+    )
+    first: int = Field(default=3, ge=1, le=64, description="adaptive: replies in the first wave")
+    wave: int = Field(default=2, ge=1, le=64, description="adaptive: replies per later wave")
+    rule: Literal["beta", "dirichlet"] = Field(default="beta", description="adaptive: the stopping rule")
+    threshold: float = Field(
+        default=0.9, gt=0.5, lt=1.0, description="adaptive: stop once the vote is settled with this probability"
+    )
 
 
 def direct_config(config: DirectConfig | dict[str, Any] | None = None, **overrides: Any) -> DirectConfig:
@@ -73,22 +87,32 @@ async def adirect(
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompts(prompts)
     messages, prefix = prompt_set.render(TEMPLATE, question=q)
     sampled = cfg.n > 1
-    request = CompletionRequest(
-        messages=messages,
-        assistant_prefix=prefix,
-        max_tokens=cfg.max_tokens,
-        temperature=cfg.temperature if sampled else 0.0,
-        n=cfg.n,
-        seed=derive_seed(seed, TEMPLATE, cfg.n),
-        logprobs=policy.supports_logprobs,
-        metadata={"purpose": TEMPLATE, "node_id": "0"},
-    )
+    adaptive = sampled and cfg.adaptive
+
+    def request(n: int, wave: int) -> CompletionRequest:
+        return CompletionRequest(
+            messages=messages,
+            assistant_prefix=prefix,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature if sampled else 0.0,
+            n=n,
+            # A fixed-n call keeps its historical seed; each adaptive wave gets its own.
+            seed=derive_seed(seed, TEMPLATE, cfg.n, wave) if adaptive else derive_seed(seed, TEMPLATE, cfg.n),
+            logprobs=policy.supports_logprobs,
+            metadata={"purpose": TEMPLATE, "node_id": "0"},
+        )
+
     run_id = uuid.uuid4().hex[:12]
     started = time.time()
+    outs: list[Any] = []
+    allocation: dict[str, Any] | None = None
     async with seeded_scope(policy, seed) as key:
         token = RUN_KEY.set(key)
         try:
-            outs = await policy.complete(request)
+            if not adaptive:
+                outs = await policy.complete(request(cfg.n, 0))
+            else:
+                allocation = await _sample_until_settled(policy, request, cfg, outs)
         finally:
             RUN_KEY.reset(token)
     tree = Tree.new(q)
@@ -129,7 +153,7 @@ async def adirect(
         chosen = children[0]
     answer = (chosen.step.answer if chosen is not None else None) or None
     no_answer = None if answer else ("no reply stated an answer" if children else "the model gave no reply")
-    name = "direct_sc" if sampled else "direct"
+    name = ("direct_asc" if adaptive else "direct_sc") if sampled else "direct"
     events = [
         TraceEvent(run_id=run_id, seq=0, kind="start", node_id=root.id, output=q, data={"strategy": name})
     ]
@@ -176,7 +200,47 @@ async def adirect(
         run_id=run_id,
         seconds=time.time() - started,
         trace=Trace(events=events),
+        allocation=allocation,
     )
+
+
+async def _sample_until_settled(
+    policy: Policy, request: Any, cfg: DirectConfig, outs: list[Any]
+) -> dict[str, Any]:
+    """Draw replies in waves into ``outs`` until the vote is settled or ``cfg.n`` were drawn;
+    returns what was drawn and why it stopped (``Result.allocation``)."""
+    from .search.adaptive_sc import settled
+    from .search.chains import normalize_answer
+
+    waves = 0
+    posterior = 0.0
+    while len(outs) < cfg.n:
+        n = min(cfg.first if waves == 0 else cfg.wave, cfg.n - len(outs))
+        outs.extend(await policy.complete(request(n, waves)))
+        waves += 1
+        counts: dict[str, int] = {}
+        for out in outs:
+            answer = lenient_answer(out.text, last_line=False)
+            if answer:
+                key = normalize_answer(answer)
+                counts[key] = counts.get(key, 0) + 1
+        posterior = settled(sorted(counts.values(), reverse=True), cfg.rule)
+        if posterior >= cfg.threshold:
+            break
+    reason = (
+        f"settled: P(leader stays ahead) = {posterior:.3f} >= {cfg.threshold}"
+        if posterior >= cfg.threshold
+        else f"cap: {len(outs)} samples drawn, P(leader stays ahead) = {posterior:.3f}"
+    )
+    return {
+        "samples": len(outs),
+        "waves": waves,
+        "cap": cfg.n,
+        "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+        "posterior": round(posterior, 4),
+        "rule": cfg.rule,
+        "stopped": reason,
+    }
 
 
 def direct(question: str, *, model: str | Policy = "embedded", **kwargs: Any) -> Result:

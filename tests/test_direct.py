@@ -69,11 +69,50 @@ async def test_direct_without_any_countable_vote_keeps_the_first_reply():
     assert r.no_answer_reason == "no reply stated an answer"
 
 
+async def test_direct_asc_stops_once_the_first_wave_agrees():
+    policy = ScriptedPolicy(["It is 56.", "7 * 8 = 56", "The answer is 56"])
+    r = await adirect("What is 7 * 8?", policy=policy, n=8, adaptive=True, seed=3)
+    # 3 of 3 agree: P(leader stays ahead) = 15/16 >= 0.9, so no second wave.
+    assert [q.n for q in policy.requests] == [3]
+    assert r.answer == "56" and r.strategy == "direct_asc" and r.usage.nodes == 3
+    assert r.allocation is not None and r.allocation["samples"] == 3 and r.allocation["waves"] == 1
+    assert r.allocation["counts"] == {"56": 3} and r.allocation["stopped"].startswith("settled")
+
+
+async def test_direct_asc_draws_waves_to_the_cap_while_the_vote_is_split():
+    replies = ["56", "54", "56", "54", "56", "54", "56", "Let me think"]
+    policy = ScriptedPolicy(replies)
+    r = await adirect("What is 7 * 8?", policy=policy, n=8, adaptive=True, seed=3)
+    assert [q.n for q in policy.requests] == [3, 2, 2, 1]
+    assert r.usage.nodes == 8 and r.usage.calls == 4  # each wave is a call that bills its prompt
+    assert r.answer == "56" and r.allocation["counts"] == {"56": 4, "54": 3}
+    assert r.allocation["stopped"].startswith("cap: 8 samples")
+    # Each wave has its own seed, the same ones for the same run seed.
+    seeds = [q.seed for q in policy.requests]
+    assert len(set(seeds)) == 4
+    again = ScriptedPolicy(replies)
+    await adirect("What is 7 * 8?", policy=again, n=8, adaptive=True, seed=3)
+    assert [q.seed for q in again.requests] == seeds
+    # A fixed-n call keeps its own seed (not any wave's): direct_sc rows are unchanged.
+    fixed = ScriptedPolicy(replies)
+    await adirect("What is 7 * 8?", policy=fixed, n=8, seed=3)
+    assert fixed.requests[0].seed not in seeds
+
+
+async def test_direct_asc_with_a_stricter_threshold_needs_more_agreement():
+    policy = ScriptedPolicy(["56"] * 8)
+    r = await adirect("What is 7 * 8?", policy=policy, n=8, adaptive=True, threshold=0.97)
+    # 3-0 gives 0.9375 and 5-0 gives 63/64: the vote stops after the second wave.
+    assert [q.n for q in policy.requests] == [3, 2] and r.allocation["posterior"] == round(63 / 64, 4)
+
+
 def test_bad_direct_config_is_a_config_error():
     with pytest.raises(ConfigError, match="invalid direct config: n"):
         direct_config(n=0)
     with pytest.raises(ConfigError, match="invalid direct config: step_tokens"):
         direct_config({"step_tokens": 32})
+    with pytest.raises(ConfigError, match="invalid direct config: threshold"):
+        direct_config(adaptive=True, threshold=1.0)
 
 
 async def test_blind_scores_everything_one_half():
@@ -90,7 +129,7 @@ def test_direct_methods_in_eval_rows_and_k_per_budget(tmp_path):
         EvalConfig(
             **CHAIN,
             n=4,
-            strategies=["direct", "direct_sc"],
+            strategies=["direct", "direct_sc", "direct_asc"],
             baselines=False,
             budgets=[512, 2048],
             sample_tokens=256,
@@ -99,14 +138,22 @@ def test_direct_methods_in_eval_rows_and_k_per_budget(tmp_path):
         )
     )
     rows = rows_of(tmp_path)
-    assert len(rows) == 16 and all(r["kind"] == "direct" and r["error"] is None for r in rows)
+    assert len(rows) == 24 and all(r["kind"] == "direct" and r["error"] is None for r in rows)
     # k = budget // sample_tokens, like the step protocol's self-consistency.
     assert {(r["strategy"], r["max_tokens"]): r["strategy_config"].get("n") for r in rows} == {
         ("direct", 512): None,
         ("direct", 2048): None,
         ("direct_sc", 512): 2,
         ("direct_sc", 2048): 8,
+        ("direct_asc", 512): 2,
+        ("direct_asc", 2048): 8,
     }
+    # The solver always agrees with itself: adaptive stops after its first wave of 3, under the
+    # cap of 8, and spends less than direct_sc@8.
+    assert all(
+        r["nodes"] == (2 if r["max_tokens"] == 512 else 3) for r in rows if r["strategy"] == "direct_asc"
+    )
+    assert s.get("direct_asc", 2048).mean_tokens < s.get("direct_sc", 2048).mean_tokens
     assert all(r["correct"] == (int(r["gold"]) % 2 == 0) for r in rows)
     # Every row reports measured tokens; k samples cost more than one call.
     assert (
@@ -251,3 +298,19 @@ def test_direct_and_direct_sc_on_the_embedded_model(tmp_path):
     assert again.get("direct", 768).correct == d.correct
     first = {r["item_id"]: r["answer"] for r in rows if r["strategy"] == "direct"}
     assert {r["item_id"]: r["answer"] for r in rows_of(tmp_path / "again")} == first
+
+
+@pytest.mark.slow
+async def test_direct_asc_on_the_embedded_model(embedded_policy):
+    runs = [
+        await adirect("What is 6 * 7?", policy=embedded_policy, n=8, adaptive=True, max_tokens=64, seed=2)
+        for _ in range(2)
+    ]
+    r = runs[0]
+    a = r.allocation
+    assert a is not None and 3 <= a["samples"] <= 8 and a["samples"] == r.usage.nodes == len(r.tree) - 1
+    assert a["waves"] == 1 + -(-(a["samples"] - 3) // 2)  # 3, then waves of 2 (the last may be 1)
+    assert a["stopped"].startswith("settled" if a["posterior"] >= 0.9 else "cap")
+    assert r.answer and r.usage.calls == a["waves"]
+    # Seeded: the same waves, replies and answer again.
+    assert runs[1].allocation == a and runs[1].answer == r.answer

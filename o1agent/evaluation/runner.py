@@ -9,7 +9,8 @@ resume with a different one is refused instead of mixing incomparable rows.
 
 Baselines are always included unless turned off: ``direct`` (one plain chat call, greedy, no step
 protocol: ``o1agent.direct``), ``direct_sc`` (self-consistency over k sampled direct answers,
-majority vote), ``greedy`` (the step protocol, no reward), ``self_consistency`` (``best_of_n``
+majority vote; ``direct_asc`` samples them in waves until the vote is settled, k the cap),
+``greedy`` (the step protocol, no reward), ``self_consistency`` (``best_of_n``
 over the step protocol with a majority vote, no reward), ``best_of_n`` (the search reward picks)
 and ``blind`` (the control: the first listed search strategy — else best-of-N — with every score
 0.5). Sampling baselines draw ``k = budget // sample_tokens`` samples (2..16), so the token budget,
@@ -60,14 +61,15 @@ TRACES = "traces"
 
 BASELINES = ("direct", "direct_sc", "greedy", "self_consistency", "best_of_n", "blind")
 #: Method labels with a fixed meaning that are not baselines: solve()'s default search and reward,
-#: alone and with the calculator.
-NAMED_METHODS = ("default", "default_calculator")
+#: alone and with the calculator, and adaptive self-consistency over direct answers (k the cap).
+NAMED_METHODS = ("default", "default_calculator", "direct_asc")
 ALIASES = {
     "sc": "self_consistency",
     "self-consistency": "self_consistency",
     "cot": "greedy",
     "bon": "best_of_n",
     "direct-sc": "direct_sc",
+    "direct-asc": "direct_asc",
     "default+calculator": "default_calculator",
 }
 #: The search the blind control runs when no search strategy is listed (best-of-N's config).
@@ -267,6 +269,8 @@ def _builtin_spec(label: str, reward: str, blind_of: tuple[str, dict[str, Any]])
         return MethodSpec(
             "blind", strategy, dict(config), reward="blind", auto_n=strategy == "best_of_n", baseline=True
         )
+    if label == "direct_asc":
+        return MethodSpec("direct_asc", "direct", {"adaptive": True}, reward="none", auto_n=True, kind="direct")
     if label in NAMED_METHODS:
         tools = ["calculator"] if label == "default_calculator" else []
         return MethodSpec(label, DEFAULT_STRATEGY, {}, reward=DEFAULT_REWARD, tools=tools)
