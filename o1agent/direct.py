@@ -54,7 +54,10 @@ class DirectConfig(BaseModel):
     wave: int = Field(default=2, ge=1, le=64, description="adaptive: replies per later wave")
     rule: Literal["beta", "dirichlet"] = Field(default="beta", description="adaptive: the stopping rule")
     threshold: float = Field(
-        default=0.9, gt=0.5, lt=1.0, description="adaptive: stop once the vote is settled with this probability"
+        default=0.9,
+        gt=0.5,
+        lt=1.0,
+        description="adaptive: stop once the vote is settled with this probability",
     )
 
 

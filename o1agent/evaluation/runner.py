@@ -270,7 +270,9 @@ def _builtin_spec(label: str, reward: str, blind_of: tuple[str, dict[str, Any]])
             "blind", strategy, dict(config), reward="blind", auto_n=strategy == "best_of_n", baseline=True
         )
     if label == "direct_asc":
-        return MethodSpec("direct_asc", "direct", {"adaptive": True}, reward="none", auto_n=True, kind="direct")
+        return MethodSpec(
+            "direct_asc", "direct", {"adaptive": True}, reward="none", auto_n=True, kind="direct"
+        )
     if label in NAMED_METHODS:
         tools = ["calculator"] if label == "default_calculator" else []
         return MethodSpec(label, DEFAULT_STRATEGY, {}, reward=DEFAULT_REWARD, tools=tools)
