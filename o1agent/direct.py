@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 from .parsing import lenient_answer
-from .policies.base import RUN_KEY, CompletionRequest, Policy, derive_seed, seeded_scope, usage_of
+from .policies.base import RUN_KEY, Completion, CompletionRequest, Policy, derive_seed, seeded_scope, usage_of
 from .prompts import PromptSet, load_prompts
 from .schema import Node, Result, Step, Trace, TraceEvent, Tree, Usage
 
@@ -107,7 +108,6 @@ async def adirect(
 
     run_id = uuid.uuid4().hex[:12]
     started = time.time()
-    outs: list[Any] = []
     allocation: dict[str, Any] | None = None
     async with seeded_scope(policy, seed) as key:
         token = RUN_KEY.set(key)
@@ -115,7 +115,7 @@ async def adirect(
             if not adaptive:
                 outs = await policy.complete(request(cfg.n, 0))
             else:
-                allocation = await _sample_until_settled(policy, request, cfg, outs)
+                outs, allocation = await _sample_until_settled(policy, request, cfg)
         finally:
             RUN_KEY.reset(token)
     tree = Tree.new(q)
@@ -208,21 +208,23 @@ async def adirect(
 
 
 async def _sample_until_settled(
-    policy: Policy, request: Any, cfg: DirectConfig, outs: list[Any]
-) -> dict[str, Any]:
-    """Draw replies in waves into ``outs`` until the vote is settled or ``cfg.n`` were drawn;
-    returns what was drawn and why it stopped (``Result.allocation``)."""
-    from .search.adaptive_sc import settled
+    policy: Policy, request: Callable[[int, int], CompletionRequest], cfg: DirectConfig
+) -> tuple[list[Completion], dict[str, Any]]:
+    """Draw replies in waves until the vote is settled or ``cfg.n`` were drawn; returns them and
+    what was drawn and why it stopped (``Result.allocation``)."""
+    from .search.adaptive_sc import settled, stop_reason
     from .search.chains import normalize_answer
 
+    outs: list[Completion] = []
+    counts: dict[str, int] = {}
     waves = 0
     posterior = 0.0
     while len(outs) < cfg.n:
         n = min(cfg.first if waves == 0 else cfg.wave, cfg.n - len(outs))
-        outs.extend(await policy.complete(request(n, waves)))
+        wave = await policy.complete(request(n, waves))
         waves += 1
-        counts: dict[str, int] = {}
-        for out in outs:
+        outs.extend(wave)
+        for out in wave:  # only the new replies: the earlier ones are counted already
             answer = lenient_answer(out.text, last_line=False)
             if answer:
                 key = normalize_answer(answer)
@@ -230,19 +232,14 @@ async def _sample_until_settled(
         posterior = settled(sorted(counts.values(), reverse=True), cfg.rule)
         if posterior >= cfg.threshold:
             break
-    reason = (
-        f"settled: P(leader stays ahead) = {posterior:.3f} >= {cfg.threshold}"
-        if posterior >= cfg.threshold
-        else f"cap: {len(outs)} samples drawn, P(leader stays ahead) = {posterior:.3f}"
-    )
-    return {
+    return outs, {
         "samples": len(outs),
         "waves": waves,
         "cap": cfg.n,
         "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
         "posterior": round(posterior, 4),
         "rule": cfg.rule,
-        "stopped": reason,
+        "stopped": stop_reason(posterior, cfg.threshold, len(outs)),
     }
 
 

@@ -84,7 +84,7 @@ WORKER = textwrap.dedent(
             else:
                 res = await r.asolve(Q, thread_id=thread, on_event=emit)
             nodes = sorted([n.id, n.step.raw] for n in res.tree.nodes.values())
-            print(json.dumps({"kind": "tree", "nodes": nodes, "answer": res.answer}), flush=True)
+            print(json.dumps({"kind": "tree", "nodes": nodes}), flush=True)
 
     asyncio.run(main())
     """

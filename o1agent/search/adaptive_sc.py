@@ -61,6 +61,13 @@ def dirichlet_settled(counts: Sequence[int], *, draws: int = 2000) -> float:
     return wins / draws
 
 
+def stop_reason(posterior: float, threshold: float, drawn: int) -> str:
+    """Why sampling stopped: the vote settled (``posterior >= threshold``) or the cap was hit."""
+    if posterior >= threshold:
+        return f"settled: P(leader stays ahead) = {posterior:.3f} >= {threshold}"
+    return f"cap: {drawn} samples drawn, P(leader stays ahead) = {posterior:.3f}"
+
+
 def settled(counts: Sequence[int], rule: Rule, *, draws: int = 2000) -> float:
     """How settled a vote with ``counts`` (largest first) is under ``rule``; 0 with no votes."""
     if not counts:
@@ -116,10 +123,7 @@ class AdaptiveSC(ChainSampler[AdaptiveSCConfig]):
     def stop_reason(self, tree: Tree, state: dict[str, Any]) -> str | None:
         if not state.get("started") or self.running(tree, state):
             return None
-        p = self.posterior(tree, state)
-        if p >= self.config.threshold:
-            return f"settled: P(leader stays ahead) = {p:.3f} >= {self.config.threshold}"
-        return f"cap: {self.drawn(tree)} samples drawn, P(leader stays ahead) = {p:.3f}"
+        return stop_reason(self.posterior(tree, state), self.config.threshold, self.drawn(tree))
 
     def allocation(self, tree: Tree, state: dict[str, Any]) -> dict[str, Any] | None:
         report = super().allocation(tree, state)
