@@ -13,7 +13,7 @@ from o1agent.cli import app
 def test_train_group_is_registered():
     res = CliRunner().invoke(app, ["train", "--help"])
     assert res.exit_code == 0
-    for cmd in ("data", "sft", "dpo", "prm", "grpo", "export", "iterate"):
+    for cmd in ("data", "sft", "dpo", "prm", "grpo", "ttrl", "export", "iterate"):
         assert cmd in res.output
 
 

@@ -118,6 +118,36 @@ def test_grpo_two_steps(tmp_path):
     assert (out / "adapter_config.json").exists()
 
 
+def test_grpo_dr_loss_logs_kl_and_resumes_from_its_checkpoint(tmp_path):
+    from o1agent.learn.train import TrainConfig, last_checkpoint, train_grpo
+
+    prompts = [
+        GRPOPrompt(prompt=r.prompt, question=r.problem, answer=str(a + b))
+        for r, (a, b) in zip(_rows(), PROBLEMS, strict=True)
+    ]
+    base = {
+        "output": tmp_path / "g",
+        "num_generations": 4,
+        "batch_size": 4,
+        "max_completion_length": 12,
+        "learning_rate": 1e-4,
+        "kl_coef": 0.05,
+        "save_steps": 1,
+    }
+    first = train_grpo(prompts, [answer_reward()], TrainConfig(max_steps=2, **base))
+    assert first.steps == 2
+    ckpt = last_checkpoint(TrainConfig(max_steps=2, **base))
+    assert ckpt is not None and ckpt.name == "checkpoint-2"
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    assert all("kl" in h for h in state["log_history"] if "reward" in h)  # beta > 0 logs the KL
+    # A rerun with more steps continues from step 2: the log holds steps 1..3, each once.
+    again = train_grpo(prompts, [answer_reward()], TrainConfig(max_steps=3, **base), resume=True)
+    assert again.steps == 3
+    assert last_checkpoint(TrainConfig(max_steps=3, **base)).name == "checkpoint-3"
+    with pytest.raises(Exception, match="reward weights"):
+        train_grpo(prompts, [answer_reward()], TrainConfig(max_steps=1, **base), reward_weights=[1.0, 0.0])
+
+
 def test_prm_head_fits_labels(tmp_path):
     from o1agent.learn.train import PRMHead, TrainConfig, train_prm
     from o1agent.rewards.prm import LearnedPRM

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -227,48 +227,133 @@ def prm_cmd(
     )
 
 
-@train_app.command("grpo")
-def grpo_cmd(
-    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
-    items: int = 32,
-    seed: int = 1,
-    out: OutOpt = Path("runs/grpo"),
-    base: str = "base",
-    steps: int = 20,
-    generations: int = 4,
-    max_completion: int = 96,
-    lr: float = 1e-5,
-    config: str = typer.Option(
-        '{"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}', help="task config as JSON"
-    ),
-) -> None:
-    """GRPO on a reasoning-gym task, rewarded by the dataset's own scorer."""
-    from .data import grpo_prompts, scorer_reward
-    from .iterate import Task
-    from .train import train_grpo
+def _rl_with_bars(cfg: Any, workdir: Path) -> Any:
+    """Run an RL run with a bar per stage; the training bar shows each step's reward, KL and accuracy."""
+    from .grpo import run_rl
+
+    bars: dict[str, Any] = {}
+    titles = {
+        "base": "held-out eval (base)",
+        "train": f"{cfg.mode.upper()} steps",
+        "eval": "held-out eval (trained)",
+    }
+    with _progress() as progress:
+
+        def on_tick(stage: str, done: int, total: int, figures: dict[str, float]) -> None:
+            if stage not in bars:
+                unit = "steps" if stage == "train" else "items"
+                bars[stage] = progress.add_task(titles.get(stage, stage), total=total, unit=unit)
+            desc = titles.get(stage, stage)
+            if figures:
+                desc += "  " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items())
+            progress.update(bars[stage], completed=done, description=desc)
+
+        return run_rl(cfg, workdir, progress=progress.console.print, tick=on_tick)
+
+
+def _rl_cmd(mode: Literal["grpo", "ttrl"], workdir: Path, config: str, **kw: Any) -> None:
+    from pydantic import ValidationError
+
+    from .grpo import RLConfig
 
     try:
-        cfg = json.loads(config)
-        t = Task(task, cfg)
-        prompts = grpo_prompts(t.items(items, seed), chat_template=_template(base))
-        with _step_bar(f"GRPO on {len(prompts)} prompts x {generations} samples") as on_step:
-            rep = train_grpo(
-                prompts,
-                [scorer_reward(t.score, name=f"rg_{t.name}")],
-                _config(
-                    out,
-                    base=base,
-                    max_steps=steps,
-                    num_generations=generations,
-                    batch_size=generations,
-                    max_completion_length=max_completion,
-                    learning_rate=lr,
-                ),
-                on_step=on_step,
-            )
-    except (O1AgentError, json.JSONDecodeError) as exc:
+        cfg = RLConfig(
+            mode=mode, task_config=json.loads(config), **{k: v for k, v in kw.items() if v is not None}
+        )
+    except (ValidationError, json.JSONDecodeError) as exc:  # a bad option value
         _fail(exc)
-    _report(rep)
+    try:
+        state = _rl_with_bars(cfg, workdir)
+    except O1AgentError as exc:
+        _fail(exc)
+    table = Table(title=f"{cfg.task}: held-out greedy accuracy ({mode})")
+    for col in ("policy", "accuracy", "95% Wilson", "unseen questions"):
+        table.add_column(col)
+    for name, h in (("base", state.base), ("trained", state.trained)):
+        if h is not None:
+            table.add_row(
+                name,
+                f"{h.correct}/{h.total} = {h.accuracy:.3f}",
+                f"[{h.wilson[0]:.3f}, {h.wilson[1]:.3f}]",
+                f"{h.unseen_correct}/{h.unseen_total}",
+            )
+    console.print(table)
+    console.print(f"report: {workdir / 'report.md'}")
+
+
+_RL_CONFIG = '{"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 1}'
+WorkdirOpt = Annotated[
+    Path,
+    typer.Option("--workdir", "--out", "-o", help="state, per-step log, checkpoints, report (rerun resumes)"),
+]
+
+
+@train_app.command("grpo")
+def grpo_cmd(
+    workdir: WorkdirOpt = Path("runs/grpo"),
+    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
+    config: str = typer.Option(_RL_CONFIG, help="task config as JSON"),
+    steps: int = 45,
+    prompts_per_step: int = 2,
+    generations: int = typer.Option(8, help="samples per prompt (the GRPO group)"),
+    max_completion: int = 96,
+    lr: float = 1e-4,
+    kl: float = typer.Option(0.0, help="KL coefficient (beta); > 0 also logs the KL"),
+    arith_weight: float = typer.Option(0.0, help="weight of the arithmetic-claims process bonus"),
+    train_items: int = 256,
+    eval_items: int = 100,
+    threads: int | None = typer.Option(None, help="torch and llama.cpp threads (default: all cores)"),
+) -> None:
+    """GRPO (Dr. GRPO loss) from the base, rewarded by the task's scorer; held-out greedy before and after."""
+    _rl_cmd(
+        "grpo",
+        workdir,
+        config,
+        task=task,
+        steps=steps,
+        prompts_per_step=prompts_per_step,
+        generations=generations,
+        max_completion=max_completion,
+        learning_rate=lr,
+        kl_coef=kl,
+        arith_weight=arith_weight,
+        train_items=train_items,
+        eval_items=eval_items,
+        threads=threads,
+    )
+
+
+@train_app.command("ttrl")
+def ttrl_cmd(
+    workdir: WorkdirOpt = Path("runs/ttrl"),
+    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
+    config: str = typer.Option(_RL_CONFIG, help="task config as JSON"),
+    steps: int = 45,
+    prompts_per_step: int = 2,
+    generations: int = typer.Option(8, help="samples per question; their majority is the label"),
+    max_completion: int = 96,
+    lr: float = 1e-4,
+    kl: float = typer.Option(0.0, help="KL coefficient (beta); > 0 also logs the KL"),
+    train_items: int = typer.Option(256, help="unlabeled questions trained on"),
+    eval_items: int = 100,
+    threads: int | None = typer.Option(None, help="torch and llama.cpp threads (default: all cores)"),
+) -> None:
+    """Test-time RL without labels: reward = agreement with the majority of the policy's own samples."""
+    _rl_cmd(
+        "ttrl",
+        workdir,
+        config,
+        task=task,
+        steps=steps,
+        prompts_per_step=prompts_per_step,
+        generations=generations,
+        max_completion=max_completion,
+        learning_rate=lr,
+        kl_coef=kl,
+        train_items=train_items,
+        eval_items=eval_items,
+        threads=threads,
+    )
 
 
 @train_app.command("export")

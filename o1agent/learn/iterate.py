@@ -199,52 +199,33 @@ class Iteration:
 
     def evaluate(self, gguf: str, rr: RoundResult) -> None:
         """Greedy accuracy on held-out items (``eval_seed``), graded by the dataset's scorer."""
-        from ..reasoner import Reasoner
-
-        items = self.task.items(self.config.eval_items, self.config.eval_seed)
-        policy = self._policy(gguf)
-        reasoner = Reasoner(
-            model=policy,
-            strategy="greedy",
-            strategy_config={"max_depth": self.config.max_depth, "step_tokens": self.config.step_tokens},
-            reward="none",
-            budget={"max_nodes": self.config.max_depth + 1, "max_tokens": None},
-            seed=self.config.seed,
-        )
-        # One event loop for all items: the policy's asyncio.Lock must not hop between loops.
-        results = asyncio.run(self._solve_all(reasoner, items, "eval"))
+        c = self.config
         # Small procedural spaces repeat questions across seeds (1-digit a±b has ~200): report the
         # accuracy on questions never used for training too, so memorisation cannot pass for learning.
-        seen = {it["question"] for it in self.task.items(self.config.train_items, self.config.train_seed)}
-        correct = 0
-        unseen = unseen_ok = 0
-        rows = []
-        for item, res in zip(items, results, strict=True):
-            ok = self.task.score(res.answer, item) >= 1.0
-            correct += int(ok)
-            in_train = item["question"] in seen
-            if not in_train:
-                unseen += 1
-                unseen_ok += int(ok)
-            row = {"question": item["question"], "gold": item["answer"], "answer": res.answer, "correct": ok}
-            rows.append({**row, "question_in_train": in_train})
-        out = self.workdir / f"round_{rr.round}" / "eval.jsonl"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        rr.correct, rr.total = correct, len(items)
-        rr.accuracy = correct / len(items)
-        rr.wilson = wilson_interval(correct, len(items))
-        rr.unseen_correct, rr.unseen_total = unseen_ok, unseen
+        held = evaluate_greedy(
+            self._policy(gguf),
+            self.task,
+            self.task.items(c.eval_items, c.eval_seed),
+            seen={it["question"] for it in self.task.items(c.train_items, c.train_seed)},
+            max_depth=c.max_depth,
+            step_tokens=c.step_tokens,
+            seed=c.seed,
+            out=self.workdir / f"round_{rr.round}" / "eval.jsonl",
+            on_item=self._item_ticker("eval"),
+        )
+        rr.correct, rr.total, rr.accuracy, rr.wilson = held.correct, held.total, held.accuracy, held.wilson
+        rr.unseen_correct, rr.unseen_total = held.unseen_correct, held.unseen_total
 
-    async def _solve_all(self, reasoner: Any, items: list[dict[str, Any]], what: str) -> list[Any]:
-        out = []
-        for i, item in enumerate(items):
-            out.append(await reasoner.asolve(item["question"]))
-            if self.tick is not None:
-                self.tick(what, i + 1, len(items))
-            elif (i + 1) % 20 == 0 or i + 1 == len(items):
-                self.progress(f"  {what} {i + 1}/{len(items)}")
-        return out
+    def _item_ticker(self, what: str) -> Callable[[int, int], None]:
+        tick = self.tick
+        if tick is not None:
+            return lambda done, total: tick(what, done, total)
+
+        def log(done: int, total: int) -> None:
+            if done % 20 == 0 or done == total:
+                self.progress(f"  {what} {done}/{total}")
+
+        return log
 
     def search(self, gguf: str, rr: RoundResult) -> None:
         """DFS with the dataset's scorer as outcome verifier; every run's trace is kept."""
@@ -273,7 +254,7 @@ class Iteration:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         solved = 0
-        for res in asyncio.run(self._solve_all(reasoner, items, "search")):
+        for res in asyncio.run(solve_all(reasoner, items, self._item_ticker("search"))):
             Trace(events=res.trace.events).write_jsonl(path, append=True)
             solved += int(
                 any(n.outcome_score is not None and n.outcome_score >= 1.0 for n in res.tree.nodes.values())
@@ -374,6 +355,86 @@ class Iteration:
                 self._stage(rr, "search", lambda rr=rr, g=gguf: self.search(g, rr))
             write_report(self.state, self.workdir)
         return self.state
+
+
+class HeldOut(BaseModel):
+    """Greedy accuracy on held-out items: all of them, and those whose question was not trained on."""
+
+    correct: int
+    total: int
+    accuracy: float
+    wilson: tuple[float, float]
+    unseen_correct: int
+    unseen_total: int
+
+
+async def solve_all(
+    reasoner: Any, items: list[dict[str, Any]], on_item: Callable[[int, int], None] | None = None
+) -> list[Any]:
+    """Solve ``items`` one after another on one event loop (a policy's asyncio.Lock must not hop
+    between loops); ``on_item(done, total)`` after each."""
+    out = []
+    for i, item in enumerate(items):
+        out.append(await reasoner.asolve(item["question"]))
+        if on_item is not None:
+            on_item(i + 1, len(items))
+    return out
+
+
+def evaluate_greedy(
+    policy: Any,
+    task: GymTask,
+    items: list[dict[str, Any]],
+    *,
+    seen: set[str],
+    max_depth: int,
+    step_tokens: int,
+    seed: int,
+    out: Path,
+    on_item: Callable[[int, int], None] | None = None,
+) -> HeldOut:
+    """Greedy (step protocol, no verifier) accuracy of ``policy`` on ``items``, graded by the task's
+    scorer; one row per item goes to ``out`` (JSONL). ``seen``: the training questions. Used by
+    expert iteration and by the RL runs (``o1agent.learn.grpo``), so their figures compare."""
+    from ..reasoner import Reasoner
+
+    reasoner = Reasoner(
+        model=policy,
+        strategy="greedy",
+        strategy_config={"max_depth": max_depth, "step_tokens": step_tokens},
+        reward="none",
+        budget={"max_nodes": max_depth + 1, "max_tokens": None},
+        seed=seed,
+    )
+    results = asyncio.run(solve_all(reasoner, items, on_item))
+    correct = unseen = unseen_ok = 0
+    rows = []
+    for item, res in zip(items, results, strict=True):
+        ok = task.score(res.answer, item) >= 1.0
+        correct += int(ok)
+        in_train = item["question"] in seen
+        if not in_train:
+            unseen += 1
+            unseen_ok += int(ok)
+        rows.append(
+            {
+                "question": item["question"],
+                "gold": item["answer"],
+                "answer": res.answer,
+                "correct": ok,
+                "question_in_train": in_train,
+            }
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return HeldOut(
+        correct=correct,
+        total=len(items),
+        accuracy=correct / len(items),
+        wilson=wilson_interval(correct, len(items)),
+        unseen_correct=unseen_ok,
+        unseen_total=unseen,
+    )
 
 
 def write_report(state: IterateState, workdir: Path) -> Path:

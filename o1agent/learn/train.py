@@ -68,6 +68,16 @@ class TrainConfig(BaseModel):
     num_generations: int = Field(default=4, ge=2)
     max_completion_length: int = 96
     temperature: float = 0.8
+    grpo_loss: str = Field(
+        default="dr_grpo",
+        description="TRL GRPOConfig.loss_type; dr_grpo = no per-response length and no std normalisation",
+    )
+    kl_coef: float = Field(
+        default=0.0, ge=0.0, description="GRPO's KL penalty (TRL beta); > 0 also logs the KL each step"
+    )
+    save_steps: int | None = Field(
+        default=None, ge=1, description="checkpoint every this many steps, so a rerun can resume"
+    )
     # PRM
     prm_lr: float = 1e-3
 
@@ -137,13 +147,17 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
     steps: dict[str, Any] = (
         {"num_train_epochs": cfg.epochs, "max_steps": -1} if cfg.epochs else {"max_steps": cfg.max_steps}
     )
+    saving: dict[str, Any] = (
+        {"save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": 2}
+        if cfg.save_steps
+        else {"save_strategy": "no"}
+    )
     return {
-        "output_dir": str(cfg.output / "_trainer"),
+        "output_dir": str(trainer_dir(cfg)),
         "per_device_train_batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
         "learning_rate": cfg.learning_rate,
         "logging_steps": 1,
-        "save_strategy": "no",
         "report_to": "none",
         "use_cpu": True,
         "bf16": False,
@@ -155,7 +169,24 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
         "lr_scheduler_type": "constant",
         "warmup_steps": 0,
         **steps,
+        **saving,
     }
+
+
+def trainer_dir(cfg: TrainConfig) -> Path:
+    """Where the TRL trainer writes its checkpoints (``checkpoint-N`` folders)."""
+    return cfg.output / "_trainer"
+
+
+def last_checkpoint(cfg: TrainConfig) -> Path | None:
+    """The newest complete trainer checkpoint of a run, if it saved any (``save_steps``)."""
+    found = []
+    for p in trainer_dir(cfg).glob("checkpoint-*"):
+        step = p.name.rsplit("-", 1)[-1]
+        # A checkpoint is complete once its trainer_state.json is written (the trainer writes it last).
+        if step.isdigit() and (p / "trainer_state.json").exists():
+            found.append((int(step), p))
+    return max(found)[1] if found else None
 
 
 def _step_callback(on_step: StepProgress) -> Any:
@@ -271,11 +302,15 @@ def _train_lora(
     make_trainer: Callable[[Any, Any, Any], Any],
     extra: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
     on_step: StepProgress | None = None,
+    callbacks: Sequence[Any] = (),
+    resume_from: Path | None = None,
 ) -> RunReport:
     """The run SFT, DPO and GRPO share: load the model, train a LoRA adapter on ``rows``, save it.
 
     ``make_trainer(model, tokenizer, dataset)`` builds the TRL trainer; ``extra(log_history)``
-    adds metrics to the report; ``on_step`` hears of every optimiser step.
+    adds metrics to the report; ``on_step`` hears of every optimiser step; ``callbacks`` are more
+    transformers ``TrainerCallback``s; ``resume_from`` is a trainer checkpoint folder to continue
+    from (its optimiser state, step count and RNG included).
     """
     _setup_torch(cfg)
     t0, c0 = time.perf_counter(), _cpu_seconds()
@@ -284,8 +319,10 @@ def _train_lora(
     trainer = make_trainer(model, tok, ds)
     if on_step is not None:
         trainer.add_callback(_step_callback(on_step))
+    for cb in callbacks:
+        trainer.add_callback(cb)
     before = _trainable_snapshot(trainer.model)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     delta = _delta(before, trainer.model)
     _save_adapter(trainer, tok, cfg, base_ref)
     hist = trainer.state.log_history
@@ -330,18 +367,30 @@ def train_dpo(
 
 
 def train_grpo(
-    prompts: Sequence[GRPOPrompt],
+    prompts: Sequence[GRPOPrompt] | Sequence[dict[str, Any]],
     reward_funcs: list[RewardFunc],
     cfg: TrainConfig,
     *,
+    reward_weights: Sequence[float] | None = None,
     on_step: StepProgress | None = None,
+    callbacks: Sequence[Any] = (),
+    resume: bool = False,
 ) -> RunReport:
     """GRPO: ``num_generations`` sampled solutions per prompt, graded by ``reward_funcs``.
 
-    One optimiser step sees ``batch_size`` completions, so ``batch_size`` must be a multiple of
-    ``num_generations`` (TRL's rule); it is raised to ``num_generations`` when smaller.
+    The loss is ``cfg.grpo_loss`` (default Dr. GRPO: the token-level sum is divided by a constant,
+    not by each response's length, and advantages are not divided by the group's std — both
+    normalisations bias a policy toward long wrong answers, Liu et al. 2025). ``reward_weights``
+    weight the reward functions in the advantage; a weight of 0 keeps a function as a logged
+    metric only (``rewards/<name>/mean`` in the log) — how TTRL reports accuracy against gold
+    without training on it. One optimiser step sees ``batch_size`` completions, so ``batch_size``
+    must be a multiple of ``num_generations`` (TRL's rule); it is raised to ``num_generations``
+    when smaller. ``resume`` continues from the newest checkpoint in the output folder, if any.
     """
     from trl import GRPOConfig, GRPOTrainer
+
+    if reward_weights is not None and len(reward_weights) != len(reward_funcs):
+        raise LearnError(f"{len(reward_weights)} reward weights for {len(reward_funcs)} reward functions")
 
     def trainer(model: Any, tok: Any, ds: Any) -> Any:
         common = _common_args(cfg)
@@ -353,7 +402,13 @@ def train_grpo(
             num_generations=cfg.num_generations,
             max_completion_length=cfg.max_completion_length,
             temperature=cfg.temperature,
-            beta=0.0,  # no KL term: saves a reference forward pass per step on CPU
+            loss_type=cfg.grpo_loss,
+            # Dr. GRPO: centre rewards on the group mean only.
+            scale_rewards="none" if cfg.grpo_loss == "dr_grpo" else "group",
+            # beta 0 skips the reference forward pass (with LoRA the reference is the base with the
+            # adapter switched off, so beta > 0 costs compute, not memory).
+            beta=cfg.kl_coef,
+            reward_weights=list(reward_weights) if reward_weights is not None else None,
             log_completions=False,
         )
         tok.padding_side = "left"
@@ -369,7 +424,17 @@ def train_grpo(
     def rewards(hist: list[dict[str, Any]]) -> dict[str, Any]:
         return {"rewards": [float(h["reward"]) for h in hist if "reward" in h]}
 
-    return _train_lora("grpo", cfg, [p.model_dump() for p in prompts], trainer, rewards, on_step=on_step)
+    rows = [p.model_dump() if isinstance(p, BaseModel) else dict(p) for p in prompts]
+    return _train_lora(
+        "grpo",
+        cfg,
+        rows,
+        trainer,
+        rewards,
+        on_step=on_step,
+        callbacks=callbacks,
+        resume_from=last_checkpoint(cfg) if resume else None,
+    )
 
 
 # ---- PRM -----------------------------------------------------------------------------------------
