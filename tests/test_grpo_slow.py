@@ -12,6 +12,7 @@ from o1agent.learn.grpo import RLConfig, RLState, run_rl
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(1200)  # two GGUF exports and two model loads: minutes on 2 busy cores
 def test_ttrl_run_end_to_end_then_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     cfg = RLConfig(
