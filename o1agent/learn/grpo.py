@@ -16,10 +16,10 @@ One run in a work folder (``o1agent train grpo`` / ``o1agent train ttrl``):
      often the majority label itself was right (``label_accuracy``) — the signal whose
      rise-then-fall the URLVR follow-up warns about.
 
-   Rollouts are HF ``generate`` inside TRL. Measured here (1 thread, 2 prompts × 8 samples × 96
-   tokens): generation is ~30 % of a step, the rest is the policy's forward/backward, so moving
-   rollouts to llama.cpp (7× faster decoding, but a GGUF re-export every few steps) would save at
-   most that share; it is not done.
+   Rollouts are HF ``generate`` inside TRL. A profile of an earlier 1-thread run put generation
+   at 28 % of a step (the rest is the policy's forward/backward), so moving rollouts to llama.cpp
+   (7× faster decoding, but a GGUF re-export every few steps) would save at most that share; it
+   is not done.
    One line per optimiser step goes to ``steps.jsonl`` (reward, its std, KL when ``kl_coef > 0``,
    sample accuracy, label accuracy, completion length, CPU seconds); the trainer checkpoints every
    ``save_every`` steps and a rerun of the same command resumes from the newest checkpoint.
