@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,8 +45,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LearnError
 from ..evaluation.report import headless_pyplot
-from .data import RewardFunc, completion_answer, grpo_prompts, scorer_reward
-from .iterate import HeldOut, Task, evaluate_greedy
+from .data import RewardFunc, _text, completion_answer, grpo_prompts, scorer_reward
+from .iterate import HeldOut, Task, _cpu, evaluate_greedy
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +96,6 @@ class RLState(BaseModel):
     trained: HeldOut | None = None
     cpu_minutes: dict[str, float] = Field(default_factory=dict)
     wall_minutes: dict[str, float] = Field(default_factory=dict)
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 # ---- rewards -------------------------------------------------------------------------------------
@@ -159,12 +153,6 @@ class MajorityVoteReward:
         """The fraction of questions whose majority label equalled gold since the last call."""
         labels, self._labels = self._labels, []
         return sum(labels) / len(labels) if labels else None
-
-
-def _text(completion: Any) -> str:
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
-    return str(completion)
 
 
 # ---- the run -------------------------------------------------------------------------------------

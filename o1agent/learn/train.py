@@ -367,7 +367,7 @@ def train_dpo(
 
 
 def train_grpo(
-    prompts: Sequence[GRPOPrompt] | Sequence[dict[str, Any]],
+    prompts: Sequence[GRPOPrompt],
     reward_funcs: list[RewardFunc],
     cfg: TrainConfig,
     *,
@@ -424,7 +424,7 @@ def train_grpo(
     def rewards(hist: list[dict[str, Any]]) -> dict[str, Any]:
         return {"rewards": [float(h["reward"]) for h in hist if "reward" in h]}
 
-    rows = [p.model_dump() if isinstance(p, BaseModel) else dict(p) for p in prompts]
+    rows = [p.model_dump() for p in prompts]
     return _train_lora(
         "grpo",
         cfg,
