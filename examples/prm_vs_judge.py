@@ -55,8 +55,10 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "prm_vs_judge_results.md"
 TASK_CONFIG = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
 CONFIGS = ("greedy", "beam+judge", "beam+prm")
-# Not run by default: the same beam with the grounded arithmetic check (no model, no training).
-EXTRA_CONFIGS = ("beam+arith", "beam+blind")
+# Not run by default: the same beam with the grounded arithmetic check (no model, no training),
+# the blind control, and best-of-N (--bon-n chains) picked by majority vote or by the PRM-weighted
+# vote. The two best-of-N configs sample the same seeded chains: only the pick differs.
+EXTRA_CONFIGS = ("beam+arith", "beam+blind", "bon+majority", "bon+prm")
 
 
 # Same beam for both rewards: "last" ranks a path by its newest step, which is what a
@@ -83,9 +85,14 @@ def training_traces(workdir: Path, task: str, train_items: int) -> Path:
     return path
 
 
-def train_prm(workdir: Path, traces: list[Path], steps: int) -> dict[str, Any]:
+def train_prm(
+    workdir: Path, traces: list[Path], steps: int, labels_file: Path | None = None
+) -> dict[str, Any]:
+    """The PRM head, fitted to the step labels of search trees (``traces``) or to Monte-Carlo
+    labels from ``o1agent train label`` (``labels_file``); reused when the workdir has it."""
     from o1agent.learn.data import load_trees, prm_labels
     from o1agent.learn.model import load_tokenizer
+    from o1agent.learn.shepherd import read_labels
     from o1agent.learn.train import TrainConfig
     from o1agent.learn.train import train_prm as fit
 
@@ -93,8 +100,12 @@ def train_prm(workdir: Path, traces: list[Path], steps: int) -> dict[str, Any]:
     info_path = workdir / "prm_info.json"
     if (out / "prm_config.json").exists() and info_path.exists():
         return json.loads(info_path.read_text())
-    labels = prm_labels(load_trees(traces), chat_template=load_tokenizer("base").chat_template)
-    log(f"PRM: {len(labels)} step labels from {', '.join(map(str, traces))}")
+    if labels_file is not None:
+        labels, source = read_labels(labels_file), str(labels_file)
+    else:
+        labels = prm_labels(load_trees(traces), chat_template=load_tokenizer("base").chat_template)
+        source = ", ".join(map(str, traces))
+    log(f"PRM: {len(labels)} step labels from {source}")
     rep = fit(labels, TrainConfig(output=out, base="base", max_steps=steps, batch_size=16, prm_lr=1e-3))
     info = {
         "labels": len(labels),
@@ -103,10 +114,30 @@ def train_prm(workdir: Path, traces: list[Path], steps: int) -> dict[str, Any]:
         "train_hard_accuracy": rep.extra.get("train_hard_accuracy"),
         "loss": [round(rep.first_loss or 0.0, 3), round(rep.last_loss or 0.0, 3)],
         "cpu_minutes": round(rep.cpu_seconds / 60, 2),
-        "traces": ", ".join(map(str, traces)),
+        "traces": source,
     }
     info_path.write_text(json.dumps(info, indent=2))
     return info
+
+
+def step_accuracy(workdir: Path, path: Path) -> str:
+    """ProcessBench-style accuracy of the PRM on held-out labelled steps (the report's last part)."""
+    from o1agent.learn.shepherd import first_error_metrics, read_labels
+    from o1agent.learn.train import PRMHead
+
+    labels = read_labels(path)
+    head = PRMHead.load(workdir / "prm")
+    texts = [lab.prompt + lab.step for lab in labels]
+    probs = [p for i in range(0, len(texts), 16) for p in head.predict(texts[i : i + 16])]
+    m = first_error_metrics(labels, probs)
+    (workdir / "step_accuracy.json").write_text(json.dumps(m, indent=2))
+    return (
+        "\n## Step accuracy on held-out labelled steps (ProcessBench-style)\n\n"
+        f"From `{path}`: {m['solutions']} solutions, {m['steps']} steps. A solution's reference first "
+        "error is its first step no Monte-Carlo completion finished right from (hard label 0; none: "
+        "the solution is correct); the PRM's is its first step with P(correct) < 0.5.\n\n"
+        "| measure | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in m.items())
+    )
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -126,7 +157,7 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
     from o1agent.policies.llamacpp import LlamaCppPolicy
     from o1agent.rewards import make_reward
 
-    task = GymTask.from_spec(args.task, TASK_CONFIG)
+    task = GymTask.from_spec(args.task, args.task_config)
     items = task.items(args.eval_items, args.eval_seed)
     policy = LlamaCppPolicy("embedded", n_threads=2)
     rewards = {
@@ -135,6 +166,8 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
         "beam+prm": make_reward(f"prm:{workdir / 'prm'}", policy),
         "beam+arith": make_reward("arith", policy),
         "beam+blind": make_reward("blind", policy),
+        "bon+majority": None,
+        "bon+prm": make_reward(f"prm:{workdir / 'prm'}", policy),
     }
     jsonl = workdir / "rows.jsonl"
     done = {(r["config"], r["index"], r["max_tokens"]): r for r in read_rows(jsonl)}
@@ -146,10 +179,20 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
             if key in done:
                 rows.append(done[key])
                 continue
+            if label == "greedy":
+                strategy, scfg = "greedy", {"max_depth": BEAM["max_depth"]}
+            elif label.startswith("bon+"):
+                pick = "majority" if label == "bon+majority" else "weighted_vote"
+                strategy, scfg = (
+                    "best_of_n",
+                    {"n": args.bon_n, "select_by": pick, "max_depth": BEAM["max_depth"]},
+                )
+            else:
+                strategy, scfg = "beam", dict(BEAM)
             reasoner = Reasoner(
                 model=policy,
-                strategy="greedy" if label == "greedy" else "beam",
-                strategy_config={"max_depth": BEAM["max_depth"]} if label == "greedy" else dict(BEAM),
+                strategy=strategy,
+                strategy_config=scfg,
                 reward=rewards[label],
                 budget={"max_tokens": args.max_tokens, "max_nodes": 40},
                 seed=i,
@@ -217,6 +260,18 @@ def report(
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--task", default="reasoning_gym:chain_sum")
+    p.add_argument("--task-config", type=json.loads, default=dict(TASK_CONFIG), help="task config as JSON")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="Monte-Carlo PRM labels (o1agent train label's labels.jsonl) instead of traces",
+    )
+    p.add_argument(
+        "--step-labels",
+        type=Path,
+        help="held-out labelled steps (train label on another seed): report the PRM's step accuracy",
+    )
+    p.add_argument("--bon-n", type=int, default=4, help="chains per best-of-N config")
     p.add_argument(
         "--traces", type=Path, nargs="+", help="training-time search trace files (else searched here)"
     )
@@ -239,11 +294,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv or sys.argv[1:])])
     args.workdir.mkdir(parents=True, exist_ok=True)
-    traces = args.traces or [training_traces(args.workdir, args.task, args.train_items)]
-    missing = [t for t in traces if not t.exists()]
+    if args.labels is not None:
+        traces = []
+    else:
+        traces = args.traces or [training_traces(args.workdir, args.task, args.train_items)]
+    missing = [t for t in (*traces, *([args.labels] if args.labels else [])) if not t.exists()]
     if missing:
-        raise SystemExit(f"no traces at {', '.join(map(str, missing))}")
-    prm = train_prm(args.workdir, traces, args.prm_steps)
+        raise SystemExit(f"no traces or labels at {', '.join(map(str, missing))}")
+    prm = train_prm(args.workdir, traces, args.prm_steps, args.labels)
+    steps_text = step_accuracy(args.workdir, args.step_labels) if args.step_labels else ""
     asyncio.run(solve_all(args, args.workdir))
     # The report covers every config solved on these items at this budget, from earlier runs too.
     rows = [
@@ -252,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r["max_tokens"] == args.max_tokens and r["index"] < args.eval_items
     ]
     shown = [c for c in (*CONFIGS, *EXTRA_CONFIGS) if any(r["config"] == c for r in rows)]
-    text = report(rows, shown, command=command, prm=prm)
+    text = report(rows, shown, command=command, prm=prm) + steps_text
     args.out.write_text(text)
     print(text)
     return 0

@@ -1,4 +1,4 @@
-"""``o1agent train ...``: the learning commands (data, sft, dpo, prm, grpo, export, iterate).
+"""``o1agent train ...``: the learning commands (data, sft, dpo, prm, label, grpo, ttrl, export, iterate).
 
 Registered on the main app by ``register(app)`` (``o1agent.cli`` imports this module and calls it;
 if typer's optional learning deps are missing the group still registers, and a command fails with
@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ExportError, O1AgentError
+from ..errors import ExportError, LearnError, O1AgentError
 
 console = Console(stderr=True)
 train_app = typer.Typer(no_args_is_help=True, help="Train a local policy from its own search traces.")
@@ -212,19 +212,110 @@ def dpo_cmd(
 
 @train_app.command("prm")
 def prm_cmd(
-    traces: TracesArg,
+    traces: Annotated[
+        list[Path] | None, typer.Argument(help="trace JSONL files (or folders of them); or use --labels")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="a PRM label JSONL (train label's labels.jsonl) instead of traces"),
+    ] = None,
     out: OutOpt = Path("runs/prm"),
     base: str = "base",
     steps: int = 200,
     batch_size: int = 16,
     lr: float = 1e-3,
 ) -> None:
-    """Fit a process reward model (value head on the frozen base) to Math-Shepherd labels."""
+    """Fit a process reward model (value head on the frozen base) to Math-Shepherd labels: those
+    of search trees (traces), or Monte-Carlo ones from ``train label`` (--labels)."""
     from .data import prm_labels
+    from .train import train_prm
 
-    _train_on_traces(
-        "prm", prm_labels, traces, out, base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr
-    )
+    cfg = dict(base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr)
+    if bool(traces) == (labels is not None):
+        _fail(LearnError("give trace files or --labels FILE (one of the two)"))
+    if traces:
+        _train_on_traces("prm", prm_labels, traces, out, **cfg)
+        return
+    from .shepherd import read_labels
+
+    try:
+        rows = read_labels(labels)  # type: ignore[arg-type]  # checked above
+        with _step_bar(_TITLES["prm"].format(n=len(rows))) as on_step:
+            rep = train_prm(rows, _config(out, **cfg), on_step=on_step)
+    except O1AgentError as exc:
+        _fail(exc)
+    _report(rep)
+
+
+@train_app.command("label")
+def label_cmd(
+    workdir: Annotated[
+        Path, typer.Option("--workdir", "--out", "-o", help="labels.jsonl + problems.jsonl (rerun resumes)")
+    ] = Path("runs/shepherd"),
+    task: str = typer.Option("reasoning_gym:chain_sum", help="reasoning_gym:NAME"),
+    config: str = typer.Option(
+        '{"min_terms": 3, "max_terms": 3, "min_digits": 2, "max_digits": 2}', help="task config as JSON"
+    ),
+    problems: int = typer.Option(500, help="training problems labelled"),
+    seed: int = typer.Option(1, help="the training items' seed (never an evaluation seed)"),
+    model: str = typer.Option("embedded", help="the policy that writes and completes solutions (a GGUF)"),
+    solutions: int = typer.Option(2, help="solutions per problem (the first greedy)"),
+    rollouts: int = typer.Option(4, help="completions per step prefix"),
+    temperature: float = 0.8,
+    max_tokens: int = 192,
+    max_steps: int = 6,
+    concurrency: int = typer.Option(4, help="problems in flight at once (they share batched decoding)"),
+    threads: int | None = typer.Option(None, help="llama.cpp threads (default: all cores)"),
+) -> None:
+    """Math-Shepherd step labels by Monte-Carlo completion: each step of a solution is completed
+    --rollouts times and graded by the task's scorer; the share that end right is its label."""
+    import asyncio
+    import os
+
+    from pydantic import ValidationError
+
+    from ..gym import GymTask, task_name
+    from ..policies.llamacpp import LlamaCppPolicy
+    from .shepherd import Labeler, ShepherdConfig, label_items, read_labels, summary
+
+    try:
+        cfg = ShepherdConfig(
+            solutions=solutions,
+            rollouts=rollouts,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            max_steps=max_steps,
+            concurrency=concurrency,
+            seed=seed,
+        )
+        gym = GymTask(task_name(task), json.loads(config))
+    except (ValidationError, json.JSONDecodeError, O1AgentError) as exc:
+        _fail(exc)
+    items = gym.items(problems, seed)
+    try:
+        policy = LlamaCppPolicy(model, n_threads=threads or os.cpu_count() or 1, seed=seed)
+        labeler = Labeler(
+            policy,
+            lambda a, item: a is not None and gym.score(a, item) >= 1.0,
+            cfg,
+            chat_template=_template("base"),
+        )
+        with _progress() as progress:
+            bar = progress.add_task("labelling steps", total=len(items), unit="problems")
+
+            def tick(done: int, total: int, rec: Any) -> None:
+                progress.update(bar, completed=done, total=total)
+
+            records = asyncio.run(label_items(labeler, items, workdir, on_problem=tick))
+        info = summary(records, read_labels(workdir / "labels.jsonl"))
+    except O1AgentError as exc:
+        _fail(exc)
+    (workdir / "summary.json").write_text(json.dumps(info, indent=2))
+    table = Table(title=f"{task}: Math-Shepherd labels", show_header=False)
+    for key, val in info.items():
+        table.add_row(key, str(val))
+    console.print(table)
+    console.print(f"labels: {workdir / 'labels.jsonl'}  (train them: o1agent train prm --labels ...)")
 
 
 def _rl_with_bars(cfg: Any, workdir: Path) -> Any:

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..parsing import lenient_answer
 from ..policies.chat_template import DEFAULT_EOS, render_chat
 from ..prompts import PromptSet, load_prompts
-from ..schema import Node, Trace, TraceEvent, Tree, tree_from_events
+from ..schema import Node, Step, Trace, TraceEvent, Tree, tree_from_events
 
 # The fallback chat template is ChatML, the same fallback LlamaCppPolicy uses; SmolLM2's own
 # template renders identically whenever the first message is a system message (g1 prompts always
@@ -200,8 +200,8 @@ def step_values(tree: Tree, threshold: float = 1.0) -> dict[str, tuple[float, fl
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def _steps(path: list[Node]) -> list[dict[str, Any]]:
-    return [{"title": n.step.title, "text": n.step.text, "raw": n.step.raw} for n in path]
+def _steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
+    return [{"title": s.title, "text": s.text, "raw": s.raw} for s in steps]
 
 
 class Renderer:
@@ -212,13 +212,20 @@ class Renderer:
         self.chat_template = chat_template
 
     def parts(self, question: str, path: list[Node]) -> tuple[list[dict[str, str]], str]:
+        return self.parts_steps(question, [n.step for n in path])
+
+    def parts_steps(self, question: str, steps: Sequence[Step]) -> tuple[list[dict[str, str]], str]:
+        """``parts`` for bare steps (a solution not in a tree, e.g. ``learn.shepherd``'s)."""
         messages, prefix = self.prompts.render(
-            "propose", question=question, subgoals=[], steps=_steps(path), tools=""
+            "propose", question=question, subgoals=[], steps=_steps(steps), tools=""
         )
         return [m.model_dump() for m in messages], prefix
 
     def prompt(self, question: str, path: list[Node]) -> str:
-        messages, prefix = self.parts(question, path)
+        return self.prompt_steps(question, [n.step for n in path])
+
+    def prompt_steps(self, question: str, steps: Sequence[Step]) -> str:
+        messages, prefix = self.parts_steps(question, steps)
         return render_chat(messages, prefix, self.chat_template)
 
 

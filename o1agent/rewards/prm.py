@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import ConfigError
-from ..schema import Node, Step, Usage
+from ..schema import Step, Usage
 from .base import RewardKind, ScoreRequest, Verdict
 from .compose import Composable
 
@@ -208,10 +208,7 @@ class LearnedPRM(Composable):
         self.renderer = Renderer(prompts, self.prm.tokenizer.chat_template)
 
     def _run(self, requests: list[ScoreRequest]) -> tuple[list[float], list[int]]:
-        texts = []
-        for r in requests:
-            path = [Node(id=str(i), step=s) for i, s in enumerate(r.previous)]
-            texts.append(self.renderer.prompt(r.question, path) + " " + r.candidate.raw)
+        texts = [self.renderer.prompt_steps(r.question, r.previous) + " " + r.candidate.raw for r in requests]
         return self.prm.predict(texts), self.prm.token_counts(texts)
 
     async def score(self, requests: list[ScoreRequest]) -> list[Verdict]:
