@@ -50,6 +50,7 @@ from typing import Any
 from o1agent import Reasoner
 from o1agent.errors import RunError
 from o1agent.evaluation.stats import wilson_interval
+from o1agent.learn.data import read_jsonl as read_rows  # a torn last line is skipped
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "prm_vs_judge_results.md"
@@ -138,18 +139,6 @@ def step_accuracy(workdir: Path, path: Path) -> str:
         "the solution is correct); the PRM's is its first step with P(correct) < 0.5.\n\n"
         "| measure | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in m.items())
     )
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: that item is solved again
-            continue
-    return out
 
 
 async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:

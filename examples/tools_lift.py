@@ -48,6 +48,7 @@ from typing import Any
 from o1agent import Reasoner, gym
 from o1agent.errors import RunError
 from o1agent.evaluation.stats import wilson_interval
+from o1agent.learn.data import read_jsonl as read_rows  # a torn last line is skipped
 from o1agent.tools.calculator import CalculatorError, calculate
 from o1agent.tools.registry import Tool, calculator_tool
 
@@ -257,19 +258,6 @@ _COMMIT: dict[str, str] = {}  # git_commit() once per process (the code was impo
 
 def row_key(row: dict[str, Any]) -> tuple[str, str, str, int, int]:
     return (row["task"], row["config"], row["fingerprint"], int(row["seed"]), int(row["index"]))
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a torn last line (killed mid-write) is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:

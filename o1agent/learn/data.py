@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
+from ..graph.expand import steps_for_prompt  # the graph's own rendering of steps: one home
 from ..parsing import lenient_answer
 from ..policies.chat_template import DEFAULT_EOS, render_chat
 from ..prompts import PromptSet, load_prompts
@@ -200,10 +201,6 @@ def step_values(tree: Tree, threshold: float = 1.0) -> dict[str, tuple[float, fl
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def _steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
-    return [{"title": s.title, "text": s.text, "raw": s.raw} for s in steps]
-
-
 class Renderer:
     """Renders the graph's ``propose`` prompt for a question and a partial path."""
 
@@ -217,7 +214,7 @@ class Renderer:
     def parts_steps(self, question: str, steps: Sequence[Step]) -> tuple[list[dict[str, str]], str]:
         """``parts`` for bare steps (a solution not in a tree, e.g. ``learn.shepherd``'s)."""
         messages, prefix = self.prompts.render(
-            "propose", question=question, subgoals=[], steps=_steps(steps), tools=""
+            "propose", question=question, subgoals=[], steps=steps_for_prompt(steps), tools=""
         )
         return [m.model_dump() for m in messages], prefix
 
@@ -527,6 +524,21 @@ def _text(completion: Any) -> str:
     if isinstance(completion, list):
         return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
     return str(completion)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL file that a resumable run appends to; none if it is missing. A line
+    that does not parse (torn by a kill mid-write) is skipped, so its work is done again."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def write_jsonl(rows: Iterable[BaseModel], path: str | Path) -> Path:

@@ -40,7 +40,7 @@ from ..errors import LearnError
 from ..parsing import lenient_answer, parse_step
 from ..policies.base import Completion, CompletionRequest, Policy, derive_seed
 from ..schema import Step
-from .data import PRMLabel, Renderer
+from .data import PRMLabel, Renderer, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -199,25 +199,13 @@ class Labeler:
         return labels, rec
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: that problem is labelled again
-            continue
-    return rows
-
-
 def read_labels(path: str | Path) -> list[PRMLabel]:
     """PRM labels from a ``labels.jsonl`` (this module's, or ``train data``'s ``prm.jsonl``)."""
     p = Path(path)
     if not p.is_file():
         raise LearnError(f"no PRM label file at {p}")
     try:
-        return [PRMLabel.model_validate(r) for r in _read_jsonl(p)]
+        return [PRMLabel.model_validate(r) for r in read_jsonl(p)]
     except ValueError as exc:
         raise LearnError(f"{p}: not PRM labels ({exc})") from None
 
@@ -232,9 +220,9 @@ async def label_items(
     """Label ``items`` into ``workdir`` (resumable); returns every problem's record."""
     workdir.mkdir(parents=True, exist_ok=True)
     lab_path, led_path = workdir / "labels.jsonl", workdir / "problems.jsonl"
-    done = {r["index"]: ProblemRecord.model_validate(r) for r in _read_jsonl(led_path)}
+    done = {r["index"]: ProblemRecord.model_validate(r) for r in read_jsonl(led_path)}
     # Labels of a problem whose ledger line never came (killed in between) are written again.
-    kept = [r for r in _read_jsonl(lab_path) if int(str(r["run_id"]).split("-")[1]) in done]
+    kept = [r for r in read_jsonl(lab_path) if int(str(r["run_id"]).split("-")[1]) in done]
     lab_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     led_path.write_text("".join(done[i].model_dump_json() + "\n" for i in sorted(done)))
     todo = [i for i in range(len(items)) if i not in done]
