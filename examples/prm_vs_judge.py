@@ -87,7 +87,7 @@ def training_traces(workdir: Path, task: str, train_items: int) -> Path:
 
 
 def train_prm(
-    workdir: Path, traces: list[Path], steps: int, labels_file: Path | None = None
+    workdir: Path, traces: list[Path], steps: int, labels_file: Path | None = None, prompts: str = "g1"
 ) -> dict[str, Any]:
     """The PRM head, fitted to the step labels of search trees (``traces``) or to Monte-Carlo
     labels from ``o1agent train label`` (``labels_file``); reused when the workdir has it."""
@@ -107,7 +107,10 @@ def train_prm(
         labels = prm_labels(load_trees(traces), chat_template=load_tokenizer("base").chat_template)
         source = ", ".join(map(str, traces))
     log(f"PRM: {len(labels)} step labels from {source}")
-    rep = fit(labels, TrainConfig(output=out, base="base", max_steps=steps, batch_size=16, prm_lr=1e-3))
+    rep = fit(
+        labels,
+        TrainConfig(output=out, base="base", max_steps=steps, batch_size=16, prm_lr=1e-3, prompts=prompts),
+    )
     info = {
         "labels": len(labels),
         "positive_share": round(sum(lab.hard for lab in labels) / len(labels), 3),
@@ -116,6 +119,7 @@ def train_prm(
         "loss": [round(rep.first_loss or 0.0, 3), round(rep.last_loss or 0.0, 3)],
         "cpu_minutes": round(rep.cpu_seconds / 60, 2),
         "traces": source,
+        "prompts": prompts,
     }
     info_path.write_text(json.dumps(info, indent=2))
     return info
@@ -184,6 +188,7 @@ async def solve_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, A
                 strategy_config=scfg,
                 reward=rewards[label],
                 budget={"max_tokens": args.max_tokens, "max_nodes": 40},
+                prompts=args.prompts,
                 seed=i,
             )
             t0 = time.perf_counter()
@@ -227,7 +232,8 @@ def report(
         f"load at report {os.getloadavg()[0]:.1f}",
         "",
         f"PRM: {prm.get('labels')} Math-Shepherd step labels (share with a correct rollout below: "
-        f"{prm.get('positive_share')}), loss {prm.get('loss')}, from `{prm.get('traces')}`.",
+        f"{prm.get('positive_share')}), loss {prm.get('loss')}, from `{prm.get('traces')}`; "
+        f"prompt style {prm.get('prompts', 'g1')}.",
         "",
         "| config | correct | accuracy | 95% Wilson | mean tokens (all models) | mean policy completion tokens | budget hit | mean s |",
         "|---|---|---|---|---|---|---|---|",
@@ -262,6 +268,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--bon-n", type=int, default=4, help="chains per best-of-N config")
     p.add_argument(
+        "--prompts",
+        help="prompt style every config searches in (default: --labels' summary.json, else g1)",
+    )
+    p.add_argument(
         "--traces", type=Path, nargs="+", help="training-time search trace files (else searched here)"
     )
     p.add_argument("--train-items", type=int, default=64)
@@ -290,7 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [t for t in (*traces, *([args.labels] if args.labels else [])) if not t.exists()]
     if missing:
         raise SystemExit(f"no traces or labels at {', '.join(map(str, missing))}")
-    prm = train_prm(args.workdir, traces, args.prm_steps, args.labels)
+    if args.prompts is None:
+        # Search in the style the labels were written in: the PRM was trained on that text.
+        info = args.labels.parent / "summary.json" if args.labels is not None else None
+        args.prompts = (json.loads(info.read_text()).get("prompts") if info and info.exists() else None) or "g1"
+    prm = train_prm(args.workdir, traces, args.prm_steps, args.labels, args.prompts)
     steps_text = step_accuracy(args.workdir, args.step_labels) if args.step_labels else ""
     asyncio.run(solve_all(args, args.workdir))
     # The report covers every config solved on these items at this budget, from earlier runs too.

@@ -76,7 +76,11 @@ def answer_from_path(step: Step, path: Sequence[Node]) -> Step:
 
 #: Rules per shipped prompt style. Both styles are tuned for the embedded SmolLM2-135M, so both
 #: keep every rule; a user folder gets them too unless the caller passes ``cleanup=``.
-STYLE_CLEANUP: dict[str, StepCleanup] = {"g1": StepCleanup(), "thinking": StepCleanup()}
+STYLE_CLEANUP: dict[str, StepCleanup] = {
+    "g1": StepCleanup(),
+    "thinking": StepCleanup(),
+    "stepwise": StepCleanup(),
+}
 
 
 def make_cleanup(spec: StepCleanup | str | None, style: str) -> StepCleanup:

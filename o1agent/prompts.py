@@ -6,7 +6,9 @@ continues from. Keeping earlier steps in that prefix makes a child's prompt a st
 its parent's, which is what lets llama.cpp reuse the parent's KV cache.
 
 Styles ship in ``prompts/`` at the repo root (and inside the wheel): ``g1`` (titled steps,
-re-examination) and ``thinking`` (analysis, hypothesis, verification, correction). A user passes
+re-examination), ``thinking`` (analysis, hypothesis, verification, correction) and ``stepwise``
+(g1 with one operation per step, so a chain's intermediate results are steps a PRM can score;
+only its ``propose`` differs). A user passes
 a style name or a folder of their own; a node template missing from a user folder falls back to
 ``g1`` (logged), so a folder may override only what it needs.
 """

@@ -195,11 +195,12 @@ def test_bad_names_fail_clearly():
 
 async def test_prompt_styles_render_and_differ():
     seen = {}
-    for style in ("g1", "thinking"):
+    for style in ("g1", "thinking", "stepwise"):
         p = ScriptedPolicy(["Final answer: 1"], cycle=True)
         await Reasoner(model=p, strategy="greedy", reward=None, prompts=style).asolve("q?")
         seen[style] = p.requests[0].messages[0].content
-    assert seen["g1"] != seen["thinking"]
+    assert len(set(seen.values())) == 3
+    assert "exactly one operation" in seen["stepwise"]
 
 
 async def test_user_prompt_folder_overrides_one_template(tmp_path):

@@ -58,6 +58,7 @@ def test_prm_vs_judge_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     assert len(rows) == 2
     report = out.read_text()
     assert "| greedy | " in report and "| beam+prm | " in report
+    assert "prompt style g1." in report  # no labels' summary.json: the default style
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len((work / "rows.jsonl").read_text().splitlines()) == 2  # nothing solved twice

@@ -131,6 +131,8 @@ def test_cli_prm_needs_traces_or_labels_and_label_checks_its_options(tmp_path: P
     assert res.exit_code == 2
     res = runner.invoke(app, ["train", "label", "--out", str(tmp_path / "l"), "--task", "reasoning_gym:nope"])
     assert res.exit_code == 2 and "nope" in res.output
+    res = runner.invoke(app, ["train", "label", "--out", str(tmp_path / "l"), "--prompts", "no-such-style"])
+    assert res.exit_code == 2 and "no-such-style" in res.output and "stepwise" in res.output
 
 
 def _lab(run: str, step: int, hard: int) -> PRMLabel:

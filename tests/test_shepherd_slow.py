@@ -27,6 +27,9 @@ def test_label_then_fit_a_prm_on_the_embedded_model(tmp_path: Path) -> None:
     assert [r["index"] for r in ledger] == [0, 1] and all(r["tokens"] > 0 for r in ledger)
     assert sum(r["labels"] for r in ledger) == len(labels) > 0
     assert all(0.0 <= lab.soft <= 1.0 and lab.prompt.rstrip().endswith(f"Step {lab.node_id}:") for lab in labels)
+    # The default style is stepwise (one operation per step), recorded for train prm to pick up.
+    assert all("exactly one operation" in lab.prompt for lab in labels)
+    assert json.loads((work / "summary.json").read_text())["prompts"] == "stepwise"
     # Each solution's steps are numbered 1.. in order; completions were graded (rollouts > 1 somewhere
     # unless every solution answered in its first step).
     by_run: dict[str, list[int]] = {}
@@ -40,4 +43,11 @@ def test_label_then_fit_a_prm_on_the_embedded_model(tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", "prm", "--labels", str(work / "labels.jsonl"), "--out", str(tmp_path / "prm"),
                               "--steps", "3"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "prm" / "prm_config.json").exists()
+    # The PRM carries the labels' style, and search-time scoring renders paths in it.
+    assert json.loads((tmp_path / "prm" / "prm_config.json").read_text())["prompts"] == "stepwise"
+    from o1agent.rewards.prm import LearnedPRM
+    from o1agent.schema import Step
+
+    prm = LearnedPRM(tmp_path / "prm")
+    assert "exactly one operation" in prm.renderer.prompt_steps("What is 2 + 3?", [Step(raw="2 + 3 = 5")])
+    assert LearnedPRM(tmp_path / "prm", prompts="g1").renderer.prompts.name == "g1"

@@ -224,13 +224,19 @@ def prm_cmd(
     steps: int = 200,
     batch_size: int = 16,
     lr: float = 1e-3,
+    prompts: str | None = typer.Option(
+        None,
+        help="prompt style the labels were written in (default: --labels' summary.json, else g1); saved with the PRM",
+    ),
 ) -> None:
     """Fit a process reward model (value head on the frozen base) to Math-Shepherd labels: those
     of search trees (traces), or Monte-Carlo ones from ``train label`` (--labels)."""
     from .data import prm_labels
     from .train import train_prm
 
-    cfg = dict(base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr)
+    if prompts is None and labels is not None and (labels.parent / "summary.json").exists():
+        prompts = json.loads((labels.parent / "summary.json").read_text()).get("prompts")
+    cfg = dict(base=base, max_steps=steps, batch_size=batch_size, prm_lr=lr, prompts=prompts or "g1")
     if bool(traces) == (labels is not None):
         _fail(LearnError("give trace files or --labels FILE (one of the two)"))
     if traces:
@@ -266,6 +272,9 @@ def label_cmd(
     max_steps: int = 6,
     concurrency: int = typer.Option(4, help="problems in flight at once (they share batched decoding)"),
     threads: int | None = typer.Option(None, help="llama.cpp threads (default: all cores)"),
+    prompts: str = typer.Option(
+        "stepwise", help="prompt style or folder the solutions are written in (search must use the same)"
+    ),
 ) -> None:
     """Math-Shepherd step labels by Monte-Carlo completion: each step of a solution is completed
     --rollouts times and graded by the task's scorer; the share that end right is its label."""
@@ -276,6 +285,7 @@ def label_cmd(
 
     from ..gym import GymTask, task_name
     from ..policies.llamacpp import LlamaCppPolicy
+    from ..prompts import load_prompts
     from .shepherd import Labeler, ShepherdConfig, label_items, read_labels, summary
 
     try:
@@ -289,6 +299,7 @@ def label_cmd(
             seed=seed,
         )
         gym = GymTask(task_name(task), json.loads(config))
+        style = load_prompts(prompts)  # a bad style fails here, before the model loads
     except (ValidationError, json.JSONDecodeError, O1AgentError) as exc:
         _fail(exc)
     items = gym.items(problems, seed)
@@ -298,6 +309,7 @@ def label_cmd(
             policy,
             lambda a, item: a is not None and gym.score(a, item) >= 1.0,
             cfg,
+            prompts=style,
             chat_template=_template("base"),
         )
         with _progress() as progress:
@@ -307,7 +319,7 @@ def label_cmd(
                 progress.update(bar, completed=done, total=total)
 
             records = asyncio.run(label_items(labeler, items, workdir, on_problem=tick))
-        info = summary(records, read_labels(workdir / "labels.jsonl"))
+        info = {**summary(records, read_labels(workdir / "labels.jsonl")), "prompts": prompts}
     except O1AgentError as exc:
         _fail(exc)
     (workdir / "summary.json").write_text(json.dumps(info, indent=2))

@@ -43,10 +43,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import LearnError
 from ..evaluation.report import headless_pyplot
 from .data import RewardFunc, _text, completion_answer, grpo_prompts, scorer_reward
-from .iterate import HeldOut, Task, _cpu, evaluate_greedy
+from .iterate import HeldOut, Task, _cpu, evaluate_greedy, load_state, save_state
 
 logger = logging.getLogger(__name__)
 
@@ -179,22 +178,10 @@ class RLRun:
         self.state = self._load_state()
 
     def _load_state(self) -> RLState:
-        if not self.state_path.exists():
-            return RLState(config=self.config)
-        state = RLState.model_validate_json(self.state_path.read_text())
-        old, new = state.config.model_dump(), self.config.model_dump()
-        if old != new:
-            diff = sorted(k for k in new if old.get(k) != new[k])
-            raise LearnError(
-                f"{self.state_path} was made with different settings ({', '.join(diff)}); use a new folder"
-            )
-        return state
+        return load_state(self.state_path, RLState, self.config)
 
     def _save(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(self.state.model_dump_json(indent=2))
-        tmp.replace(self.state_path)
+        save_state(self.state_path, self.state)
 
     def _stage(self, name: str, fn: Callable[[], None]) -> None:
         if name in self.state.done:

@@ -29,9 +29,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,6 +128,36 @@ class Task(GymTask):
             raise LearnError(str(exc)) from None
 
 
+_State = TypeVar("_State", bound=BaseModel)
+
+
+def load_state(path: Path, cls: type[_State], config: BaseModel, *, free: Collection[str] = ()) -> _State:
+    """A resumable run's ``state.json`` (``cls``, with a ``config`` field), or a fresh one.
+
+    A state made with other settings than ``config`` (but for the ``free`` ones, which the rerun
+    may change) is refused with a ``LearnError`` naming them: mixing two runs' stages in one folder
+    would report figures neither run made.
+    """
+    if not path.exists():
+        return cls(config=config)
+    state = cls.model_validate_json(path.read_text())
+    old = state.config.model_dump(exclude=set(free))  # type: ignore[attr-defined]
+    new = config.model_dump(exclude=set(free))
+    if old != new:
+        diff = sorted(k for k in new if old.get(k) != new[k])
+        raise LearnError(f"{path} was made with different settings ({', '.join(diff)}); use a new folder")
+    state.config = config  # type: ignore[attr-defined]
+    return state
+
+
+def save_state(path: Path, state: BaseModel) -> None:
+    """Write ``state.json`` atomically (a kill mid-write leaves the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.model_dump_json(indent=2))
+    tmp.replace(path)
+
+
 class Iteration:
     """Runs (or resumes) an iteration in ``workdir``. ``run()`` returns the final state."""
 
@@ -150,24 +180,11 @@ class Iteration:
     # -- state -------------------------------------------------------------------------------
 
     def _load_state(self) -> IterateState:
-        if self.state_path.exists():
-            state = IterateState.model_validate_json(self.state_path.read_text())
-            old = state.config.model_dump(exclude={"rounds"})
-            new = self.config.model_dump(exclude={"rounds"})
-            if old != new:
-                diff = sorted(k for k in new if old.get(k) != new[k])
-                raise LearnError(
-                    f"{self.state_path} was made with different settings ({', '.join(diff)}); use a new folder"
-                )
-            state.config = self.config  # more rounds than last time is fine
-            return state
-        return IterateState(config=self.config)
+        # More rounds than last time is fine: the state takes this run's count.
+        return load_state(self.state_path, IterateState, self.config, free={"rounds"})
 
     def _save(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(self.state.model_dump_json(indent=2))
-        tmp.replace(self.state_path)
+        save_state(self.state_path, self.state)
 
     def _round(self, r: int, policy: str) -> RoundResult:
         for rr in self.state.rounds:

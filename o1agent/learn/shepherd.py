@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import LearnError
 from ..parsing import lenient_answer, parse_step
 from ..policies.base import Completion, CompletionRequest, Policy, derive_seed
+from ..prompts import PromptSet
 from ..schema import Step
 from .data import PRMLabel, Renderer, read_jsonl
 
@@ -118,7 +119,7 @@ class Labeler:
         grade: Callable[[str | None, Mapping[str, Any]], bool],
         cfg: ShepherdConfig,
         *,
-        prompts: str = "g1",
+        prompts: PromptSet | str = "g1",
         chat_template: str | None = None,
     ) -> None:
         self.policy = policy

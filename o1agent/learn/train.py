@@ -80,6 +80,10 @@ class TrainConfig(BaseModel):
     )
     # PRM
     prm_lr: float = 1e-3
+    prompts: str = Field(
+        default="g1",
+        description="PRM: the prompt style its labels were written in; saved with it, so search renders paths alike",
+    )
 
 
 class RunReport(BaseModel):
@@ -449,7 +453,7 @@ class PRMHead:
     (``reward="prm:FOLDER"``).
     """
 
-    def __init__(self, base: str | Path = "base", *, head: Any = None) -> None:
+    def __init__(self, base: str | Path = "base", *, head: Any = None, prompts: str = "g1") -> None:
         import torch
         from transformers import AutoModel
 
@@ -466,6 +470,9 @@ class PRMHead:
         self.tokenizer = load_tokenizer(path)
         self.base = str(path)
         self.head = head if head is not None else torch.nn.Linear(self.lm.config.hidden_size, 1)
+        # The style the labels' prompts were rendered in: a path scored in another style is text
+        # the head never saw, so LearnedPRM renders with this one unless told otherwise.
+        self.prompts = prompts
 
     def features(self, texts: list[str], max_length: int = 384) -> Any:
         import torch
@@ -501,7 +508,7 @@ class PRMHead:
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(self.head.state_dict(), folder / "prm_head.pt")
         (folder / "prm_config.json").write_text(
-            json.dumps({"base": self.base, "hidden": self.head.in_features})
+            json.dumps({"base": self.base, "hidden": self.head.in_features, "prompts": self.prompts})
         )
 
     @classmethod
@@ -515,7 +522,7 @@ class PRMHead:
         cfg = json.loads(cfg_path.read_text())
         head = torch.nn.Linear(cfg["hidden"], 1)
         head.load_state_dict(torch.load(folder / "prm_head.pt", weights_only=True))
-        return cls(cfg["base"], head=head)
+        return cls(cfg["base"], head=head, prompts=cfg.get("prompts", "g1"))
 
 
 def train_prm(
@@ -528,7 +535,7 @@ def train_prm(
     if not labels:
         raise LearnError("no PRM labels (the traces have no graded rollouts)")
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    prm = PRMHead(cfg.base)
+    prm = PRMHead(cfg.base, prompts=cfg.prompts)
     texts = [lab.prompt + lab.step for lab in labels]
     feats = torch.cat([prm.features(texts[i : i + 8], cfg.max_length) for i in range(0, len(texts), 8)])
     y = torch.tensor([lab.soft for lab in labels], dtype=torch.float32)

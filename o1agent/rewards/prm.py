@@ -183,12 +183,13 @@ def _import_learned_head() -> Any:
 class LearnedPRM(Composable):
     """Process reward from a PRM head ``o1agent train prm`` wrote (see the module docstring).
 
-    ``prompts`` must be the prompt style the traces it was trained on were searched with.
+    ``prompts`` must be the prompt style its labels were written in; by default the one
+    ``train prm`` saved with it (``g1`` for folders from before it did).
     """
 
     kind: RewardKind = "process"
 
-    def __init__(self, folder: str | Path, *, prompts: str = "g1", name: str = "learned-prm") -> None:
+    def __init__(self, folder: str | Path, *, prompts: str | None = None, name: str = "learned-prm") -> None:
         from ..learn.data import Renderer
 
         folder = Path(folder).expanduser()
@@ -205,7 +206,7 @@ class LearnedPRM(Composable):
             raise ConfigError(f"could not load the PRM in {folder}: {type(exc).__name__}: {exc}") from None
         self.folder = folder
         self.name = name
-        self.renderer = Renderer(prompts, self.prm.tokenizer.chat_template)
+        self.renderer = Renderer(prompts or self.prm.prompts, self.prm.tokenizer.chat_template)
 
     def _run(self, requests: list[ScoreRequest]) -> tuple[list[float], list[int]]:
         texts = [self.renderer.prompt_steps(r.question, r.previous) + " " + r.candidate.raw for r in requests]
