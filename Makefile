@@ -1,6 +1,6 @@
 # o1agent — two commands on a fresh machine: `make demo` and `make test`.
 # llama-cpp-python is built from source once (~7 min) into a wheel folder keyed by its build flags
-# (~/.cache/o1agent/wheels/<hash>), so later installs reuse it.
+# ($XDG_CACHE_HOME or ~/.cache, then o1agent/wheels/<hash>), so later installs reuse it.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -25,7 +25,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=$(call cpu_ha
 else
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 endif
-LLAMA_WHEELS := $(HOME)/.cache/o1agent/wheels/$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
+LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/o1agent/wheels/$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 LLAMA_STAMP  := $(LLAMA_WHEELS)/.built
 
 QUESTION ?= A farmer has 3 pens with 4 sheep in each. How many sheep?

@@ -8,6 +8,7 @@ import pytest
 
 from o1agent.errors import LearnError
 from o1agent.learn.iterate import (
+    HeldOut,
     IterateConfig,
     IterateState,
     Iteration,
@@ -78,6 +79,54 @@ def test_report_lists_every_round_with_its_interval_and_cpu(tmp_path):
     assert (tmp_path / "accuracy.png").stat().st_size > 0
 
 
+def _held(correct: int, total: int, tokens: float) -> HeldOut:
+    return HeldOut(
+        correct=correct,
+        total=total,
+        accuracy=correct / total,
+        wilson=wilson_interval(correct, total),
+        unseen_correct=correct,
+        unseen_total=total,
+        mean_tokens=tokens,
+    )
+
+
+def test_report_with_prm_shows_both_beams_at_their_tokens_and_the_prm_fit(tmp_path):
+    state = IterateState(
+        config=IterateConfig(rounds=1, prm=True, beam_tokens=1500),
+        rounds=[
+            RoundResult(round=0, policy="a", accuracy=0.2, correct=4, total=20, prm_labels=37, prm_loss=(0.7, 0.3)),
+            RoundResult(
+                round=1,
+                policy="b",
+                accuracy=0.3,
+                correct=6,
+                total=20,
+                beam_prm=_held(9, 20, 1234.4),
+                beam_blind=_held(5, 20, 1300.0),
+            ),
+        ],
+    )
+    text = write_report(state, tmp_path).read_text()
+    assert "under 1500 tokens per item" in text
+    section = text.split("## Policy + PRM search")[1].splitlines()
+    row0 = next(line for line in section if line.startswith("| 0 | 4/20"))
+    assert "| 37 | 0.700→0.300 |" in row0 and "| - | - |" in row0  # round 0 has no earlier PRM
+    row1 = next(line for line in section if line.startswith("| 1 | 6/20"))
+    assert "9/20 = 0.45 [0.26, 0.66], 1234 tok" in row1 and "5/20 = 0.25 [0.11, 0.47], 1300 tok" in row1
+
+
+def test_iterate_cli_rejects_a_bad_base_gguf_before_loading_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from o1agent.cli import app
+
+    res = CliRunner().invoke(app, ["train", "iterate", "--workdir", str(tmp_path), "--prm", "--base-gguf", "q8"])
+    assert res.exit_code == 2, res.output
+    assert "base_gguf" in res.output
+    assert not (tmp_path / "round_0").exists()
+
+
 @pytest.mark.slow
 def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     cfg = IterateConfig(
@@ -115,3 +164,38 @@ def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     again: list[str] = []
     Iteration(cfg, tmp_path, progress=again.append).run()
     assert all("already done" in m or "accuracy" in m for m in again)
+
+
+
+@pytest.mark.slow
+def test_prm_rounds_fit_a_prm_search_with_it_and_compare_beams_at_equal_tokens(tmp_path):
+    cfg = IterateConfig(
+        rounds=2,
+        train_items=4,
+        eval_items=2,
+        k=2,
+        max_depth=3,
+        max_nodes=6,
+        step_tokens=48,
+        sft_max_steps=1,
+        batch_size=2,
+        max_length=256,
+        base_gguf="embedded",
+        prm=True,
+        prm_steps=2,
+        beam_tokens=600,
+    )
+    state = Iteration(cfg, tmp_path).run()
+    r0, r1, r2 = state.rounds
+    assert r0.prm_labels and r0.prm_loss is not None and (tmp_path / "round_0" / "prm" / "prm_config.json").exists()
+    # Round 1 searched with round 0's PRM; its PRM is fitted to both rounds' trees, so it has more labels.
+    assert r1.search_items == 4 and r1.prm_labels is not None and r1.prm_labels > r0.prm_labels
+    assert r0.beam_prm is None  # nothing to guide round 0's beam
+    for rr in (r1, r2):
+        for h in (rr.beam_prm, rr.beam_blind):
+            assert h is not None and h.total == 2 and h.mean_tokens is not None
+            assert 0 < h.mean_tokens <= 600 + 2 * 48 * 2  # a beam stops after the step that crosses the budget
+        rows = [json.loads(x) for x in (tmp_path / f"round_{rr.round}" / "beam_prm.jsonl").read_text().splitlines()]
+        assert len(rows) == 2 and all("tokens" in r for r in rows)
+    assert {"r1.beam", "r1.prm", "r2.beam"} <= set(state.done) and "r2.prm" not in state.done
+    assert "blind beam" in (tmp_path / "report.md").read_text()

@@ -82,6 +82,8 @@ async def test_learned_prm_whose_model_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     class BrokenHead:
+        prompts = "g1"  # PRMHead records the style its labels were written in
+
         class tokenizer:
             chat_template = None
 
@@ -111,6 +113,8 @@ async def test_learned_prm_non_finite_output_is_a_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class NanHead:
+        prompts = "g1"  # PRMHead records the style its labels were written in
+
         class tokenizer:
             chat_template = None
 

@@ -116,7 +116,9 @@ def _step_bar(title: str) -> Iterator[Callable[[int, int], None]]:
         task = progress.add_task(f"{title}: loading the model", total=None, unit="steps")
 
         def on_step(done: int, total: int) -> None:
-            progress.update(task, description=title, completed=done, total=total)
+            # A step takes seconds: draw it now rather than at rich's next 10 Hz refresh, which a
+            # busy machine can delay past a short run's end.
+            progress.update(task, description=title, completed=done, total=total, refresh=True)
 
         yield on_step
 
@@ -586,11 +588,24 @@ def iterate_cmd(
     k: int = typer.Option(3, help="DFS candidates per step during training-time search"),
     max_nodes: int = 12,
     dpo: bool = typer.Option(False, help="add step-level DPO after SFT"),
+    prm: bool = typer.Option(
+        False,
+        help="also fit a PRM each round; round N+1 searches with it, and beam+PRM vs a blind beam is evaluated",
+    ),
+    prm_steps: int = 200,
+    beam_tokens: int = typer.Option(
+        3000, help="token budget per item of the beam+PRM and blind-beam evaluations"
+    ),
+    base_gguf: str = typer.Option(
+        "export", help="round 0 policy: export (f16, fair) or embedded (Q4_1, fast)"
+    ),
     config: str = typer.Option(
         '{"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}', help="task config as JSON"
     ),
 ) -> None:
     """Expert iteration: search → filter verified → SFT (→ DPO) → held-out greedy accuracy, per round."""
+    from pydantic import ValidationError
+
     from .iterate import IterateConfig
 
     try:
@@ -603,9 +618,13 @@ def iterate_cmd(
             k=k,
             max_nodes=max_nodes,
             dpo=dpo,
+            prm=prm,
+            prm_steps=prm_steps,
+            beam_tokens=beam_tokens,
+            base_gguf=base_gguf,  # type: ignore[arg-type]  # validated into the Literal
         )
         state = _iterate_with_bars(cfg, workdir)
-    except (O1AgentError, json.JSONDecodeError) as exc:
+    except (O1AgentError, json.JSONDecodeError, ValidationError) as exc:
         _fail(exc)
     table = Table(title=f"{task}: held-out greedy accuracy")
     for col in (
@@ -615,11 +634,16 @@ def iterate_cmd(
         "unseen questions",
         "solved in search",
         "SFT rows",
+        *(("beam+PRM", "blind beam") if prm else ()),
         "CPU min",
     ):
         table.add_column(col)
     for rr in state.rounds:
         lo, hi = rr.wilson or (float("nan"), float("nan"))
+        beams = [
+            f"{h.correct}/{h.total} = {h.accuracy:.3f}" if h is not None else "-"
+            for h in (rr.beam_prm, rr.beam_blind)
+        ]
         table.add_row(
             str(rr.round),
             f"{rr.correct}/{rr.total} = {rr.accuracy:.3f}" if rr.accuracy is not None else "-",
@@ -627,6 +651,7 @@ def iterate_cmd(
             f"{rr.unseen_correct}/{rr.unseen_total}" if rr.unseen_total else "-",
             f"{rr.search_solved}/{rr.search_items}" if rr.search_items else "-",
             str(rr.sft_rows or "-"),
+            *(beams if prm else ()),
             f"{sum(rr.cpu_minutes.values()):.1f}",
         )
     console.print(table)

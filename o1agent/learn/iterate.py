@@ -15,6 +15,17 @@ One round, for a procedural task (``reasoning_gym:NAME``):
    95 % interval. Round 0 evaluates the base model exported the same way (f16), so the comparison
    is not confounded by the embedded Q4_1 quantisation.
 
+With ``prm=True`` the loop also learns a verifier and searches with it (``train iterate --prm``):
+
+6. **prm** — after round N's search, a PRM head (``train.train_prm``) is fitted to the Math-Shepherd
+   labels of every search tree so far, re-graded against gold: ``round_N/prm``.
+7. Round N+1's **search** is guided by round N's PRM on open steps, with the gold verifier blended
+   in on final ones (DFS ``accept`` just above 0.5: a correct final blends to ≥ 0.5 + p/2, a wrong
+   one to ≤ p/2), so training-time search prunes steps the PRM rates low.
+8. **beam** — from round 1 on, each round's policy is also evaluated by a beam guided by the
+   previous round's PRM *and by a blind beam at the same token budget* (every score 0.5: the
+   control), so a lift can be told from the beam's own.
+
 Resumable: ``state.json`` in the work folder records each finished stage; rerunning the same
 command skips them. Reports held-out accuracy per round and CPU minutes per stage.
 
@@ -47,7 +58,11 @@ Tick = Callable[[str, int, int], None]
 """``tick(what, done, total)`` after each solved item of a search or evaluation stage, and after
 each optimiser step of a training stage (``what`` in ``TRAINING_STAGES``)."""
 
-TRAINING_STAGES = ("sft", "dpo")
+TRAINING_STAGES = ("sft", "dpo", "prm")
+
+# DFS accept for a search scored by PRM + gold verifier (equal weights): a correct final blends to
+# (p + 1) / 2 >= 0.5, a wrong one to p / 2 <= 0.5, so just above 0.5 accepts only correct finals.
+_BLEND_ACCEPT = 0.501
 
 
 class IterateConfig(BaseModel):
@@ -83,6 +98,26 @@ class IterateConfig(BaseModel):
         default="export",
         description="round 0 policy: the base exported to f16 like later rounds (fair), or the embedded Q4_1 (fast)",
     )
+    prm: bool = Field(
+        default=False,
+        description="learn a PRM each round; later rounds search with it and add beam+PRM vs blind beam",
+    )
+    prm_steps: int = Field(default=200, ge=1, description="optimiser steps of each round's PRM head")
+    beam_width: int = Field(default=2, ge=1)
+    beam_k: int = Field(default=2, ge=1, description="candidates per beam per step")
+    beam_tokens: int = Field(default=3000, ge=100, description="the token budget both beams get, per item")
+
+
+class HeldOut(BaseModel):
+    """Accuracy on held-out items: all of them, and those whose question was not trained on."""
+
+    correct: int
+    total: int
+    accuracy: float
+    wilson: tuple[float, float]
+    unseen_correct: int
+    unseen_total: int
+    mean_tokens: float | None = Field(default=None, description="every token any model read or wrote")
 
 
 class RoundResult(BaseModel):
@@ -101,6 +136,10 @@ class RoundResult(BaseModel):
     sft_rows: int | None = None
     dpo_pairs: int | None = None
     train_loss: tuple[float, float] | None = None
+    prm_labels: int | None = None
+    prm_loss: tuple[float, float] | None = None
+    beam_prm: HeldOut | None = Field(default=None, description="beam guided by the previous round's PRM")
+    beam_blind: HeldOut | None = Field(default=None, description="the same beam, every score 0.5")
     cpu_minutes: dict[str, float] = Field(default_factory=dict)
     wall_minutes: dict[str, float] = Field(default_factory=dict)
 
@@ -249,21 +288,32 @@ class Iteration:
         from ..reasoner import Reasoner
         from ..rewards.answer import AnswerVerifier
         from ..schema import Trace
+        from .data import grade_with_gold
 
         items = self.task.items(self.config.train_items, self.config.train_seed)
         by_q = {it["question"]: it for it in items}
         verifier = AnswerVerifier(scorer=lambda ans, q: self.task.score(ans, by_q[q]), name="rg-score")
+        reward: Any = verifier
+        accept = 1.0
+        guided = self.config.prm and rr.round > 0
+        if guided:
+            from ..rewards.compose import Weighted
+            from ..rewards.prm import LearnedPRM
+
+            prm = LearnedPRM(self._prm_dir(rr.round - 1))
+            reward = Weighted([(prm, 1.0), (verifier, 1.0)], name="prm+rg-score")
+            accept = _BLEND_ACCEPT
         reasoner = Reasoner(
             model=self._policy(gguf),
             strategy="dfs",
             strategy_config={
                 "k": self.config.k,
-                "accept": 1.0,
+                "accept": accept,
                 "max_depth": self.config.max_depth,
                 "step_tokens": self.config.step_tokens,
                 "temperature": self.config.temperature,
             },
-            reward=verifier,
+            reward=reward,
             budget={"max_nodes": self.config.max_nodes, "max_tokens": None},
             seed=self.config.seed + 1000 * rr.round,
         )
@@ -273,8 +323,10 @@ class Iteration:
         solved = 0
         for res in asyncio.run(solve_all(reasoner, items, self._item_ticker("search"))):
             Trace(events=res.trace.events).write_jsonl(path, append=True)
+            # A blended score is not an outcome: the guided search's finals are graded with gold.
+            tree = grade_with_gold([("", res.tree)], self._gold())[0][1] if guided else res.tree
             solved += int(
-                any(n.outcome_score is not None and n.outcome_score >= 1.0 for n in res.tree.nodes.values())
+                any(n.outcome_score is not None and n.outcome_score >= 1.0 for n in tree.nodes.values())
             )
         rr.search_solved, rr.search_items = solved, len(items)
 
@@ -285,13 +337,12 @@ class Iteration:
         return lambda done, total: tick(what, done, total)
 
     def train(self, rr: RoundResult) -> None:
-        from .data import load_trees, preference_pairs, sft_rows
+        from .data import preference_pairs, sft_rows
         from .model import load_tokenizer
         from .train import TrainConfig, train_dpo, train_sft
 
         c = self.config
-        traces = [self.workdir / f"round_{r}" / "traces.jsonl" for r in range(rr.round)]
-        trees = load_trees([p for p in traces if p.exists()])
+        trees = self._trees(rr.round)
         template = load_tokenizer("base").chat_template
         rows = sft_rows(trees, chat_template=template)
         rr.sft_rows = len(rows)
@@ -337,6 +388,78 @@ class Iteration:
                 adapter = out / "dpo"
         (out / "adapter.txt").write_text(str(adapter))
 
+    def _gold(self) -> dict[str, str]:
+        items = self.task.items(self.config.train_items, self.config.train_seed)
+        return {str(it["question"]): str(it["answer"]) for it in items}
+
+    def _trees(self, upto: int) -> list[tuple[str, Any]]:
+        """The search trees of rounds before ``upto``. With ``prm`` they are re-graded against gold:
+        a PRM-guided search's finals carry a blended score, and "verified" must mean correct."""
+        from .data import grade_with_gold, load_trees
+
+        traces = [self.workdir / f"round_{r}" / "traces.jsonl" for r in range(upto)]
+        trees = load_trees([p for p in traces if p.exists()])
+        return grade_with_gold(trees, self._gold()) if self.config.prm else trees
+
+    def _prm_dir(self, r: int) -> Path:
+        return self.workdir / f"round_{r}" / "prm"
+
+    def fit_prm(self, rr: RoundResult) -> None:
+        """Round N's PRM: a value head fitted to the Math-Shepherd labels of every tree so far."""
+        from .data import prm_labels
+        from .model import load_tokenizer
+        from .train import TrainConfig, train_prm
+
+        c = self.config
+        labels = prm_labels(self._trees(rr.round + 1), chat_template=load_tokenizer("base").chat_template)
+        rr.prm_labels = len(labels)
+        if not labels:
+            raise LearnError(f"round {rr.round}: the search trees hold no graded rollouts to fit a PRM to")
+        rep = train_prm(
+            labels,
+            TrainConfig(
+                base="base", output=self._prm_dir(rr.round), max_steps=c.prm_steps, batch_size=16, seed=c.seed
+            ),
+            on_step=self._ticker("prm"),
+        )
+        rr.prm_loss = (rep.first_loss or float("nan"), rep.last_loss or float("nan"))
+
+    def beam(self, gguf: str, rr: RoundResult) -> None:
+        """This round's policy in a beam guided by the previous round's PRM, and in a blind beam
+        (the control) at the same token budget, on the held-out items."""
+        from ..rewards.blind import Blind
+        from ..rewards.prm import LearnedPRM
+
+        c = self.config
+        policy = self._policy(gguf)
+        items = self.task.items(c.eval_items, c.eval_seed)
+        seen = {it["question"] for it in self.task.items(c.train_items, c.train_seed)}
+        scfg = {
+            "width": c.beam_width,
+            "k": c.beam_k,
+            "max_depth": c.max_depth,
+            "aggregate": "last",  # a Math-Shepherd value is the chance this prefix still ends right
+            "step_tokens": c.step_tokens,
+        }
+        for name, reward in (("prm", LearnedPRM(self._prm_dir(rr.round - 1))), ("blind", Blind())):
+            held = evaluate_search(
+                policy,
+                self.task,
+                items,
+                seen=seen,
+                strategy="beam",
+                strategy_config=scfg,
+                reward=reward,
+                budget={"max_tokens": c.beam_tokens, "max_nodes": 40},
+                seed=c.seed,
+                out=self.workdir / f"round_{rr.round}" / f"beam_{name}.jsonl",
+                on_item=self._item_ticker(f"beam+{name}"),
+            )
+            if name == "prm":
+                rr.beam_prm = held
+            else:
+                rr.beam_blind = held
+
     def export(self, rr: RoundResult) -> None:
         from .export import export_gguf
 
@@ -368,21 +491,14 @@ class Iteration:
                 self.progress(
                     f"round {r}: held-out accuracy {rr.correct}/{rr.total} = {rr.accuracy:.3f} [{lo:.3f}, {hi:.3f}]"
                 )
+            if self.config.prm and r > 0:
+                self._stage(rr, "beam", lambda rr=rr, g=gguf: self.beam(g, rr))
             if r < self.config.rounds:
                 self._stage(rr, "search", lambda rr=rr, g=gguf: self.search(g, rr))
+                if self.config.prm:
+                    self._stage(rr, "prm", lambda rr=rr: self.fit_prm(rr))
             write_report(self.state, self.workdir)
         return self.state
-
-
-class HeldOut(BaseModel):
-    """Greedy accuracy on held-out items: all of them, and those whose question was not trained on."""
-
-    correct: int
-    total: int
-    accuracy: float
-    wilson: tuple[float, float]
-    unseen_correct: int
-    unseen_total: int
 
 
 async def solve_all(
@@ -410,21 +526,52 @@ def evaluate_greedy(
     out: Path,
     on_item: Callable[[int, int], None] | None = None,
 ) -> HeldOut:
-    """Greedy (step protocol, no verifier) accuracy of ``policy`` on ``items``, graded by the task's
-    scorer; one row per item goes to ``out`` (JSONL). ``seen``: the training questions. Used by
-    expert iteration and by the RL runs (``o1agent.learn.grpo``), so their figures compare."""
-    from ..reasoner import Reasoner
-
-    reasoner = Reasoner(
-        model=policy,
+    """Greedy (step protocol, no verifier) accuracy of ``policy`` on ``items``. Used by expert
+    iteration and by the RL runs (``o1agent.learn.grpo``), so their figures compare."""
+    return evaluate_search(
+        policy,
+        task,
+        items,
+        seen=seen,
         strategy="greedy",
         strategy_config={"max_depth": max_depth, "step_tokens": step_tokens},
         reward="none",
         budget={"max_nodes": max_depth + 1, "max_tokens": None},
         seed=seed,
+        out=out,
+        on_item=on_item,
+    )
+
+
+def evaluate_search(
+    policy: Any,
+    task: GymTask,
+    items: list[dict[str, Any]],
+    *,
+    seen: set[str],
+    strategy: str,
+    strategy_config: dict[str, Any],
+    reward: Any,
+    budget: dict[str, Any],
+    seed: int,
+    out: Path,
+    on_item: Callable[[int, int], None] | None = None,
+) -> HeldOut:
+    """Accuracy of ``policy`` searching with ``strategy``/``reward`` on ``items``, graded by the
+    task's scorer after each solve (gold never reaches the search); one row per item goes to
+    ``out`` (JSONL). ``seen``: the training questions."""
+    from ..reasoner import Reasoner
+
+    reasoner = Reasoner(
+        model=policy,
+        strategy=strategy,
+        strategy_config=strategy_config,
+        reward=reward,
+        budget=budget,
+        seed=seed,
     )
     results = asyncio.run(solve_all(reasoner, items, on_item))
-    correct = unseen = unseen_ok = 0
+    correct = unseen = unseen_ok = tokens = 0
     rows = []
     for item, res in zip(items, results, strict=True):
         ok = task.score(res.answer, item) >= 1.0
@@ -440,8 +587,10 @@ def evaluate_greedy(
                 "answer": res.answer,
                 "correct": ok,
                 "question_in_train": in_train,
+                "tokens": res.usage.total_tokens,
             }
         )
+        tokens += res.usage.total_tokens
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return HeldOut(
@@ -451,6 +600,7 @@ def evaluate_greedy(
         wilson=wilson_interval(correct, len(items)),
         unseen_correct=unseen_ok,
         unseen_total=unseen,
+        mean_tokens=tokens / len(items),
     )
 
 
@@ -484,6 +634,8 @@ def write_report(state: IterateState, workdir: Path) -> Path:
             f"{rr.sft_rows or '-'} | {loss} | {cpu:.1f} | {total:.1f} |"
         )
     lines += ["", "Round N's accuracy is its policy's (round 0: the base, exported to f16 like the rest)."]
+    if c.prm:
+        lines += _prm_table(state)
     curves = sorted(workdir.glob("round_*/sft/loss.png"))
     if curves:
         lines += [
@@ -498,6 +650,39 @@ def write_report(state: IterateState, workdir: Path) -> Path:
     return path
 
 
+def _cell(h: HeldOut | None) -> str:
+    if h is None:
+        return "-"
+    lo, hi = h.wilson
+    return f"{h.correct}/{h.total} = {h.accuracy:.2f} [{lo:.2f}, {hi:.2f}], {h.mean_tokens or 0:.0f} tok"
+
+
+def _prm_table(state: IterateState) -> list[str]:
+    c = state.config
+    lines = [
+        "",
+        "## Policy + PRM search (`--prm`)",
+        "",
+        f"Round N ≥ 1: round N's policy in a beam (width {c.beam_width}, {c.beam_k} candidates per beam, "
+        f"depth {c.max_depth}, path score = last step's) guided by round N-1's PRM, and the same beam "
+        f"blind (every score 0.5: the control), each under {c.beam_tokens} tokens per item counting every "
+        "model's tokens. Round N's search is guided by round N-1's PRM (+ the gold verifier on finals).",
+        "",
+        "| round | greedy | beam + PRM (round N-1's) | blind beam | PRM labels fitted (this round) | PRM loss first→last |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rr in sorted(state.rounds, key=lambda x: x.round):
+        greedy = (
+            f"{rr.correct}/{rr.total} = {rr.accuracy:.2f}" if rr.accuracy is not None and rr.total else "-"
+        )
+        loss = f"{rr.prm_loss[0]:.3f}→{rr.prm_loss[1]:.3f}" if rr.prm_loss else "-"
+        lines.append(
+            f"| {rr.round} | {greedy} | {_cell(rr.beam_prm)} | {_cell(rr.beam_blind)} | "
+            f"{rr.prm_labels if rr.prm_labels is not None else '-'} | {loss} |"
+        )
+    return lines
+
+
 def _plot_accuracy(state: IterateState, path: Path) -> bool:
     done = [rr for rr in sorted(state.rounds, key=lambda x: x.round) if rr.accuracy is not None]
     if not done:
@@ -510,10 +695,23 @@ def _plot_accuracy(state: IterateState, path: Path) -> bool:
     lo = [y - (rr.wilson or (y, y))[0] for rr, y in zip(done, ys, strict=True)]
     hi = [(rr.wilson or (y, y))[1] - y for rr, y in zip(done, ys, strict=True)]
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4)
+    ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label="greedy")
+    for attr, label in (("beam_prm", "beam + PRM"), ("beam_blind", "blind beam")):
+        pts = [(rr.round, getattr(rr, attr)) for rr in done if getattr(rr, attr) is not None]
+        if pts:
+            ax.errorbar(
+                [x for x, _ in pts],
+                [h.accuracy for _, h in pts],
+                yerr=[[h.accuracy - h.wilson[0] for _, h in pts], [h.wilson[1] - h.accuracy for _, h in pts]],
+                marker="s",
+                capsize=4,
+                label=label,
+            )
+    if any(rr.beam_prm is not None for rr in done):
+        ax.legend(fontsize=7)
     ax.set_xticks(xs)
     ax.set_xlabel("round")
-    ax.set_ylabel("held-out greedy accuracy")
+    ax.set_ylabel("held-out accuracy")
     ax.set_ylim(0, 1)
     ax.set_title(state.config.task)
     fig.tight_layout()
