@@ -696,11 +696,12 @@ def _plot_accuracy(state: IterateState, path: Path) -> bool:
     hi = [(rr.wilson or (y, y))[1] - y for rr, y in zip(done, ys, strict=True)]
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label="greedy")
-    for attr, label in (("beam_prm", "beam + PRM"), ("beam_blind", "blind beam")):
+    # Beam points are shifted a little sideways so that equal accuracies do not hide each other.
+    for attr, label, dx in (("beam_prm", "beam + PRM", -0.08), ("beam_blind", "blind beam", 0.08)):
         pts = [(rr.round, getattr(rr, attr)) for rr in done if getattr(rr, attr) is not None]
         if pts:
             ax.errorbar(
-                [x for x, _ in pts],
+                [x + dx for x, _ in pts],
                 [h.accuracy for _, h in pts],
                 yerr=[[h.accuracy - h.wilson[0] for _, h in pts], [h.wilson[1] - h.accuracy for _, h in pts]],
                 marker="s",
