@@ -166,7 +166,6 @@ def test_one_tiny_round_end_to_end_and_resume(tmp_path):
     assert all("already done" in m or "accuracy" in m for m in again)
 
 
-
 @pytest.mark.slow
 def test_prm_rounds_fit_a_prm_search_with_it_and_compare_beams_at_equal_tokens(tmp_path):
     cfg = IterateConfig(

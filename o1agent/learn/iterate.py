@@ -262,7 +262,7 @@ class Iteration:
             self._policy(gguf),
             self.task,
             self.task.items(c.eval_items, c.eval_seed),
-            seen={it["question"] for it in self.task.items(c.train_items, c.train_seed)},
+            seen=set(self._gold()),
             max_depth=c.max_depth,
             step_tokens=c.step_tokens,
             seed=c.seed,
@@ -321,10 +321,11 @@ class Iteration:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         solved = 0
+        gold = self._gold()  # once, not per item: it regenerates the training items
         for res in asyncio.run(solve_all(reasoner, items, self._item_ticker("search"))):
             Trace(events=res.trace.events).write_jsonl(path, append=True)
             # A blended score is not an outcome: the guided search's finals are graded with gold.
-            tree = grade_with_gold([("", res.tree)], self._gold())[0][1] if guided else res.tree
+            tree = grade_with_gold([("", res.tree)], gold)[0][1] if guided else res.tree
             solved += int(
                 any(n.outcome_score is not None and n.outcome_score >= 1.0 for n in tree.nodes.values())
             )
@@ -389,6 +390,7 @@ class Iteration:
         (out / "adapter.txt").write_text(str(adapter))
 
     def _gold(self) -> dict[str, str]:
+        """Question -> gold answer of the training items (its keys: the questions trained on)."""
         items = self.task.items(self.config.train_items, self.config.train_seed)
         return {str(it["question"]): str(it["answer"]) for it in items}
 
@@ -433,7 +435,7 @@ class Iteration:
         c = self.config
         policy = self._policy(gguf)
         items = self.task.items(c.eval_items, c.eval_seed)
-        seen = {it["question"] for it in self.task.items(c.train_items, c.train_seed)}
+        seen = set(self._gold())
         scfg = {
             "width": c.beam_width,
             "k": c.beam_k,
@@ -455,10 +457,7 @@ class Iteration:
                 out=self.workdir / f"round_{rr.round}" / f"beam_{name}.jsonl",
                 on_item=self._item_ticker(f"beam+{name}"),
             )
-            if name == "prm":
-                rr.beam_prm = held
-            else:
-                rr.beam_blind = held
+            setattr(rr, f"beam_{name}", held)
 
     def export(self, rr: RoundResult) -> None:
         from .export import export_gguf
